@@ -1,0 +1,30 @@
+# The two commands of the README's quick start: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+export HF_HUB_OFFLINE ?= 1
+
+.PHONY: install run test test-fast table clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# All registered methods, one seed, quick profile, on the synthetic twin (generated on first use).
+run: $(STAMP)
+	$(BIN)/bench run --method all --seeds 0
+	$(BIN)/bench table --out tables/main.tex
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
+
+clean:
+	rm -rf results tables/*.pdf tables/*.aux tables/*.log

@@ -1,0 +1,211 @@
+"""Metric-regression goldens: the quick profile's seed-0 metrics of every registered method.
+
+`tests/golden/quick_metrics.json` holds, per method, the overall I-AUROC and I-AP and the
+per-category I-AUROC of `bench run --method all --seeds 0` (quick profile, synthetic twin).
+`tests/test_golden.py` reruns the quick profile and fails on any change beyond the tolerance;
+`bench golden update [RUN_DIR]` rewrites the goldens on purpose and prints what changed.
+
+Tolerance: 0.02 absolute (TOLERANCE). The quick profile is deterministic (seeded generators,
+tiny random-weight backbones, CPU), so on one machine a rerun gives identical numbers. What moves
+them across machines is floating-point noise: BLAS / oneDNN kernels differ between CPU
+instruction sets and library versions, and a last-bit change in a feature can swap two nearly
+tied scores. One swapped (normal, anomalous) pair moves an AUROC by 1 / (n_normal * n_anomalous):
+the quick TEST split has 19 normal samples and 12 per defect category (163 in all), so one swap
+moves the overall I-AUROC by about 0.0004 and a per-category I-AUROC by about 0.0044. A tolerance
+of 0.02 absorbs four swaps inside one category, more than float noise produces, while a real
+regression (a broken feature, adapter, split or metric) moves these AUROCs by 0.05 or more.
+Per-category values are the most sensitive (fewest pairs): the tolerance is set for them and
+used for every value.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from collections.abc import Iterable
+from pathlib import Path
+
+GOLDEN_PATH = Path(__file__).resolve().parents[1] / "tests" / "golden" / "quick_metrics.json"
+TOLERANCE = 0.02
+SEED = 0
+PROFILE = "quick"
+OVERALL_KEYS = ("I-AUROC", "I-AP")
+CATEGORY_KEY = "I-AUROC"
+UPDATE_HINT = "run bench golden update"
+
+
+def snapshot(run_dir: Path, tolerance: float = TOLERANCE) -> dict:
+    """The golden record of a run's seed-0 units (plain JSON data)."""
+    from benchmark import results as R
+    from benchmark.metrics import Undefined, to_jsonable
+
+    units = [u for u in R.load_run(run_dir) if u.seed == SEED]
+    if not units:
+        raise FileNotFoundError(f"{run_dir}: no seed-{SEED} results to take goldens from")
+    profiles = sorted({u.config.get("profile", {}).get("name", "?") for u in units})
+    fingerprints = sorted({u.config.get("dataset_fingerprint") or "" for u in units})
+    methods = {}
+    for u in units:
+        overall = u.metrics.get("overall", {})
+        methods[u.method] = {
+            **{k: overall.get(k, Undefined("missing")) for k in OVERALL_KEYS},
+            "per_category": {c: block.get(CATEGORY_KEY, Undefined("missing"))
+                             for c, block in sorted(u.metrics.get("per_category", {}).items())},
+        }
+    meta = {"profile": "/".join(profiles), "seed": SEED, "tolerance": tolerance,
+            "dataset_fingerprint": "/".join(fingerprints),
+            "values": f"overall {', '.join(OVERALL_KEYS)} and per-category {CATEGORY_KEY}",
+            "tolerance_why": "absolute; see benchmark/golden.py: one swapped score pair moves a "
+                             "per-category I-AUROC by ~0.0044 (19 normal x 12 anomalous), so 0.02 absorbs ~4 "
+                             "swaps of float noise; a real regression moves AUROC by >= 0.05",
+            "update": UPDATE_HINT}
+    return to_jsonable({"_meta": meta, "methods": dict(sorted(methods.items()))})
+
+
+def _value(v) -> float | str:
+    """A golden value as a float, or the text of an undefined one."""
+    if isinstance(v, dict) and v.get("value") is None:
+        return f"n/a ({v.get('reason', '?')})"
+    if hasattr(v, "reason"):  # an Undefined
+        return str(v)
+    return float(v)
+
+
+def _show(v) -> str:
+    return f"{v:.4f}" if isinstance(v, float) else str(v)
+
+
+def diff_snapshots(old: dict, new: dict, tolerance: float) -> list[str]:
+    """Every value that differs by more than `tolerance` (or changes definedness), for the
+    methods present in both, plus methods and categories present in one only."""
+    out = []
+    for key in ("profile", "dataset_fingerprint"):
+        a, b = old.get("_meta", {}).get(key), new.get("_meta", {}).get(key)
+        if a != b:
+            out.append(f"{key}: golden {a!r}, now {b!r}")
+    olds, news = old.get("methods", {}), new.get("methods", {})
+    for name in sorted(set(olds) | set(news)):
+        if name not in news:
+            out.append(f"{name}: in the goldens, not in the new results")
+            continue
+        if name not in olds:
+            out.append(f"{name}: new (no golden yet)")
+            continue
+        pairs = [(k, olds[name].get(k), news[name].get(k)) for k in OVERALL_KEYS]
+        oc, nc = olds[name].get("per_category", {}), news[name].get("per_category", {})
+        pairs += [(f"{CATEGORY_KEY}[{c}]", oc.get(c), nc.get(c)) for c in sorted(set(oc) | set(nc))]
+        for metric, a, b in pairs:
+            if a is None or b is None:
+                out.append(f"{name} {metric}: golden {'missing' if a is None else _show(_value(a))}, "
+                           f"now {'missing' if b is None else _show(_value(b))}")
+                continue
+            va, vb = _value(a), _value(b)
+            if isinstance(va, float) and isinstance(vb, float):
+                if abs(va - vb) > tolerance or not math.isfinite(vb):
+                    out.append(f"{name} {metric}: golden {va:.4f}, now {vb:.4f} "
+                               f"(|diff| {abs(va - vb):.4f} > {tolerance:g})")
+            elif isinstance(va, float) != isinstance(vb, float):
+                out.append(f"{name} {metric}: golden {_show(va)}, now {_show(vb)}")
+    return out
+
+
+def compare(run_dir: Path, golden_path: Path = GOLDEN_PATH,
+            registered: Iterable[str] | None = None) -> list[str]:
+    """Differences between a quick-profile run and the goldens; empty when they agree.
+
+    `registered` defaults to the method registry: a registered method without a golden and a
+    golden without a registered method are both differences.
+    """
+    golden_path = Path(golden_path)
+    if not golden_path.exists():
+        return [f"no golden file {golden_path}: {UPDATE_HINT}"]
+    old = json.loads(golden_path.read_text())
+    tolerance = float(old.get("_meta", {}).get("tolerance", TOLERANCE))
+    new = snapshot(run_dir, tolerance)
+    if registered is None:
+        from benchmark.method import load_methods
+
+        registered = list(load_methods())
+    registered = set(registered)
+    out = []
+    for name in sorted(registered - set(old.get("methods", {}))):
+        out.append(f"no golden for {name}: {UPDATE_HINT}")
+    for name in sorted(set(old.get("methods", {})) - registered):
+        out.append(f"golden for {name}, which is no longer registered: {UPDATE_HINT}")
+    for name in sorted(registered - set(new["methods"])):
+        out.append(f"{name}: registered but no seed-{SEED} result in {run_dir}")
+    # NOTE: methods missing on either side were reported above with the fix; compare the rest.
+    both = registered & set(old.get("methods", {})) & set(new["methods"])
+    keep = lambda snap: {**snap, "methods": {k: v for k, v in snap["methods"].items() if k in both}}
+    out += diff_snapshots(keep(old), keep(new), tolerance)
+    return out
+
+
+def update(run_dir: Path, golden_path: Path = GOLDEN_PATH,
+           registered: Iterable[str] | None = None) -> list[str]:
+    """Rewrite the goldens from `run_dir`; returns every change (exact, tolerance 0)."""
+    new = snapshot(run_dir)
+    if new["_meta"]["profile"] != PROFILE:
+        raise ValueError(f"{run_dir}: goldens come from the {PROFILE} profile, this run is "
+                         f"{new['_meta']['profile']}")
+    if registered is None:
+        from benchmark.method import load_methods
+
+        registered = list(load_methods())
+    missing = sorted(set(registered) - set(new["methods"]))
+    if missing:
+        raise ValueError(f"{run_dir}: no seed-{SEED} result for {', '.join(missing)}; the goldens "
+                         f"must cover every registered method (run bench run --method all --seeds 0)")
+    stale = sorted(set(new["methods"]) - set(registered))
+    new["methods"] = {k: v for k, v in new["methods"].items() if k not in stale}
+    golden_path = Path(golden_path)
+    old = json.loads(golden_path.read_text()) if golden_path.exists() else {}
+    changes = diff_snapshots(old, new, 0.0) if old else [f"new golden file ({len(new['methods'])} methods)"]
+    changes += [f"{name}: result ignored, method not registered" for name in stale]
+    golden_path.parent.mkdir(parents=True, exist_ok=True)
+    golden_path.write_text(json.dumps(new, indent=2, sort_keys=False) + "\n")
+    return changes
+
+
+# ---------------------------------------------------------------------------- CLI
+def _fresh_quick_run(tmp: Path) -> Path:
+    from benchmark.runner import RunConfig, run
+
+    print(f"running the quick profile (all methods, seed {SEED}) into {tmp} ...")
+    return run(RunConfig(methods=("all",), seeds=(SEED,), profile=PROFILE, out=tmp))
+
+
+def cmd_golden_update(args) -> int:
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="bench-golden-") as tmp:
+        run_dir = args.run_dir or _fresh_quick_run(Path(tmp))
+        changes = update(run_dir, args.golden)
+    print(f"goldens written to {args.golden} from {args.run_dir or 'a fresh quick run'}")
+    print("\n".join(f"  {c}" for c in changes) if changes else "  no change")
+    return 0
+
+
+def cmd_golden_check(args) -> int:
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="bench-golden-") as tmp:
+        run_dir = args.run_dir or _fresh_quick_run(Path(tmp))
+        diffs = compare(run_dir, args.golden)
+    print("\n".join(diffs) if diffs else f"metrics agree with {args.golden}")
+    return 1 if diffs else 0
+
+
+def add_golden_parser(sub) -> argparse.ArgumentParser:
+    g = sub.add_parser("golden", help="metric-regression goldens of the quick profile")
+    gsub = g.add_subparsers(dest="golden_command", required=True)
+    for name, func, text in (
+            ("update", cmd_golden_update, "rewrite the goldens from a run and print what changed"),
+            ("check", cmd_golden_check, "compare a run with the goldens (exit 1 on a difference)")):
+        p = gsub.add_parser(name, help=text)
+        p.add_argument("run_dir", type=Path, nargs="?", default=None,
+                       help=f"a quick-profile run with seed {SEED} of every method "
+                            "(default: run the quick profile now, in a temporary folder)")
+        p.add_argument("--golden", type=Path, default=GOLDEN_PATH)
+        p.set_defaults(func=func)
+    return g

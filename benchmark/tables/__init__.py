@@ -1,0 +1,86 @@
+"""Tables from a results folder: LaTeX (standalone, booktabs), terminal and Markdown.
+
+    bench table [RUN_DIR] --out tables/main.tex [--appendix]
+
+writes, next to `--out`: the main table (its own name), `per_category_detection.tex`,
+`per_category_segmentation.tex` (methods with anomaly maps only), `ablation.tex` (Causal-FiLM
+variants), `efficiency.tex`, `tables.md` (all of them in Markdown) and, with `--appendix`,
+`appendix.tex` (the adaptation chapter). Tables are pure functions of the saved results.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+from benchmark.tables.build import (FILM_PREFIX, MAIN_COLUMNS, MAIN_TABLE_FILM,
+                                    MAIN_TABLE_FILM_GROUP_VARIANTS, RunData, ablation_table,
+                                    adaptations, efficiency_table, main_table, per_category_table)
+from benchmark.tables.model import Table
+from benchmark.tables.render import appendix_latex, tex_escape, to_latex, to_text
+
+__all__ = ["FILM_PREFIX", "MAIN_COLUMNS", "MAIN_TABLE_FILM", "MAIN_TABLE_FILM_GROUP_VARIANTS",
+           "RunData", "Table", "build_tables", "latest_run", "print_main_table", "resolve_run_dir",
+           "tex_escape", "to_latex", "to_text", "write_tables"]
+
+log = logging.getLogger("bench")
+RESULTS = Path("results")
+
+
+def latest_run(results: Path = RESULTS) -> Path:
+    """The most recently modified run folder under `results/` (one with at least one unit)."""
+    results = Path(results)
+    runs = [p for p in results.glob("*") if p.is_dir() and not p.name.startswith(".")
+            and any(p.glob("*/seed*/metrics.json"))] if results.is_dir() else []
+    if not runs:
+        raise FileNotFoundError(f"{results}/: no run folder with results (run `bench run` first "
+                                f"or name the run folder)")
+    return max(runs, key=lambda p: max(q.stat().st_mtime for q in [p, *p.glob("*/seed*")]))
+
+
+def resolve_run_dir(run_dir: Path | None) -> Path:
+    return latest_run() if run_dir is None else Path(run_dir)
+
+
+def build_tables(run_dir: Path | None) -> tuple[RunData, list[Table]]:
+    """Every results table of a run, main table first (absent ones are left out)."""
+    data = RunData.load(resolve_run_dir(run_dir))
+    tables = [main_table(data),
+              per_category_table(data, "I-AUROC", maps_only=False),
+              per_category_table(data, "P-AUPRO@30%", maps_only=True),
+              ablation_table(data), efficiency_table(data)]
+    return data, [t for t in tables if t is not None]
+
+
+def write_tables(run_dir: Path | None, out: Path, appendix: bool = False) -> list[Path]:
+    """Write the LaTeX tables (and Markdown) of a run; `out` names the main table's file and the
+    folder of the others. Returns the written paths."""
+    data, tables = build_tables(run_dir)
+    out = Path(out)
+    folder = out.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    source = str(data.run_dir)
+    written = []
+    for t in tables:
+        path = out if t.name == "main" else folder / f"{t.name}.tex"
+        path.write_text(to_latex(t, source))
+        written.append(path)
+    if not data.is_weld4m_result():
+        log.warning("tables of %s: %s", data.run_dir, data.provenance())
+    md = folder / (f"{out.stem}.md" if out.stem != "main" else "tables.md")
+    md.write_text(f"# Results of {data.run_dir}\n\n" +
+                  "\n".join(to_text(t, "markdown") for t in tables))
+    written.append(md)
+    if appendix:
+        path = folder / "appendix.tex"
+        path.write_text(appendix_latex(adaptations(data), data.provenance(), source))
+        written.append(path)
+    return written
+
+
+def print_main_table(run_dir: Path | None = None, file=None) -> None:
+    """Print the main table to the terminal (bold/underline on a colour terminal)."""
+    file = file or sys.stdout
+    _, tables = build_tables(run_dir)
+    style = "ansi" if getattr(file, "isatty", lambda: False)() else "plain"
+    print(to_text(tables[0], style), file=file)

@@ -1,0 +1,347 @@
+"""From a run folder to `Table`s: which methods go where, in which order, with which caption.
+
+Tables are pure functions of `results/<run>/` (DESIGN.md: tables read only results). Nothing
+here knows how a number was computed; it only selects, aggregates over seeds and labels.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from benchmark import results as R
+from benchmark.tables.model import Cell, Column, Row, RowGroup, Table, summarise
+
+GROUP_ORDER = ("process-only", "result-only", "cross-modal")
+GROUP_TITLES = {"process-only": "(A) Process only", "result-only": "(B) Result only",
+                "cross-modal": "(C) Cross-modal"}
+MODALITY_LETTERS = {"video": "V", "audio": "A", "sensor": "S", "image": "I"}
+
+FILM_PREFIX = "causal_film"  # every method whose name starts with it is a Causal-FiLM variant
+# The Causal-FiLM rows of the main table; every other causal_film* name is an ablation and
+# appears in the ablation table only. The group-A/B variants restrict the full model to one side.
+MAIN_TABLE_FILM = ("causal_film",)
+MAIN_TABLE_FILM_GROUP_VARIANTS = ("causal_film_process_only", "causal_film_result_only")
+
+AUPRO = "P-AUPRO"
+MAIN_COLUMNS = (
+    Column("I-AUROC", "I-AUROC"),
+    Column("I-AP", "I-AP"),
+    Column("I-F1max", "I-F1max"),
+    Column("P-AUPRO@30%", "@30%", span=AUPRO),
+    Column("P-AUPRO@1%", "@1%", span=AUPRO),
+)
+MODALITY_COLUMN = Column("modalities", "Mod.", kind="text", ranked=False, align="l")
+PIXEL_PREFIX = "P-"
+
+
+def is_film(name: str) -> bool:
+    return name.startswith(FILM_PREFIX)
+
+
+def in_main_table(name: str) -> bool:
+    return not is_film(name) or name in MAIN_TABLE_FILM + MAIN_TABLE_FILM_GROUP_VARIANTS
+
+
+def method_order(name: str, group: str) -> tuple:
+    """Groups A, B, C; inside a group the baselines by name, Causal-FiLM variants last."""
+    g = GROUP_ORDER.index(group) if group in GROUP_ORDER else len(GROUP_ORDER)
+    return (g, is_film(name), name != FILM_PREFIX, name)
+
+
+# ---------------------------------------------------------------------------- one method's seeds
+@dataclass
+class MethodRuns:
+    name: str
+    units: list[R.UnitResult]
+
+    @property
+    def config(self) -> dict:
+        return self.units[0].config
+
+    @property
+    def group(self) -> str:
+        return self.config.get("group", "?")
+
+    @property
+    def modalities(self) -> str:
+        mods = self.config.get("modalities", [])
+        return "+".join(MODALITY_LETTERS.get(m, m) for m in mods) or "?"
+
+    @property
+    def seeds(self) -> list[int]:
+        return [u.seed for u in self.units]
+
+    def _missing_reasons(self, key: str) -> list[str | None]:
+        if key.startswith(PIXEL_PREFIX):
+            return [u.metrics.get("pixel_note") or "no pixel metrics in this result"
+                    for u in self.units]
+        return [None] * len(self.units)
+
+    def overall(self, key: str) -> Cell:
+        return summarise([u.metrics.get("overall", {}).get(key) for u in self.units],
+                         self._missing_reasons(key))
+
+    def category(self, category: str, key: str) -> Cell:
+        vals = []
+        for u in self.units:
+            block = u.metrics.get("per_category", {}).get(category)
+            vals.append(None if block is None else block.get(key))
+        reasons = [r if (u.metrics.get("per_category", {}).get(category) is not None)
+                   else f"category {category} not in this run's TEST set"
+                   for u, r in zip(self.units, self._missing_reasons(key))]
+        return summarise(vals, reasons)
+
+    def efficiency(self, key: str) -> Cell:
+        return summarise([u.efficiency.get(key) for u in self.units],
+                         ["not recorded"] * len(self.units))
+
+
+@dataclass
+class RunData:
+    run_dir: Path
+    methods: dict[str, MethodRuns]
+    info: dict = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, run_dir: Path) -> "RunData":
+        units = R.load_run(run_dir)
+        if not units:
+            raise FileNotFoundError(f"{run_dir}: no finished (method, seed) unit in this run folder")
+        by_method: dict[str, list[R.UnitResult]] = {}
+        for u in units:
+            by_method.setdefault(u.method, []).append(u)
+        ordered = sorted(by_method, key=lambda m: method_order(m, by_method[m][0].config.get("group", "")))
+        return cls(Path(run_dir), {m: MethodRuns(m, by_method[m]) for m in ordered}, R.run_info(run_dir))
+
+    def all_units(self) -> list[R.UnitResult]:
+        return [u for m in self.methods.values() for u in m.units]
+
+    def categories(self) -> list[str]:
+        from benchmark.data.sample import CATEGORY_CODES
+
+        names = {c for u in self.all_units() for c in u.metrics.get("per_category", {})}
+        return sorted(names, key=lambda c: (CATEGORY_CODES.get(c, 99), c))
+
+    # ------------------------------------------------------------------ provenance for captions
+    def profiles(self) -> list[str]:
+        return sorted({u.config.get("profile", {}).get("name", "?") for u in self.all_units()})
+
+    def presets(self) -> list[str]:
+        return sorted({u.config.get("profile", {}).get("preset", "?") for u in self.all_units()})
+
+    def synthetic(self) -> bool:
+        return any(u.config.get("synthetic") for u in self.all_units()) or bool(
+            self.info.get("dataset", {}).get("synthetic"))
+
+    def is_weld4m_result(self) -> bool:
+        return not self.synthetic() and self.presets() == ["pretrained"]
+
+    def provenance(self) -> str:
+        """One sentence for every caption, so a quick/synthetic table is never read as Weld-4M."""
+        profile = "/".join(self.profiles())
+        dataset = Path(self.info.get("dataset", {}).get("root", "")).name or "dataset folder not recorded"
+        if self.is_weld4m_result():
+            return f"Weld-4M ({dataset}), profile {profile}, pretrained backbones."
+        parts = []
+        if self.synthetic():
+            parts.append(f"synthetic twin of Weld-4M (generated data, {dataset})")
+        if "tiny" in self.presets():
+            parts.append("tiny random-weight backbones")
+        if not parts:
+            parts.append(f"backbone presets {', '.join(self.presets())}")
+        return f"NOT Weld-4M results: {'; '.join(parts)}; profile {profile}."
+
+    def seeds_text(self, methods: list[str], std: bool = True) -> str:
+        seeds = sorted({s for m in methods for s in self.methods[m].seeds})
+        counts = {len(self.methods[m].units) for m in methods}
+        if seeds == [seeds[0]] or counts == {1}:
+            return f"single seed ({', '.join(map(str, seeds))})"
+        text = f"mean{' ± std' if std else ''} over seeds {', '.join(map(str, seeds))}"
+        return text if len(counts) == 1 else text + " (fewer for some rows, see notes)"
+
+
+# ---------------------------------------------------------------------------- the tables
+def _grouped(data: RunData, names: list[str], build_row) -> list[RowGroup]:
+    groups: dict[str, list[Row]] = {}
+    for name in names:
+        groups.setdefault(data.methods[name].group, []).append(build_row(data.methods[name]))
+    order = sorted(groups, key=lambda g: GROUP_ORDER.index(g) if g in GROUP_ORDER else 99)
+    return [RowGroup(GROUP_TITLES.get(g, g), groups[g]) for g in order]
+
+
+def _seed_notes(data: RunData, names: list[str]) -> list[str]:
+    most = max(len(data.methods[m].units) for m in names)
+    return [f"{m}: {len(data.methods[m].units)} of {most} seeds." for m in names
+            if len(data.methods[m].units) < most]
+
+
+def _finish(table: Table) -> Table:
+    table.rank()
+    table.assign_notes()
+    return table
+
+
+def metric_row(m: MethodRuns, columns) -> Row:
+    cells = {c.key: m.overall(c.key) for c in columns if c.kind != "text"}
+    cells[MODALITY_COLUMN.key] = Cell(text=m.modalities)
+    return Row(m.name, cells, m.name)
+
+
+def main_table(data: RunData, columns=MAIN_COLUMNS) -> Table:
+    names = [m for m in data.methods if in_main_table(m)]
+    if not names:
+        raise ValueError(f"{data.run_dir}: no method for the main table")
+    cols = [MODALITY_COLUMN, *columns]
+    return _finish(Table(
+        name="main", title="Main table", label="tab:main", columns=cols,
+        groups=_grouped(data, names, lambda m: metric_row(m, columns)),
+        caption=(f"Anomaly detection and localisation on the TEST split, grouped by the modalities "
+                 f"a method uses (V video, A audio, S sensors, I post-weld images); "
+                 f"values ×100, {data.seeds_text(names)}. Bold: best, underlined: second best "
+                 f"among the rows with the metric defined. {data.provenance()}"),
+        extra_notes=_seed_notes(data, names)))
+
+
+def _category_legend(cats: list[str]) -> str:
+    from benchmark.data.sample import CATEGORY_CODES
+
+    return "Categories: " + ", ".join(f"{_code(c)} {c.replace('_', ' ')}" for c in cats
+                                      if c in CATEGORY_CODES) + "."
+
+
+def _code(category: str) -> str:
+    from benchmark.data.sample import CATEGORY_CODES
+
+    return f"{CATEGORY_CODES[category]:02d}" if category in CATEGORY_CODES else category
+
+
+def per_category_table(data: RunData, metric: str, *, maps_only: bool) -> Table | None:
+    names = [m for m in data.methods if in_main_table(m)
+             and (not maps_only or data.methods[m].config.get("yields_maps"))]
+    if not names:
+        return None
+    cats = data.categories()
+    cols = [Column(c, _code(c), show_std=False) for c in cats]
+    cols.append(Column("__overall__", "All", show_std=False))
+
+    def row(m: MethodRuns) -> Row:
+        cells = {c: m.category(c, metric) for c in cats}
+        cells["__overall__"] = m.overall(metric)
+        return Row(m.name, cells, m.name)
+
+    task = "detection" if metric.startswith("I-") else "segmentation"
+    what = ("per defect category: all normal TEST samples against the samples of one category"
+            if task == "detection" else
+            "per defect category, over the post-weld views of the normal samples and of one category;"
+            " only methods that produce anomaly maps")
+    return _finish(Table(
+        name=f"per_category_{task}", title=f"Per-category {task} ({metric})",
+        label=f"tab:per-category-{task}", columns=cols, groups=_grouped(data, names, row),
+        caption=(f"{metric} {what}; 'All' is the whole TEST split. Values ×100, "
+                 f"{data.seeds_text(names, std=False)}. "
+                 f"Bold: best, underlined: second best per column. {data.provenance()}"),
+        extra_notes=[_category_legend(cats), *_seed_notes(data, names)]))
+
+
+def ablation_table(data: RunData, columns=MAIN_COLUMNS) -> Table | None:
+    names = sorted((m for m in data.methods if is_film(m)), key=lambda m: (m != FILM_PREFIX, m))
+    if not names:
+        return None
+    cols = [MODALITY_COLUMN, Column("group", "Group", kind="text", ranked=False), *columns]
+
+    def row(m: MethodRuns) -> Row:
+        r = metric_row(m, columns)
+        r.cells["group"] = Cell(text=GROUP_TITLES.get(m.group, m.group).split(" ")[0])
+        return r
+
+    summaries = [f"{m}: {data.methods[m].config.get('summary', '')}" for m in names]
+    return _finish(Table(
+        name="ablation", title="Causal-FiLM ablations", label="tab:ablation", columns=cols,
+        groups=[RowGroup("", [row(data.methods[m]) for m in names])], row_header="Variant",
+        caption=(f"Causal-FiLM variants (every registered causal_film* method); values ×100, "
+                 f"{data.seeds_text(names)}. Bold: best, underlined: second best among the rows "
+                 f"with the metric defined. {data.provenance()}"),
+        extra_notes=[*summaries, *_seed_notes(data, names)]))
+
+
+def _human(n: float, unit: str = "", base: float = 1000.0, prefixes=("", "K", "M", "G", "T")) -> str:
+    for p in prefixes:
+        if abs(n) < base or p == prefixes[-1]:
+            return f"{n:.3g}{p}{unit}" if p else f"{n:.0f}{unit}"
+        n /= base
+    return str(n)  # pragma: no cover
+
+
+def _text_cell(m: MethodRuns, key: str, fmt) -> Cell:
+    cell = m.efficiency(key)
+    if not cell.defined:
+        return cell
+    return Cell(text=fmt(cell.mean), n=cell.n)
+
+
+def efficiency_table(data: RunData) -> Table:
+    names = list(data.methods)
+    cuda = any(u.efficiency.get("peak_cuda_bytes") for u in data.all_units())
+    cols = [
+        Column("parameters_total", "Params", kind="text", align="r"),
+        Column("parameters_trainable", "Trainable", kind="text", align="r"),
+        Column("memory_bank_bytes", "Memory bank", kind="text", align="r"),
+        Column("fit_seconds", "Fit (s)", kind="number", fmt="{:.1f}", higher_is_better=False,
+               ranked=False),
+        Column("inference_ms_per_sample", "Infer. (ms/sample)", kind="number", fmt="{:.2f}",
+               higher_is_better=False, ranked=False),
+        Column("peak_rss_bytes", "Peak RSS", kind="text", align="r"),
+    ]
+    if cuda:
+        cols.append(Column("peak_cuda_bytes", "Peak GPU", kind="text", align="r"))
+    byte = lambda v: "0" if not v else _human(v, "B", 1024.0, ("", "Ki", "Mi", "Gi", "Ti"))
+
+    def row(m: MethodRuns) -> Row:
+        cells = {"parameters_total": _text_cell(m, "parameters_total", _human),
+                 "parameters_trainable": _text_cell(m, "parameters_trainable", _human),
+                 "memory_bank_bytes": _text_cell(m, "memory_bank_bytes", byte),
+                 "fit_seconds": m.efficiency("fit_seconds"),
+                 "inference_ms_per_sample": m.efficiency("inference_ms_per_sample"),
+                 "peak_rss_bytes": _text_cell(m, "peak_rss_bytes", byte)}
+        if cuda:
+            cells["peak_cuda_bytes"] = _text_cell(m, "peak_cuda_bytes", byte)
+        return Row(m.name, cells, m.name)
+
+    devices = sorted({str(u.efficiency.get("device", "?")) for u in data.all_units()})
+    return _finish(Table(
+        name="efficiency", title="Efficiency", label="tab:efficiency", columns=cols,
+        groups=_grouped(data, names, row),
+        caption=(f"Cost of each method on device {', '.join(devices)}: parameters of the method's "
+                 f"own modules (frozen backbones excluded: features are extracted once and cached), "
+                 f"memory-bank size, fit time, TEST inference time per sample "
+                 f"({data.seeds_text(names)}), and peak memory while fitting and scoring. "
+                 f"{data.provenance()}"),
+        extra_notes=["Peak RSS is the resident memory of the whole benchmark process (interpreter "
+                     "and cached features included), sampled every 20 ms; it is an upper bound on "
+                     "the method's own memory. Times are wall-clock and depend on the machine.",
+                     *_seed_notes(data, names)]))
+
+
+# ---------------------------------------------------------------------------- appendix data
+@dataclass
+class Adaptation:
+    name: str
+    group: str
+    modalities: str
+    summary: str
+    paper: str
+    changes: list[dict]  # rows of Hyperparameters.changes()
+    kept: list[tuple[str, object]]  # hyperparameters used exactly as published
+
+
+def adaptations(data: RunData) -> list[Adaptation]:
+    out = []
+    for m in data.methods.values():
+        hp = m.config.get("hyperparameters", {})
+        changes = list(hp.get("changes", []))
+        changed = {c["name"] for c in changes}
+        original = hp.get("original", {})
+        kept = [(k, v) for k, v in original.items() if k not in changed]
+        out.append(Adaptation(m.name, GROUP_TITLES.get(m.group, m.group), m.modalities,
+                              m.config.get("summary", ""), m.config.get("paper", ""), changes, kept))
+    return out

@@ -1,0 +1,157 @@
+"""Building blocks shared by the adapters: MLPs, a linear-attention block, a small training loop
+with checkpoint selection through the runner's Selector, and feature standardisation.
+
+One copy of each piece; adapters import them instead of re-writing them.
+"""
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from benchmark.method import FitContext
+
+
+def mlp(sizes: Sequence[int], act: type[nn.Module] = nn.GELU, dropout: float = 0.0,
+        final_act: bool = False) -> nn.Sequential:
+    """Linear layers of the given sizes with activations between them."""
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2 or final_act:
+            layers.append(act())
+            if dropout:
+                layers.append(nn.Dropout(dropout))
+    return nn.Sequential(*layers)
+
+
+class LinearAttention(nn.Module):
+    """Multi-head linear ("unfocused") attention with the ELU+1 feature map (Katharopoulos et
+    al., 2020), as used by Dinomaly's decoder: cost linear in sequence length."""
+
+    def __init__(self, dim: int, heads: int, eps: float = 1e-6):
+        super().__init__()
+        self.heads, self.eps = heads, eps
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, L, D)
+        b, n, d = x.shape
+        q, k, v = self.qkv(x).reshape(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        q, k = F.elu(q) + 1, F.elu(k) + 1
+        kv = torch.einsum("bhld,bhle->bhde", k, v)
+        z = 1.0 / (torch.einsum("bhld,bhd->bhl", q, k.sum(2)) + self.eps)
+        out = torch.einsum("bhld,bhde,bhl->bhle", q, kv, z)
+        return self.proj(out.transpose(1, 2).reshape(b, n, d))
+
+
+class SoftmaxAttention(nn.Module):
+    """Standard multi-head self-attention with the same interface (for ablations)."""
+
+    def __init__(self, dim: int, heads: int):
+        super().__init__()
+        self.attn = nn.MultiheadAttention(dim, heads, batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.attn(x, x, x, need_weights=False)[0]
+
+
+class AttentionBlock(nn.Module):
+    """Pre-norm transformer block: x + attn(norm(x)); x + ffn(norm(x))."""
+
+    def __init__(self, dim: int, heads: int, ffn: int, linear: bool = True, dropout: float = 0.0):
+        super().__init__()
+        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.attn = LinearAttention(dim, heads) if linear else SoftmaxAttention(dim, heads)
+        self.ffn = nn.Sequential(nn.Linear(dim, ffn), nn.GELU(), nn.Dropout(dropout), nn.Linear(ffn, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x))
+        return x + self.ffn(self.norm2(x))
+
+
+class Standardizer:
+    """Per-feature z-scoring with statistics from TRAIN only."""
+
+    def __init__(self, eps: float = 1e-6):
+        self.eps = eps
+
+    def fit(self, x: np.ndarray, axis=0) -> "Standardizer":
+        self.mean = x.mean(axis=axis, keepdims=True)
+        self.std = x.std(axis=axis, keepdims=True) + self.eps
+        return self
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return ((x - self.mean) / self.std).astype(np.float32)
+
+
+class CheckpointSelection:
+    """Keeps the state of `modules` at the candidate with the best VAL I-AUROC (the shared rule,
+    through `ctx.selector`); strict improvement only, so ties keep the earliest checkpoint."""
+
+    def __init__(self, ctx: FitContext, modules: Sequence[nn.Module]):
+        self.ctx, self.modules = ctx, list(modules)
+        self.best_value, self.best_step, self.best_state = -np.inf, None, None
+
+    def offer(self, step: int, val_scores: np.ndarray) -> float:
+        value = self.ctx.selector.auroc(val_scores)
+        self.ctx.record("val_auroc", value)
+        if self.best_state is None or (not np.isnan(value) and value > self.best_value):
+            self.best_value, self.best_step = value, step
+            self.best_state = [copy.deepcopy(m.state_dict()) for m in self.modules]
+        return value
+
+    def restore(self) -> None:
+        if self.best_state is not None:
+            for m, s in zip(self.modules, self.best_state):
+                m.load_state_dict(s)
+            self.ctx.log(f"selected checkpoint at epoch {self.best_step} (VAL I-AUROC {self.best_value:.4f})")
+
+
+def train(model: nn.Module, loss_fn: Callable[[tuple[torch.Tensor, ...]], torch.Tensor],
+          tensors: Sequence[torch.Tensor], ctx: FitContext, *, epochs: int, batch_size: int,
+          optimizer: torch.optim.Optimizer, scheduler=None, step_scheduler_per_batch: bool = False,
+          val_scores: Callable[[], np.ndarray] | None = None, eval_every: int = 1,
+          on_epoch: Callable[[int], None] | None = None) -> None:
+    """Mini-batch training on TRAIN tensors; every `eval_every` epochs the model's VAL scores are
+    offered to the shared selection rule and the best checkpoint is restored at the end."""
+    n = len(tensors[0])
+    gen = torch.Generator().manual_seed(ctx.seed)
+    selection = CheckpointSelection(ctx, [model]) if val_scores is not None else None
+    for epoch in ctx.progress(range(1, epochs + 1), unit="epoch"):
+        model.train()
+        order = torch.randperm(n, generator=gen)
+        total = 0.0
+        for start in range(0, n, batch_size):
+            idx = order[start:start + batch_size]
+            loss = loss_fn(tuple(t[idx] for t in tensors))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if scheduler is not None and step_scheduler_per_batch:
+                scheduler.step()
+            total += loss.item() * len(idx)
+        if scheduler is not None and not step_scheduler_per_batch:
+            scheduler.step()
+        ctx.record("train_loss", total / n)
+        if on_epoch is not None:
+            on_epoch(epoch)
+        if selection is not None and (epoch % eval_every == 0 or epoch == epochs):
+            model.eval()
+            with torch.no_grad():
+                selection.offer(epoch, val_scores())
+    model.eval()
+    if selection is not None:
+        selection.restore()
+
+
+def cosine_distance(a: torch.Tensor, b: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    return 1.0 - F.cosine_similarity(a, b, dim=dim)
+
+
+def to_tensor(x, device: str = "cpu") -> torch.Tensor:
+    return torch.as_tensor(np.asarray(x, dtype=np.float32), device=device)

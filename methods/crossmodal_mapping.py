@@ -1,0 +1,229 @@
+"""Crossmodal Feature Mapping (CFM): two MLPs map process features to result features and back.
+
+Costanzino, Zama Ramirez, Lisanti, Di Stefano, "Multimodal Industrial Anomaly Detection by
+Crossmodal Feature Mapping", CVPR 2024, arXiv:2312.04521.
+Official code: https://github.com/CVLAB-Unibo/crossmodal-feature-mapping (non-commercial research
+and teaching licence of the University of Bologna). Read for facts only; nothing is copied.
+
+The original maps spatially aligned 2D (RGB, DINO ViT-B/8) and 3D (Point-MAE) features point by
+point. Here the process side is temporal and the result side spatial, so the pairing is defined:
+
+* **Process descriptor**: one vector per weld, the same for every patch: the mean and standard
+  deviation over time of the V-JEPA 2 video tokens and of the AST audio tokens, and per sensor
+  channel its mean, standard deviation and a trace pooled to `sensor_bins` time bins;
+  z-scored per dimension with TRAIN statistics.
+* **Pairing**: that descriptor is broadcast to every DINOv2 patch of every post-weld view, and
+  both mappers also receive a fixed code of *where* the patch is (sinusoidal code of its row and
+  column on the grid plus a one-hot of the view), so that the process->result mapper can predict
+  patch-specific features (bead versus plate, view by view). No bead axis is assumed.
+* **process->result** mapper: [descriptor, position code] -> the patch's DINOv2 token.
+  **result->process** mapper: [patch token, position code] -> the descriptor, predicted from every
+  patch separately. Both are the paper's 3-layer GELU MLP of hidden width (in + out) // 2, trained
+  jointly with the cosine distance (1 - cos) on TRAIN (normal welds) only.
+* **Score** (as the official inference): per patch, the Euclidean distance between the
+  L2-normalised prediction and the L2-normalised observation in each direction, multiplied
+  (product of the two directions). Maps are (V, h, w) on the patch grid; the image score of a view
+  is the maximum of its map after Gaussian smoothing (sigma given in input pixels and converted
+  to patch units), and the **sample score is the maximum over the views**.
+
+The helpers `process_descriptor` and `position_code` are also used by `m3dm_fusion`.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy.ndimage import gaussian_filter
+from torch import nn
+
+from benchmark.method import FitContext, Group, Hyperparameters, Inputs, Method, Scores, register_method
+from methods._blocks import Standardizer, cosine_distance, mlp, to_tensor
+from methods._blocks import train as train_loop
+
+PROCESS_FEATURES = ("video_tokens", "audio_tokens", "sensor")
+DINOV2_PATCH_PX = 14  # DINOv2 patch side in input pixels: converts a pixel sigma to patch units
+
+
+# ---------------------------------------------------------------------------- shared pairing helpers
+def process_summary(inputs: Inputs, sensor_bins: int) -> np.ndarray:
+    """(N, D_p) raw process summary: video/audio token mean and std over time, and per sensor
+    channel mean, std and a trace average-pooled to `sensor_bins` bins. Not yet standardised."""
+    rows = []
+    for video, audio, sensor in zip(*(inputs[name] for name in PROCESS_FEATURES)):
+        video, audio = np.asarray(video, np.float32), np.asarray(audio, np.float32)
+        sensor = np.asarray(sensor, np.float32)  # (6, T)
+        edges = np.linspace(0, sensor.shape[1], sensor_bins + 1).round().astype(int)
+        trace = np.stack([sensor[:, a:max(b, a + 1)].mean(1) for a, b in zip(edges[:-1], edges[1:])], 1)
+        rows.append(np.concatenate([video.mean(0), video.std(0), audio.mean(0), audio.std(0),
+                                    sensor.mean(1), sensor.std(1), trace.reshape(-1)]))
+    return np.stack(rows).astype(np.float32)
+
+
+class ProcessDescriptor:
+    """`process_summary` z-scored per dimension with TRAIN statistics."""
+
+    def __init__(self, sensor_bins: int):
+        self.sensor_bins = sensor_bins
+
+    def fit(self, train: Inputs) -> "ProcessDescriptor":
+        self.scaler = Standardizer().fit(process_summary(train, self.sensor_bins))
+        return self
+
+    def __call__(self, inputs: Inputs) -> np.ndarray:
+        return self.scaler(process_summary(inputs, self.sensor_bins))
+
+
+def position_code(views: int, patches: int, n_freq: int) -> np.ndarray:
+    """(V, N, 4 * n_freq + V) fixed code of each patch: sin/cos of its row and column (grid
+    coordinates in [0, 1], frequencies pi * 1..n_freq) and a one-hot of its view."""
+    side = math.isqrt(patches)
+    if side * side != patches:
+        raise ValueError(f"image_patches has {patches} patches per view, not a square grid")
+    rows, cols = np.divmod(np.arange(patches), side)
+    coords = np.stack([rows, cols], 1) / max(side - 1, 1)  # (N, 2)
+    freqs = np.pi * np.arange(1, n_freq + 1)
+    angles = (coords[:, :, None] * freqs).reshape(patches, -1)
+    grid = np.concatenate([np.sin(angles), np.cos(angles)], 1)  # (N, 4 * n_freq)
+    code = np.concatenate([np.broadcast_to(grid, (views, patches, grid.shape[1])),
+                           np.broadcast_to(np.eye(views)[:, None, :], (views, patches, views))], 2)
+    return code.astype(np.float32)
+
+
+def patch_tensor(inputs: Inputs) -> torch.Tensor:
+    """(N, V, P, D_i) DINOv2 patch tokens, kept in float16 (cast per batch) to bound memory."""
+    return torch.from_numpy(np.ascontiguousarray(inputs.stack("image_patches"), dtype=np.float16))
+
+
+def result_statistics(patches: torch.Tensor, center: bool, device: str):
+    """Per-dimension TRAIN mean and std of the patch tokens (or 0 and 1 when not centring)."""
+    dim = patches.shape[-1]
+    if not center:
+        return torch.zeros(dim, device=device), torch.ones(dim, device=device)
+    total, total_sq, count = torch.zeros(dim, dtype=torch.float64), torch.zeros(dim, dtype=torch.float64), 0
+    for sample in patches:  # one weld at a time: the float32 copy of all patches can be large
+        x = sample.reshape(-1, dim).double()
+        total, total_sq, count = total + x.sum(0), total_sq + (x * x).sum(0), count + len(x)
+    mean = total / count
+    std = (total_sq / count - mean * mean).clamp_min(0).sqrt() + 1e-6
+    return mean.float().to(device), std.float().to(device)
+
+
+def smoothed_max(maps: np.ndarray, sigma_patches: float) -> np.ndarray:
+    """(N, V, h, w) -> (N,): maximum over the views of each view's Gaussian-smoothed map."""
+    if sigma_patches > 0:
+        maps = gaussian_filter(maps, sigma=(0, 0, sigma_patches, sigma_patches), mode="nearest")
+    return maps.reshape(len(maps), -1).max(1)
+
+
+def l2_distance_normalised(pred: torch.Tensor, obs: torch.Tensor) -> torch.Tensor:
+    """||pred/|pred| - obs/|obs||| over the last axis (the official CFM inference distance)."""
+    return (nn.functional.normalize(pred, dim=-1) - nn.functional.normalize(obs, dim=-1)).norm(dim=-1)
+
+
+# ---------------------------------------------------------------------------- hyperparameters
+@dataclass(frozen=True)
+class CrossmodalMappingHP:
+    hidden_layers: int = 2  # each of width (in + out) // 2 (official code)
+    epochs: int = 50  # official training script
+    batch_size: int = 4  # welds per step (official: images per step, every point of each)
+    lr: float = 1e-3  # Adam with PyTorch defaults (the official code sets no lr)
+    smoothing_sigma_px: float = 4.7  # official: 5 box 5x5 + 3 box 7x7 filters ~ Gaussian sigma 4.7 px
+    center_result: bool = False  # the original feeds raw backbone features
+    sensor_bins: int = 0  # no process side in the original (defined here)
+    position_freqs: int = 0  # no position code in the original (features were aligned point-wise)
+    eval_every: int = 10  # checkpoint candidates offered to the shared selector (epochs)
+
+
+HPARAMS = Hyperparameters(
+    original=CrossmodalMappingHP(),
+    used=CrossmodalMappingHP(center_result=True, sensor_bins=8, position_freqs=4),
+    reasons={
+        "center_result": "DINOv2 patch tokens share a large common component; z-scoring them with "
+                         "TRAIN statistics keeps the cosine objective sensitive to the bead",
+        "sensor_bins": "the process descriptor keeps the sensor trace at 8 time bins per channel",
+        "position_freqs": "one process vector is paired with every patch, so a fixed code of the "
+                          "patch position (4 frequencies per axis + view one-hot) lets the mapper "
+                          "predict patch-specific features",
+    },
+    quick={"epochs": 20},
+)
+
+
+# ---------------------------------------------------------------------------- the adapter
+def feature_mapper(in_features: int, out_features: int, hidden_layers: int) -> nn.Sequential:
+    width = (in_features + out_features) // 2
+    return mlp([in_features] + [width] * hidden_layers + [out_features], act=nn.GELU)
+
+
+class CrossmodalMapping(Method):
+    group = Group.CROSS
+    modalities = ("video", "audio", "sensor", "image")
+    yields_maps = True
+
+    def fit(self, train: Inputs, val: Inputs, ctx: FitContext) -> None:
+        hp = self.hp
+        torch.manual_seed(ctx.seed)
+        self.device = ctx.device
+        self.descriptor = ProcessDescriptor(hp.sensor_bins).fit(train)
+        process = to_tensor(self.descriptor(train))
+        patches = patch_tensor(train)
+        _, views, n_patches, dim_i = patches.shape
+        self.grid = (views, math.isqrt(n_patches))
+        self.position = torch.from_numpy(position_code(views, n_patches, hp.position_freqs)).to(self.device)
+        self.result_mean, self.result_std = result_statistics(patches, hp.center_result, self.device)
+
+        d_pos, d_p = self.position.shape[-1], process.shape[1]
+        self.mappers = nn.ModuleDict({
+            "process_to_result": feature_mapper(d_p + d_pos, dim_i, hp.hidden_layers),
+            "result_to_process": feature_mapper(dim_i + d_pos, d_p, hp.hidden_layers),
+        }).to(self.device)
+
+        def loss_fn(batch):
+            proc, patch = batch
+            d_pr, d_rp = self._directions(proc, patch, cosine_distance)
+            return d_pr.mean() + d_rp.mean()
+
+        val_process, val_patches = to_tensor(self.descriptor(val)), patch_tensor(val)
+        optimizer = torch.optim.Adam(self.mappers.parameters(), lr=hp.lr)
+        train_loop(self.mappers, loss_fn, (process, patches), ctx, epochs=hp.epochs,
+                   batch_size=hp.batch_size, optimizer=optimizer, eval_every=hp.eval_every,
+                   val_scores=lambda: self._score_tensors(val_process, val_patches)[0])
+
+    def _directions(self, proc: torch.Tensor, patch: torch.Tensor, distance):
+        """Per-patch distances (B, V, P) of both directions for process (B, D_p) and patches
+        (B, V, P, D_i)."""
+        b, v, p, _ = patch.shape
+        proc = proc.to(self.device)
+        obs = (patch.to(self.device).float() - self.result_mean) / self.result_std
+        pos = self.position.expand(b, v, p, -1)
+        proc_b = proc[:, None, None, :].expand(b, v, p, -1)
+        pred_result = self.mappers["process_to_result"](torch.cat([proc_b, pos], -1))
+        pred_process = self.mappers["result_to_process"](torch.cat([obs, pos], -1))
+        return distance(pred_result, obs), distance(pred_process, proc_b)
+
+    @torch.no_grad()
+    def _score_tensors(self, process: torch.Tensor, patches: torch.Tensor, chunk: int = 16):
+        self.mappers.eval()
+        maps = []
+        for start in range(0, len(process), chunk):
+            d_pr, d_rp = self._directions(process[start:start + chunk], patches[start:start + chunk],
+                                          l2_distance_normalised)
+            maps.append((d_pr * d_rp).cpu().numpy())
+        views, side = self.grid
+        maps = np.concatenate(maps).reshape(len(process), views, side, side).astype(np.float32)
+        sigma = self.hp.smoothing_sigma_px / DINOV2_PATCH_PX
+        return smoothed_max(maps, sigma), maps
+
+    def score(self, inputs: Inputs) -> Scores:
+        sample, maps = self._score_tensors(to_tensor(self.descriptor(inputs)), patch_tensor(inputs))
+        return Scores(sample=sample, maps=list(maps))
+
+
+register_method(
+    "crossmodal_mapping", CrossmodalMapping, hparams=HPARAMS,
+    features=PROCESS_FEATURES + ("image_patches",),
+    summary="CFM: process<->result MLP feature mappers, product of both directions' distances",
+    paper="Costanzino et al., CVPR 2024, arXiv:2312.04521",
+)

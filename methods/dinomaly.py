@@ -1,0 +1,223 @@
+"""Dinomaly: reconstruction of frozen DINOv2-with-registers features by a noisy bottleneck and a
+linear-attention decoder, run through anomalib's implementation.
+
+Paper: Guo et al., "Dinomaly: The Less Is More Philosophy in Multi-Class Unsupervised Anomaly
+Detection", CVPR 2025, arXiv:2405.14325. Official code: https://github.com/guojiajeremy/Dinomaly
+(MIT). Implementation used: anomalib 2.7 `anomalib.models.image.dinomaly` (Apache-2.0): its torch
+model (bottleneck, decoder blocks, forward, anomaly maps and image score), its loss
+(`CosineHardMiningLoss`), optimiser (`StableAdamW`), schedule (`WarmCosineScheduler`), weight
+initialisation and pre-processing (resize, centre crop, ImageNet normalisation).
+
+What is ours: the encoder. anomalib's `DinomalyModel.__init__` always loads a timm DINOv2 with
+pretrained weights from the hub, so `_DinomalyWithEncoder` builds the same bottleneck and decoder
+from anomalib's components and takes the encoder as an argument: `_DinoEncoder` wraps the
+suite's transformers `Dinov2WithRegistersModel` (`tiny` or `pretrained` preset) and returns what
+anomalib's encoder returns, `{"blocks.i": [CLS, registers, patches]}` of un-normalised block
+outputs. Training is a short iteration loop of our own (no Lightning engine).
+
+Every post-weld view is one image; the model is one network for all views and configurations.
+Scores: per view, anomalib's image score (mean of the top 1 % of the smoothed map); per sample,
+the maximum over the views (a defect seen in one view flags the weld; a mean would dilute it).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from benchmark.features.backbones import BackboneConfig, build_backbone
+from benchmark.method import FitContext, Group, Hyperparameters, Inputs, Method, Scores, register_method
+from benchmark.profiles import get_profile
+
+
+@dataclass(frozen=True)
+class DinomalyHP:
+    encoder: str = "dinov2_reg"  # DINOv2 ViT-B/14 with 4 registers (tiny preset in quick)
+    target_layers: tuple[int, ...] = (2, 3, 4, 5, 6, 7, 8, 9)
+    fuse_layers: tuple[tuple[int, ...], ...] = ((0, 1, 2, 3), (4, 5, 6, 7))
+    bottleneck_dropout: float = 0.2
+    decoder_depth: int = 8
+    resize: int = 448
+    crop: int = 392
+    iterations: int = 10000
+    batch_size: int = 16
+    lr: float = 2e-3
+    final_lr: float = 2e-4
+    warmup_iters: int = 100
+    weight_decay: float = 1e-4
+    betas: tuple[float, float] = (0.9, 0.999)
+    amsgrad: bool = True
+    grad_clip: float = 0.1
+    hard_mining_p: float = 0.9  # share of well-reconstructed points whose gradient is reduced
+    hard_mining_steps: int = 1000  # iterations over which that share ramps up from 0
+    hard_mining_factor: float = 0.1
+    view_pooling: str = "max"  # sample score from the views' image scores (ours: V views)
+
+
+ORIGINAL = DinomalyHP()
+HPARAMS = Hyperparameters(
+    original=ORIGINAL,
+    used=ORIGINAL,
+    reasons={},
+    # NOTE: quick views are 112 px, so the 448/392 resize/crop becomes 112/98 (same 7/8 ratio;
+    # 98 = 7 x 14 gives a 7x7 patch grid); the schedule shrinks with the iteration count.
+    quick={"resize": 112, "crop": 98, "iterations": 60, "warmup_iters": 6, "hard_mining_steps": 6},
+    quick_reason="quick profile: 112-px views (resize/crop scaled by 1/4) and a schedule scaled "
+                 "down (iterations, warm-up, hard-mining ramp) to fit the 5-minute CPU budget",
+)
+
+
+class _DinoEncoder(nn.Module):
+    """Frozen transformers DINOv2-with-registers that answers like anomalib's encoder: a dict
+    {"blocks.i": (B, 1 + registers + patches, D)} of raw block outputs (no final norm), plus the
+    attributes anomalib reads (`patch_size`, `num_register_tokens`)."""
+
+    def __init__(self, backbone: nn.Module, target_layers: tuple[int, ...]):
+        super().__init__()
+        self.backbone = backbone.eval().requires_grad_(False)
+        self.target_layers = tuple(target_layers)
+        self.patch_size = int(backbone.config.patch_size)
+        self.num_register_tokens = int(backbone.config.num_register_tokens)
+        self.embed_dim = int(backbone.config.hidden_size)
+        self.num_heads = int(backbone.config.num_attention_heads)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.backbone.eval()  # frozen: never in training mode
+        return self
+
+    @torch.no_grad()
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        hidden = self.backbone.embeddings(x)  # [CLS, registers, patches], positions interpolated
+        out = {}
+        # NOTE: like timm's forward_intermediates, stop after the last block anomalib asks for.
+        for i, layer in enumerate(self.backbone.encoder.layer[: max(self.target_layers) + 1]):
+            hidden = layer(hidden)
+            if i in self.target_layers:
+                out[f"blocks.{i}"] = hidden
+        return out
+
+
+def _dinomaly_model_class():
+    from anomalib.models.image.dinomaly.components import (CosineHardMiningLoss, DinomalyMLP,
+                                                           LinearAttention)
+    from anomalib.models.image.dinomaly.torch_model import (DEFAULT_GAUSSIAN_KERNEL_SIZE,
+                                                            DEFAULT_GAUSSIAN_SIGMA, TRANSFORMER_CONFIG,
+                                                            DecoderViTBlock, DinomalyModel)
+    from anomalib.models.components import GaussianBlur2d
+
+    class _DinomalyWithEncoder(DinomalyModel):
+        """anomalib's DinomalyModel with an injected encoder; everything else is anomalib's."""
+
+        def __init__(self, encoder: _DinoEncoder, hp: DinomalyHP):
+            # NOTE: skips DinomalyModel.__init__ (it downloads a timm encoder) and builds the
+            # same parts from anomalib's components, with the widths of the injected encoder.
+            nn.Module.__init__(self)
+            dim, heads = encoder.embed_dim, encoder.num_heads
+            self.encoder = encoder
+            self.target_layers = list(hp.target_layers)
+            self.fuse_layer_encoder = [list(g) for g in hp.fuse_layers]
+            self.fuse_layer_decoder = [list(g) for g in hp.fuse_layers]
+            self.bottleneck = nn.ModuleList([DinomalyMLP(
+                in_features=dim, hidden_features=dim * 4, out_features=dim, act_layer=nn.GELU,
+                drop=hp.bottleneck_dropout, bias=False, apply_input_dropout=True)])
+            self.decoder = nn.ModuleList([DecoderViTBlock(
+                dim=dim, num_heads=heads, mlp_ratio=TRANSFORMER_CONFIG["mlp_ratio"],
+                qkv_bias=TRANSFORMER_CONFIG["qkv_bias"],
+                norm_layer=partial(nn.LayerNorm, eps=TRANSFORMER_CONFIG["layer_norm_eps"]),
+                attn_drop=TRANSFORMER_CONFIG["attn_drop"], attn=LinearAttention)
+                for _ in range(hp.decoder_depth)])
+            self.remove_class_token = False
+            self.use_context_recentering = False
+            self.gaussian_blur = GaussianBlur2d(sigma=DEFAULT_GAUSSIAN_SIGMA, channels=1,
+                                                kernel_size=DEFAULT_GAUSSIAN_KERNEL_SIZE)
+            self.loss_fn = CosineHardMiningLoss(p_final=hp.hard_mining_p,
+                                                p_schedule_steps=hp.hard_mining_steps,
+                                                factor=hp.hard_mining_factor)
+
+    return _DinomalyWithEncoder
+
+
+def _views(inputs: Inputs) -> tuple[torch.Tensor, int]:
+    """All views of all samples as one uint8 image batch (N*V, 3, H, W), and V."""
+    pixels = inputs.stack("image_pixels")  # (N, V, H, W, 3) uint8
+    n, v = pixels.shape[:2]
+    return torch.from_numpy(pixels.reshape(n * v, *pixels.shape[2:])).permute(0, 3, 1, 2), v
+
+
+class Dinomaly(Method):
+    group = Group.RESULT
+    modalities = ("image",)
+    yields_maps = True
+
+    def fit(self, train: Inputs, val: Inputs, ctx: FitContext) -> None:
+        from anomalib.models.image.dinomaly.components import StableAdamW, WarmCosineScheduler
+        from anomalib.models.image.dinomaly.lightning_model import Dinomaly as AnomalibDinomaly
+
+        hp, profile = self.hp, get_profile(ctx.profile)
+        self.device = ctx.device
+        torch.manual_seed(ctx.seed)
+        cfg = BackboneConfig(hp.encoder, profile.preset, profile.sources[hp.encoder])
+        backbone = build_backbone(cfg, **({"image_size": hp.crop} if profile.preset == "tiny" else {}))
+        self.model = _dinomaly_model_class()(_DinoEncoder(backbone, hp.target_layers), hp)
+        trainable = nn.ModuleList([self.model.bottleneck, self.model.decoder])
+        AnomalibDinomaly._initialize_trainable_modules(trainable)
+        self.model.to(self.device)
+        self.transform = AnomalibDinomaly.configure_pre_processor(
+            image_size=(hp.resize, hp.resize), crop_size=hp.crop).transform
+
+        optimizer = StableAdamW(trainable.parameters(), lr=hp.lr, betas=hp.betas,
+                                weight_decay=hp.weight_decay, amsgrad=hp.amsgrad, eps=1e-8)
+        scheduler = WarmCosineScheduler(optimizer, base_value=hp.lr, final_value=hp.final_lr,
+                                        total_iters=hp.iterations, warmup_iters=hp.warmup_iters)
+        images, _ = _views(train)
+        gen = torch.Generator().manual_seed(ctx.seed)
+        order, pos = torch.randperm(len(images), generator=gen), 0
+        self.model.train()
+        for step in ctx.progress(range(hp.iterations), unit="it"):
+            if pos + hp.batch_size > len(order):  # next pass over the views, reshuffled
+                order, pos = torch.randperm(len(images), generator=gen), 0
+            idx = order[pos:pos + hp.batch_size]
+            pos += hp.batch_size
+            loss = self.model(self._prepare(images[idx]), global_step=step)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(trainable.parameters(), max_norm=hp.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            ctx.record("train_loss", float(loss))
+        self.model.eval()  # NOTE: the paper keeps the last iteration; no VAL selection
+
+    def _prepare(self, images: torch.Tensor) -> torch.Tensor:
+        return self.transform(images.to(self.device, torch.float32) / 255.0)
+
+    @torch.no_grad()
+    def score(self, inputs: Inputs) -> Scores:
+        hp = self.hp
+        images, v = _views(inputs)
+        h, w = images.shape[-2:]
+        pad = (hp.resize - hp.crop) // 2
+        scores, maps = [], []
+        for start in range(0, len(images), hp.batch_size):
+            out = self.model(self._prepare(images[start:start + hp.batch_size]))
+            scores.append(out.pred_score.float().cpu())
+            # NOTE: the map covers the centre crop; the cropped-off margin of the resized view
+            # repeats the crop's edge values so that the map covers the whole view.
+            amap = F.pad(out.anomaly_map.float(), (pad, pad, pad, pad), mode="replicate")
+            maps.append(F.interpolate(amap, size=(h, w), mode="bilinear", align_corners=False).cpu())
+        per_view = torch.cat(scores).reshape(-1, v)
+        view_maps = torch.cat(maps)[:, 0].reshape(-1, v, h, w).numpy()
+        pooled = per_view.amax(1) if hp.view_pooling == "max" else per_view.mean(1)
+        return Scores(sample=pooled.numpy(), maps=list(view_maps))
+
+
+register_method(
+    "dinomaly", Dinomaly, hparams=HPARAMS, features=("image_pixels",),
+    summary="Dinomaly (anomalib): DINOv2-reg features reconstructed by a noisy bottleneck and a "
+            "linear-attention decoder; views are images, sample = max over views",
+    paper="Guo et al., CVPR 2025, arXiv:2405.14325",
+)

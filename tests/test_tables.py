@@ -1,0 +1,286 @@
+"""Tables: ordering, ranking, mean ± std, dashes with footnotes, LaTeX escaping, captions that
+say the profile, terminal/Markdown output, and pdflatex compilation of every .tex file.
+
+FIXTURE: the run built by `make_fixture_run` holds FABRICATED numbers, written with
+`benchmark.results.write_unit` into a temporary folder. They exist only to test table formatting
+and are not results of any method.
+"""
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from benchmark import results as R
+from benchmark.metrics import Undefined
+from benchmark.tables import build_tables, print_main_table, tex_escape, to_text, write_tables
+from benchmark.tables.build import RunData, main_table
+
+CATS = ("Excessive_Penetration", "Porosity", "Undercut")
+NO_MAPS = "method gives no anomaly maps"
+
+# method -> (group, modalities, maps, I-AUROC per seed). FABRICATED, see the module docstring.
+FAKE = {
+    "seq_ae": ("process-only", ["video", "audio", "sensor"], False, (0.70, 0.74)),
+    "sensor_knn": ("process-only", ["sensor"], False, (0.80, 0.78)),
+    "causal_film_process_only": ("process-only", ["video", "audio", "sensor"], False, (0.76, 0.76)),
+    "patch_mem": ("result-only", ["image"], True, (0.88, 0.86)),
+    "image_ae": ("result-only", ["image"], False, (0.60, 0.64)),
+    "causal_film_result_only": ("result-only", ["image"], False, (0.84, 0.82)),
+    "late_fusion": ("cross-modal", ["video", "audio", "sensor", "image"], False, (0.90, 0.92)),
+    "causal_film": ("cross-modal", ["video", "audio", "sensor", "image"], False, (0.95, 0.93)),
+    "causal_film_no_causal": ("cross-modal", ["video", "audio", "sensor", "image"], False, (0.89, 0.87)),
+}
+
+
+def _unit_metrics(name: str, seed: int, auroc: float, maps: bool) -> dict:
+    overall = {"I-AUROC": auroc, "I-AP": auroc - 0.05, "I-F1max": auroc - 0.10,
+               "I-F1max-threshold": 0.5, "I-AUROC-CI95": [auroc - 0.05, auroc + 0.03]}
+    if name == "image_ae" and seed == 1:  # undefined in one seed only
+        overall["I-F1max"] = Undefined("fabricated: one class only")
+    per_category = {}
+    for i, c in enumerate(CATS):
+        block = {"I-AUROC": auroc - 0.02 * i, "I-AP": auroc - 0.03 * i}
+        if name == "sensor_knn" and c == "Undercut":
+            block["I-AUROC"] = Undefined("only normal samples (n=40)")
+        if maps:
+            block.update({"P-AUROC": 0.9, "P-AUPRO@30%": 0.70 - 0.05 * i + 0.01 * seed,
+                          "P-AUPRO@1%": 0.20})
+        per_category[c] = block
+    metrics = {"overall": overall, "per_category": per_category, "per_config": {},
+               "counts": {"n": 100, "normal": 60, "anomalous": 40}}
+    if maps:
+        overall.update({"P-AUROC": 0.91, "P-AUPRO@30%": 0.71 + 0.01 * seed, "P-AUPRO@1%": 0.21})
+    else:
+        metrics["pixel_note"] = NO_MAPS
+    return metrics
+
+
+def make_fixture_run(root: Path, *, synthetic: bool = True, preset: str = "tiny",
+                     names=tuple(FAKE)) -> Path:
+    """A FIXTURE run folder with fabricated metrics (2 seeds per method) for table tests only."""
+    run_dir = root / "fixture-run"
+    profile = {"name": "quick" if preset == "tiny" else "paper", "preset": preset}
+    for name in names:
+        group, mods, maps, aurocs = FAKE[name]
+        for seed, auroc in enumerate(aurocs):
+            hp = {"original": {"lr": 0.001, "epochs": 100, "k": 9},
+                  "used": {"lr": 0.001, "epochs": 20, "k": 9},
+                  "changes": [{"name": "epochs", "original": 100, "used": 20,
+                               "reason": "fabricated: 60 TRAIN samples & 5% budget", "profile": "all"}]}
+            config = {"method": name, "seed": seed, "group": group, "modalities": mods,
+                      "yields_maps": maps, "summary": f"fabricated fixture method {name}",
+                      "paper": "Nobody et al., Fixture 2024, arXiv:0000.00000",
+                      "hyperparameters": hp, "profile": profile, "synthetic": synthetic}
+            eff = {"parameters_total": 1_234_567, "parameters_trainable": 12_345,
+                   "memory_bank_bytes": 3 * 2**20 if name == "patch_mem" else 0,
+                   "fit_seconds": 10.0 + seed, "inference_ms_per_sample": 1.5,
+                   "peak_rss_bytes": 2**30, "peak_cuda_bytes": 0, "device": "cpu"}
+            R.write_unit(run_dir, name, seed, metrics=_unit_metrics(name, seed, auroc, maps),
+                         scores=[{"id": f"s{i}", "split": "TEST", "category": "Good" if i % 2 else CATS[i % 3],
+                                  "label": 0 if i % 2 else 1, "config": "c", "score": (i % 7) / 7 + 0.3 * (i % 2 == 0)}
+                                 for i in range(24)],
+                         config=config, efficiency=eff, history={})
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    return make_fixture_run(tmp_path_factory.mktemp("tables"))
+
+
+@pytest.fixture(scope="module")
+def written(run_dir, tmp_path_factory) -> list[Path]:
+    out = tmp_path_factory.mktemp("tex") / "main.tex"
+    return write_tables(run_dir, out, appendix=True)
+
+
+def _row(table, method):
+    return next(r for r in table.rows() if r.method == method)
+
+
+# ---------------------------------------------------------------------------- the main table
+def test_main_table_groups_and_film_last(run_dir):
+    t = main_table(RunData.load(run_dir))
+    titles = [g.title for g in t.groups]
+    assert titles == ["(A) Process only", "(B) Result only", "(C) Cross-modal"]
+    for g in t.groups:
+        assert g.rows[-1].method.startswith("causal_film"), g.title
+    methods = [r.method for r in t.rows()]
+    assert "causal_film_no_causal" not in methods  # an ablation: ablation table only
+    assert methods[-1] == "causal_film"
+
+
+def test_best_bold_second_underlined(run_dir):
+    data, tables = build_tables(run_dir)
+    t = tables[0]
+    # I-AUROC means: causal_film 0.94 (best), late_fusion 0.91 (second)
+    ranks = {r.method: r.cells["I-AUROC"].rank for r in t.rows()}
+    assert ranks["causal_film"] == 1 and ranks["late_fusion"] == 2
+    assert sum(v == 1 for v in ranks.values()) == 1 and sum(v == 2 for v in ranks.values()) == 1
+    tex = (run_dir.parent / "x.tex")
+    tex.write_text(__import__("benchmark.tables", fromlist=["to_latex"]).to_latex(t))
+    text = tex.read_text()
+    assert r"\textbf{94.0{\scriptsize\,$\pm$\,1.4}}" in text
+    assert r"\underline{91.0{\scriptsize\,$\pm$\,1.4}}" in text
+    # P-AUPRO: only patch_mem has it -> one comparable row -> no bold
+    assert _row(t, "patch_mem").cells["P-AUPRO@30%"].rank == 0
+
+
+def test_mean_std_formatting(run_dir):
+    t = main_table(RunData.load(run_dir))
+    cell = _row(t, "sensor_knn").cells["I-AUROC"]
+    assert cell.n == 2 and abs(cell.mean - 0.79) < 1e-12 and abs(cell.std - 0.0141421356) < 1e-6
+    text = to_text(t, "plain")
+    assert "79.0 ± 1.4" in text
+    assert "71.5 ± 0.7" in text  # patch_mem P-AUPRO@30% over seeds 0.71, 0.72
+
+
+def test_undefined_gets_dash_and_footnote(run_dir, written):
+    t = main_table(RunData.load(run_dir))
+    cell = _row(t, "seq_ae").cells["P-AUPRO@30%"]
+    assert cell.is_dash and cell.reason == NO_MAPS and cell.note
+    main = written[0].read_text()
+    assert f"--\\textsuperscript{{{cell.note}}}" in main
+    assert f"\\textsuperscript{{{cell.note}}}\\,{NO_MAPS}" in main
+    # defined in one seed of two: a value with a footnote saying so
+    partial = _row(t, "image_ae").cells["I-F1max"]
+    assert partial.defined and partial.n == 1 and "defined in 1 of 2 seeds" in partial.reason
+    # per-category: undefined category of sensor_knn
+    det = RunData.load(run_dir)
+    from benchmark.tables.build import per_category_table
+
+    pc = per_category_table(det, "I-AUROC", maps_only=False)
+    c = _row(pc, "sensor_knn").cells["Undercut"]
+    assert c.is_dash and c.reason == "only normal samples (n=40)"
+
+
+def test_latex_escaping():
+    assert tex_escape("causal_film") == r"causal\_film"
+    assert tex_escape("50% & $x$ #1 {a} ~ ^") == r"50\% \& \$x\$ \#1 \{a\} \~{} \^{}"
+    assert tex_escape("a\\b") == r"a$\backslash$b"
+    assert tex_escape("±×") == r"$\pm$$\times$"
+    assert tex_escape("Müller") == "Muller"
+    assert tex_escape("日") == "?"
+
+
+def test_method_names_escaped_in_tex(written):
+    text = written[0].read_text()
+    assert r"causal\_film\_process\_only" in text
+    assert not re.search(r"[^\\]causal_film", text.split("\n", 1)[1])
+
+
+def test_synthetic_caption(run_dir, written, tmp_path):
+    for path in written:
+        if path.suffix == ".tex":
+            assert "NOT Weld-4M results" in path.read_text(), path
+    assert "synthetic twin of Weld-4M" in written[0].read_text()
+    assert "tiny random-weight backbones" in written[0].read_text()
+    real = make_fixture_run(tmp_path, synthetic=False, preset="pretrained")
+    data = RunData.load(real)
+    assert data.is_weld4m_result() and "NOT" not in main_table(data).caption
+
+
+def test_files_written(written):
+    names = sorted(p.name for p in written)
+    assert names == sorted(["main.tex", "per_category_detection.tex", "per_category_segmentation.tex",
+                            "ablation.tex", "efficiency.tex", "tables.md", "appendix.tex"])
+
+
+def test_ablation_and_segmentation_rows(run_dir):
+    _, tables = build_tables(run_dir)
+    by = {t.name: t for t in tables}
+    assert [r.method for r in by["ablation"].rows()] == [
+        "causal_film", "causal_film_no_causal", "causal_film_process_only", "causal_film_result_only"]
+    assert [r.method for r in by["per_category_segmentation"].rows()] == ["patch_mem"]
+    eff = by["efficiency"]
+    assert _row(eff, "patch_mem").cells["memory_bank_bytes"].text == "3MiB"
+    assert _row(eff, "seq_ae").cells["parameters_total"].text == "1.23M"
+
+
+def test_appendix_lists_changes(written):
+    text = next(p for p in written if p.name == "appendix.tex").read_text()
+    assert r"\subsection*{causal\_film}" in text
+    assert r"60 TRAIN samples \& 5\% budget" in text
+    assert r"\texttt{lr}~=~0.001" in text
+
+
+def test_markdown_and_terminal(run_dir, written):
+    md = next(p for p in written if p.suffix == ".md").read_text()
+    assert "**94.0 ± 1.4**" in md and "<u>91.0 ± 1.4</u>" in md
+    assert "| causal\\_film " in md and "**(A) Process only**" in md
+    assert f"–<sup>a</sup>" in md
+    buf = io.StringIO()
+    print_main_table(run_dir, file=buf)
+    out = buf.getvalue()
+    assert "94.0 ± 1.4 *" in out and "91.0 ± 1.4 °" in out
+    assert "(A) Process only" in out and "NOT Weld-4M results" in out
+    assert f"({'a'}) {NO_MAPS}" in out
+
+
+def test_latest_run_default(run_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError):
+        write_tables(None, tmp_path / "t" / "main.tex")
+    shutil.copytree(run_dir, tmp_path / "results" / "r1")
+    paths = write_tables(None, tmp_path / "t" / "main.tex")
+    assert "r1" in paths[0].read_text().splitlines()[0]
+
+
+# ---------------------------------------------------------------------------- pdflatex
+def _pdflatex() -> str:
+    exe = shutil.which("pdflatex")
+    if exe is None:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail("pdflatex is missing under CI: install texlive-latex-base "
+                        "texlive-latex-recommended (see .ci/run)")
+        pytest.skip("pdflatex not installed (apt-get install --no-install-recommends "
+                    "texlive-latex-base texlive-latex-recommended); required under CI=true")
+    return exe
+
+
+def test_every_tex_compiles(written, tmp_path):
+    exe = _pdflatex()
+    for path in written:
+        if path.suffix != ".tex":
+            continue
+        proc = subprocess.run([exe, "-interaction=nonstopmode", "-halt-on-error",
+                               f"-output-directory={tmp_path}", str(path)],
+                              capture_output=True, text=True, timeout=120)
+        log = proc.stdout[-3000:]
+        assert proc.returncode == 0, f"{path.name} does not compile:\n{log}"
+        assert (tmp_path / f"{path.stem}.pdf").exists()
+        assert "Missing character" not in (tmp_path / f"{path.stem}.log").read_text(errors="replace")
+
+
+def test_tables_without_film_or_maps(tmp_path):
+    run = make_fixture_run(tmp_path, names=("seq_ae", "image_ae", "late_fusion"))
+    paths = write_tables(run, tmp_path / "t" / "main.tex")
+    assert sorted(p.name for p in paths) == ["efficiency.tex", "main.tex", "per_category_detection.tex",
+                                             "tables.md"]
+
+
+def test_plots_and_cli_parsers(run_dir, tmp_path):
+    import argparse
+
+    from benchmark.golden import add_golden_parser
+    from benchmark.plots import add_plot_parser, write_plots
+
+    paths = write_plots(run_dir, tmp_path / "plots", seed=1)
+    names = {p.name for p in paths}
+    assert {"roc_process-only.png", "roc_result-only.png", "roc_cross-modal.png",
+            "scores_causal_film.png"} <= names
+    assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in paths)
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="command")
+    add_plot_parser(sub)
+    add_golden_parser(sub)
+    args = parser.parse_args(["plot", str(run_dir), "--out", str(tmp_path / "p2")])
+    assert args.func(args) == 0 and (tmp_path / "p2" / "roc_cross-modal.png").exists()
+    args = parser.parse_args(["golden", "update", str(run_dir), "--golden", str(tmp_path / "g.json")])
+    assert args.run_dir == run_dir and args.func.__name__ == "cmd_golden_update"
