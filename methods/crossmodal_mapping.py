@@ -147,7 +147,7 @@ HPARAMS = Hyperparameters(
                           "patch position (4 frequencies per axis + view one-hot) lets the mapper "
                           "predict patch-specific features",
     },
-    quick={"epochs": 20},
+    quick={"epochs": 20, "batch_size": 16},
 )
 
 

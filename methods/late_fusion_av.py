@@ -10,11 +10,17 @@ as transcribed by a third-party reimplementation and were not checked against th
   CNN autoencoder. As in the original, the frequency bins are the *channels* and the convolution
   runs over time: BatchNorm, Conv(bins->1024), 3 x Conv(1024->1024), Conv(1024->48), mirrored by
   transposed convolutions, LeakyReLU, PReLU on the output. MSE, Adam, one-cycle schedule with
-  peak 1e-4, 50 epochs. Frame score = MSE over bins; sample score = mean over frames.
+  peak 1e-4, 50 epochs. Frame score = MSE over bins; sample score = mean over frames. Here each
+  bin is also z-scored with TRAIN statistics first (see the reasons below). The paper's "1-D CNN
+  over STFT frames" is read as in that transcription (bins as channels, not each spectrum as a
+  1-D signal over frequency). Training uses crops of `audio_segment_frames` frames; scoring runs
+  each whole record. No licence applies (no code released); nothing here is copied.
 - Video: frame features into an FC autoencoder D->512->256->128->64->64 (dropout 0.5) and back,
   Adam 5e-4. The original features are SlowFast (2304-d) per frame; here the suite's shared video
   backbone (`video_tokens`, one V-JEPA 2 token per 2-frame tubelet). Frame score = MSE; sample
-  score = max over a 2 s moving average of the frame scores.
+  score = max over a 2 s moving average of the frame scores. The clip duration is not in the
+  features: tokens are spread evenly over the clip, so the window is 2 s * T / `clip_seconds`
+  tokens (38 s, the real clips; 6 s, the synthetic twin's, in the quick profile), at least 1.
 - Fusion: each sample score standardised with TRAIN statistics (mean, std of the fitted model's
   TRAIN scores: optimistic, as in the original; the fusion weight absorbs the scale), then
   w * z_audio + (1 - w) * z_video with w in [0, 1] in steps of 0.01 chosen on VAL by the shared
@@ -72,7 +78,7 @@ HPARAMS = Hyperparameters(
                              "post-ReLU features; unscaled, a few dims would dominate the MSE",
         "select_every": "suite protocol: every method picks its checkpoint on VAL by the shared rule",
     },
-    quick={"audio_hidden": 64, "audio_epochs": 15, "video_epochs": 20, "clip_seconds": 6.0},
+    quick={"audio_hidden": 64, "audio_epochs": 10, "video_epochs": 15, "clip_seconds": 6.0},
     quick_reason="quick profile (synthetic twin, CPU): schedules and the audio width scaled down "
                  "for the 5-minute budget; the twin's clips last 6 s, not ~38 s",
 )

@@ -84,14 +84,6 @@ def test_definedness_change_and_profile(tmp_path):
 
 
 # ---------------------------------------------------------------------------- the real rerun
-@pytest.fixture(scope="session")
-def quick_run(tmp_path_factory) -> Path:
-    from benchmark.runner import RunConfig, run
-
-    tmp_out = tmp_path_factory.mktemp("golden-quick")
-    return run(RunConfig(methods=("all",), seeds=(0,), out=tmp_out))
-
-
 @pytest.mark.slow
 def test_quick_profile_matches_goldens(quick_run):
     diffs = G.compare(quick_run, G.GOLDEN_PATH)

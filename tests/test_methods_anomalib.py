@@ -49,7 +49,7 @@ def data():
 
 
 # NOTE: the test shortens Dinomaly's quick schedule further; everything else is the quick profile.
-FASTER = {"dinomaly": {"iterations": 10, "warmup_iters": 2, "hard_mining_steps": 2}, "patchcore": {}}
+FASTER = {"dinomaly": {"iterations": 4, "warmup_iters": 1, "hard_mining_steps": 2}, "patchcore": {}}
 
 
 def _run(name: str, data, seed: int = 0):

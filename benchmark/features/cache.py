@@ -62,7 +62,7 @@ class FeatureStore:
 
     def extractor(self, name: str) -> Extractor:
         if name not in self._extractors:
-            self._extractors[name] = EXTRACTORS.get(name)(self.profile, self.device)
+            self._extractors[name] = EXTRACTORS.get(name)(self.profile, self.device, store=self)
         return self._extractors[name]
 
     def folder(self, name: str) -> Path:

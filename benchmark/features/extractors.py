@@ -27,9 +27,10 @@ class Extractor(ABC):
     backbone: ClassVar[str | None] = None  # the frozen network it runs, if any
     batch_size: ClassVar[int] = 8
 
-    def __init__(self, profile: Profile, device: str = "cpu"):
+    def __init__(self, profile: Profile, device: str = "cpu", store=None):
         self.profile = profile
         self.device = device
+        self.store = store  # the FeatureStore, for extractors built on another one's output
         self._model = None
 
     def backbone_config(self) -> BackboneConfig | None:
@@ -163,57 +164,25 @@ def guarded_views(sample: Sample, size: tuple[int, int], guard: bool) -> tuple[l
     return views, missed
 
 
-class _ImageExtractor(Extractor):
-    modality = "image"
-
-    def __init__(self, profile, device="cpu"):
-        super().__init__(profile, device)
-        self.labels_missed = 0
-
-    def guard_settings(self) -> dict:
-        if not self.profile.label_guard:
-            return {"label_guard": None}
-        from benchmark.data.label_guard import GUARD_VERSION
-
-        return {"label_guard": GUARD_VERSION}
-
-
-@EXTRACTORS.register("dinov2")
-class ImageTokens(_ImageExtractor):
-    """DINOv2 per view: the [CLS] token and the patch tokens (float16, grid row-major)."""
-
-    outputs = ("image_cls", "image_patches")
-    backbone = "dinov2"
-
-    def preprocessing(self):
-        return {"size": self.profile.image_size, "norm": "imagenet", **self.guard_settings()}
-
-    def model_shape(self):
-        return {"image_size": self.profile.image_size} if self.profile.preset == "tiny" else {}
-
-    @torch.no_grad()
-    def compute(self, samples):
-        side = self.profile.image_size
-        out = []
-        for s in samples:
-            views, missed = guarded_views(s, (side, side), self.profile.label_guard)
-            self.labels_missed += missed
-            x = (np.stack(views).astype(np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
-            x = torch.from_numpy(x).permute(0, 3, 1, 2).to(self.device)
-            hidden = self.model()(pixel_values=x).last_hidden_state
-            out.append({"image_cls": hidden[:, 0].float().cpu().numpy(),
-                        "image_patches": hidden[:, 1:].half().cpu().numpy()})
-        return out
-
-
 @EXTRACTORS.register("pixels")
-class ImagePixels(_ImageExtractor):
-    """Raw views (uint8, label removed when guarded) for methods that run their own encoder."""
+class ImagePixels(Extractor):
+    """Raw views (uint8, label removed when guarded) for methods that run their own encoder, and
+    the input of the DINOv2 extractor (so the label guard runs once per view)."""
 
     outputs = ("image_pixels",)
+    modality = "image"
+
+    def __init__(self, profile, device="cpu", store=None):
+        super().__init__(profile, device, store)
+        self.labels_missed = 0  # views where the guard found no label (counted in the run log)
 
     def preprocessing(self):
-        return {"size": list(self.profile.pixel_size), **self.guard_settings()}
+        guard = None
+        if self.profile.label_guard:
+            from benchmark.data.label_guard import GUARD_VERSION
+
+            guard = GUARD_VERSION
+        return {"size": list(self.profile.pixel_size), "label_guard": guard}
 
     def compute(self, samples):
         out = []
@@ -221,6 +190,38 @@ class ImagePixels(_ImageExtractor):
             views, missed = guarded_views(s, self.profile.pixel_size, self.profile.label_guard)
             self.labels_missed += missed
             out.append({"image_pixels": np.stack(views)})
+        return out
+
+
+@EXTRACTORS.register("dinov2")
+class ImageTokens(Extractor):
+    """DINOv2 per view: the [CLS] token and the patch tokens (float16, grid row-major), computed
+    from the `image_pixels` views (label already removed there)."""
+
+    outputs = ("image_cls", "image_patches")
+    modality = "image"
+    backbone = "dinov2"
+
+    def preprocessing(self):
+        pixels = ImagePixels(self.profile, self.device)
+        return {"size": self.profile.image_size, "norm": "imagenet", "views": pixels.preprocessing()}
+
+    def model_shape(self):
+        return {"image_size": self.profile.image_size} if self.profile.preset == "tiny" else {}
+
+    @torch.no_grad()
+    def compute(self, samples):
+        import cv2
+
+        side = self.profile.image_size
+        out = []
+        for pixels in self.store.get(samples, ("image_pixels",))["image_pixels"]:
+            views = [cv2.resize(v, (side, side), interpolation=cv2.INTER_AREA) for v in pixels]
+            x = (np.stack(views).astype(np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
+            x = torch.from_numpy(x).permute(0, 3, 1, 2).to(self.device)
+            hidden = self.model()(pixel_values=x).last_hidden_state
+            out.append({"image_cls": hidden[:, 0].float().cpu().numpy(),
+                        "image_patches": hidden[:, 1:].half().cpu().numpy()})
         return out
 
 

@@ -1,0 +1,122 @@
+"""PatchCore: a coreset memory bank of locally aggregated mid-level CNN patch features; a patch's
+anomaly is its distance to the nearest bank entry. The memory-bank reference of the efficiency
+comparison, run through anomalib's implementation.
+
+Paper: Roth et al., "Towards Total Recall in Industrial Anomaly Detection", CVPR 2022,
+arXiv:2106.08265. Official code: https://github.com/amazon-science/patchcore-inspection
+(Apache-2.0). Implementation used: anomalib 2.7 `PatchcoreModel` (Apache-2.0): timm feature
+extractor, 3x3 local average pooling, layer concatenation, k-center-greedy coreset, nearest-
+neighbour patch scores, the paper's re-weighted image score and the Gaussian-smoothed map; its
+pre-processing (resize, ImageNet normalisation). Only the fitting loop is ours (no Lightning).
+
+Every post-weld view is one image. Per view, anomalib's image score; per sample, the maximum
+over the views (a defect seen in one view flags the weld).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from benchmark.method import FitContext, Group, Hyperparameters, Inputs, Method, Scores, register_method
+
+
+@dataclass(frozen=True)
+class PatchCoreHP:
+    backbone: str = "wide_resnet50_2"  # timm name
+    layers: tuple[str, ...] = ("layer2", "layer3")
+    pre_trained: bool = True  # ImageNet weights from the hub
+    coreset_ratio: float = 0.1
+    num_neighbors: int = 9  # b in the paper's image-score re-weighting
+    image_size: int = 256
+    center_crop: int | None = 224
+    batch_size: int = 32
+    view_pooling: str = "max"  # sample score from the views' image scores (ours: V views)
+
+
+ORIGINAL = PatchCoreHP()
+HPARAMS = Hyperparameters(
+    original=ORIGINAL,
+    used=PatchCoreHP(center_crop=None),
+    reasons={"center_crop": "maps must cover the whole view (the metrics compare them with "
+                            "full-view masks); anomalib's default pre-processing has no crop"},
+    # NOTE: no pretrained weights offline: timm's `test_resnet` (same ResNet layer names, ~0.1 M
+    # parameters, random weights) at 56 px, and a 2 % coreset, so that feature extraction and the
+    # k-center-greedy selection (patches x bank size distance updates) fit the CPU budget.
+    quick={"backbone": "test_resnet", "pre_trained": False, "image_size": 56, "coreset_ratio": 0.02},
+    quick_reason="quick profile: offline (no hub weights), tiny random-weight timm ResNet and "
+                 "56-px views, 2 % coreset to fit the 5-minute CPU budget",
+)
+
+
+def _views(inputs: Inputs) -> tuple[torch.Tensor, int]:
+    """All views of all samples as one uint8 image batch (N*V, 3, H, W), and V."""
+    pixels = inputs.stack("image_pixels")  # (N, V, H, W, 3) uint8
+    n, v = pixels.shape[:2]
+    return torch.from_numpy(pixels.reshape(n * v, *pixels.shape[2:])).permute(0, 3, 1, 2), v
+
+
+class PatchCore(Method):
+    group = Group.RESULT
+    modalities = ("image",)
+    yields_maps = True
+
+    def fit(self, train: Inputs, val: Inputs, ctx: FitContext) -> None:
+        from anomalib.models.image.patchcore.lightning_model import Patchcore
+        from anomalib.models.image.patchcore.torch_model import PatchcoreModel
+
+        hp = self.hp
+        self.device = ctx.device
+        # NOTE: the coreset's random start (torch) and its projection (torch and numpy's global
+        # generator, through scikit-learn) are anomalib's; seeding both makes the bank reproducible.
+        torch.manual_seed(ctx.seed)
+        np.random.seed(ctx.seed)
+        self.model = PatchcoreModel(layers=list(hp.layers), backbone=hp.backbone,
+                                    pre_trained=hp.pre_trained, num_neighbors=hp.num_neighbors)
+        self.model.requires_grad_(False).to(self.device)  # nothing is trained; frozen backbone
+        crop = (hp.center_crop, hp.center_crop) if hp.center_crop else None
+        self.transform = Patchcore.configure_pre_processor(
+            image_size=(hp.image_size, hp.image_size), center_crop_size=crop).transform
+
+        images, _ = _views(train)
+        self.model.train()
+        with torch.no_grad():
+            for start in ctx.progress(range(0, len(images), hp.batch_size), unit="batch"):
+                self.model(self._prepare(images[start:start + hp.batch_size]))
+        self.model.subsample_embedding(hp.coreset_ratio)
+        self.model.eval()
+        ctx.log(f"memory bank: {tuple(self.model.memory_bank.shape)} "
+                f"({self.memory_bank_bytes() / 2**20:.1f} MiB), {len(images)} views")
+
+    def _prepare(self, images: torch.Tensor) -> torch.Tensor:
+        return self.transform(images.to(self.device, torch.float32) / 255.0)
+
+    @torch.no_grad()
+    def score(self, inputs: Inputs) -> Scores:
+        hp = self.hp
+        images, v = _views(inputs)
+        h, w = images.shape[-2:]
+        scores, maps = [], []
+        for start in range(0, len(images), hp.batch_size):
+            out = self.model(self._prepare(images[start:start + hp.batch_size]))
+            scores.append(out.pred_score.float().reshape(-1).cpu())
+            maps.append(F.interpolate(out.anomaly_map.float(), size=(h, w), mode="bilinear",
+                                      align_corners=False).cpu())
+        per_view = torch.cat(scores).reshape(-1, v)
+        view_maps = torch.cat(maps)[:, 0].reshape(-1, v, h, w).numpy()
+        pooled = per_view.amax(1) if hp.view_pooling == "max" else per_view.mean(1)
+        return Scores(sample=pooled.numpy(), maps=list(view_maps))
+
+    def memory_bank_bytes(self) -> int:
+        bank = getattr(getattr(self, "model", None), "memory_bank", None)
+        return 0 if bank is None else bank.numel() * bank.element_size()
+
+
+register_method(
+    "patchcore", PatchCore, hparams=HPARAMS, features=("image_pixels",),
+    summary="PatchCore (anomalib): coreset memory bank of CNN patch features, nearest-neighbour "
+            "distance; views are images, sample = max over views",
+    paper="Roth et al., CVPR 2022, arXiv:2106.08265",
+)

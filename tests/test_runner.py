@@ -1,0 +1,151 @@
+"""The run spine on the tiny synthetic twin: the README's adapter through registry and runner,
+resume after a kill, refusal of a defective TRAIN sample, same seed -> same numbers, the warm
+feature cache, and the CLI."""
+from __future__ import annotations
+
+import csv
+import json
+import re
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from benchmark import results as R
+from benchmark.method import METHODS, load_methods
+from benchmark.protocol import ProtocolError
+from benchmark.runner import LocalExecutor, RunConfig, prepare, run
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def readme_method():
+    """Exec the README's "Add your method" snippet exactly as written; unregister afterwards."""
+    text = (ROOT / "README.md").read_text()
+    block = re.search(r"<!-- add-your-method:start -->\n```python\n(.*?)```", text, re.S)
+    assert block, "README has no add-your-method block"
+    load_methods()
+    module = types.ModuleType("readme_snippet")  # a real module: dataclasses look it up
+    sys.modules[module.__name__] = module
+    exec(compile(block.group(1), "README.md", "exec"), module.__dict__)
+    yield "pooled_knn"
+    METHODS.remove("pooled_knn")
+    del sys.modules[module.__name__]
+
+
+def _config(twin, out, **kw) -> RunConfig:
+    return RunConfig(root=twin, out=out, cache=out.parent / "cache", **kw)
+
+
+def _scores(folder: Path) -> list[tuple[str, str]]:
+    with open(folder / "scores.csv") as f:
+        return [(r["id"], r["score"]) for r in csv.DictReader(f)]
+
+
+def test_readme_snippet_runs_through_registry_and_runner(tiny_twin, tmp_path, readme_method):
+    run_dir = run(_config(tiny_twin, tmp_path / "out", methods=(readme_method,)))
+    unit = R.unit_dir(run_dir, readme_method, 0)
+    assert R.is_done(run_dir, readme_method, 0)
+    metrics = json.loads((unit / "metrics.json").read_text())
+    assert 0.0 <= metrics["overall"]["I-AUROC"] <= 1.0
+    config = json.loads((unit / "config.json").read_text())
+    assert config["group"] == "result-only" and config["features"] == ["image_cls"]
+    assert config["selection_rule"].startswith("max VAL I-AUROC")
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["dataset"]["synthetic"] is True
+    assert (run_dir / "manifest_used.csv").exists()
+    n_test = info["dataset"]["counts"]["TEST"]
+    assert len(_scores(unit)) == n_test
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_killed_run_resumes_without_redoing_finished_units(tiny_twin, tmp_path, readme_method,
+                                                           monkeypatch):
+    config = _config(tiny_twin, tmp_path / "out", methods=(readme_method,), seeds=(0, 1))
+    spec = METHODS.get(readme_method)
+    original_fit = spec.cls.fit
+
+    def fit_then_die(self, train, val, ctx):  # the second unit is killed mid-fit
+        if ctx.seed == 1:
+            raise _Killed()
+        return original_fit(self, train, val, ctx)
+
+    monkeypatch.setattr(spec.cls, "fit", fit_then_die)
+    with pytest.raises(_Killed):
+        run(config)
+    run_dir = tmp_path / "out" / f"quick-{tiny_twin.name}"
+    assert R.is_done(run_dir, readme_method, 0)
+    assert not R.unit_dir(run_dir, readme_method, 1).exists()  # nothing half-written to read
+    finished = (R.unit_dir(run_dir, readme_method, 0) / "metrics.json").stat().st_mtime_ns
+
+    monkeypatch.setattr(spec.cls, "fit", original_fit)
+    ran = []
+
+    class Recording(LocalExecutor):
+        def map(self, plan, units):
+            ran.extend(units)
+            return super().map(plan, units)
+
+    run(config, Recording())
+    assert ran == [(readme_method, 1)]
+    assert R.is_done(run_dir, readme_method, 1)
+    assert (R.unit_dir(run_dir, readme_method, 0) / "metrics.json").stat().st_mtime_ns == finished
+    assert [u.seed for u in R.load_run(run_dir)] == [0, 1]
+
+
+def test_defective_train_sample_is_refused(tiny_twin, tmp_path, readme_method):
+    rows = list(csv.DictReader(open(tiny_twin / "manifest.csv")))
+    defect = next(r for r in rows if r["CATEGORY"] != "Good")
+    defect["SPLIT"] = "TRAIN"
+    manifest = tmp_path / "bad_manifest.csv"
+    with open(manifest, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    with pytest.raises(ProtocolError, match=defect["SUBDIRS"].split("/")[-1]):
+        prepare(_config(tiny_twin, tmp_path / "out", methods=(readme_method,), manifest=manifest))
+    cli = subprocess.run([sys.executable, "-m", "benchmark.cli", "run", "--root", str(tiny_twin),
+                          "--manifest", str(manifest), "--method", "causal_film",
+                          "--out", str(tmp_path / "cli")], capture_output=True, text=True)
+    assert cli.returncode == 2
+    assert "Traceback" not in cli.stderr and "bench: error:" in cli.stderr
+
+
+def test_same_seed_same_numbers(tiny_twin, tmp_path):
+    first = run(_config(tiny_twin, tmp_path / "a", methods=("causal_film",), seeds=(3,)))
+    second = run(_config(tiny_twin, tmp_path / "b", methods=("causal_film",), seeds=(3,)))
+    other = run(_config(tiny_twin, tmp_path / "c", methods=("causal_film",), seeds=(4,)))
+    a = _scores(R.unit_dir(first, "causal_film", 3))
+    assert a == _scores(R.unit_dir(second, "causal_film", 3))
+    assert a != _scores(R.unit_dir(other, "causal_film", 4))
+
+
+def test_warm_cache_runs_no_backbone(tiny_twin, tmp_path, readme_method):
+    config = _config(tiny_twin, tmp_path / "out", methods=(readme_method,))
+    prepare(config)
+    info = json.loads((prepare(config).run_dir / "run.json").read_text())
+    extractors = info["features"]["extractors"]
+    assert extractors and all(st["computed"] == 0 and st["cached"] > 0 for st in extractors.values())
+
+
+def test_unknown_method_gets_a_hint():
+    from benchmark.registry import UnknownNameError
+
+    load_methods()
+    with pytest.raises(UnknownNameError, match="did you mean causal_film"):
+        METHODS.get("causal_flim")
+
+
+def test_cli_list_shows_every_method():
+    out = subprocess.run([sys.executable, "-m", "benchmark.cli", "list"], capture_output=True,
+                         text=True, check=True).stdout
+    built_in = [n for n, spec in load_methods().items() if spec.cls.__module__.startswith("methods.")]
+    assert len(built_in) >= 10
+    for name in built_in:
+        assert name in out
