@@ -85,7 +85,12 @@ def cmd_data_check(args) -> int:
 def cmd_table(args) -> int:
     from benchmark.tables import write_tables
 
-    for path in write_tables(args.run_dir, args.out, appendix=args.appendix):
+    try:
+        paths = write_tables(args.run_dir, args.out, appendix=args.appendix)
+    except ValueError as e:  # a results folder the tables cannot be made from
+        print(f"bench: error: {e}", file=sys.stderr)
+        return 2
+    for path in paths:
         print(f"wrote {path}")
     return 0
 
@@ -139,11 +144,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--appendix", action="store_true", help="also write the adaptation appendix")
     t.set_defaults(func=cmd_table)
 
+    from benchmark.audit import add_audit_parser
     from benchmark.golden import add_golden_parser
     from benchmark.plots import add_plot_parser
 
     add_plot_parser(sub)  # bench plot [RUN_DIR] --out plots/
     add_golden_parser(sub)  # bench golden update|check [RUN_DIR]
+    add_audit_parser(sub)  # bench audit [--root DIR] [--method NAME ...]
     return p
 
 

@@ -112,6 +112,7 @@ class FitContext:
     profile: str  # "quick" or "paper"
     selector: Selector
     text_embedding: Callable[[str], np.ndarray]  # frozen text encoder, e.g. CLIP
+    backbone: Callable[[str], Any] | None = None  # name -> BackboneConfig of this run (for own encoders)
     log: Callable[[str], None] = print
     progress: Callable[..., Any] = lambda iterable, **_: iterable
     history: dict[str, list[float]] = field(default_factory=dict)  # curves saved with results

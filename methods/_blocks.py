@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from benchmark.method import FitContext
+from benchmark.method import FitContext, Inputs
 
 
 def mlp(sizes: Sequence[int], act: type[nn.Module] = nn.GELU, dropout: float = 0.0,
@@ -155,3 +155,11 @@ def cosine_distance(a: torch.Tensor, b: torch.Tensor, dim: int = -1) -> torch.Te
 
 def to_tensor(x, device: str = "cpu") -> torch.Tensor:
     return torch.as_tensor(np.asarray(x, dtype=np.float32), device=device)
+
+
+def views_as_images(inputs: Inputs) -> tuple[torch.Tensor, int]:
+    """All post-weld views of all samples as one uint8 image batch (N*V, 3, H, W), and V: image
+    methods treat every view as an image."""
+    pixels = inputs.stack("image_pixels")  # (N, V, H, W, 3) uint8
+    n, v = pixels.shape[:2]
+    return torch.from_numpy(pixels.reshape(n * v, *pixels.shape[2:])).permute(0, 3, 1, 2), v

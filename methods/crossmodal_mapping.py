@@ -147,7 +147,9 @@ HPARAMS = Hyperparameters(
                           "patch position (4 frequencies per axis + view one-hot) lets the mapper "
                           "predict patch-specific features",
     },
-    quick={"epochs": 20, "batch_size": 16},
+    quick={"epochs": 10, "batch_size": 16, "eval_every": 5},
+    quick_reason="quick profile: 10 epochs of fewer, larger steps (16 welds per step) to fit the "
+                 "5-minute CPU budget",
 )
 
 

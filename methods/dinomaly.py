@@ -29,9 +29,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from benchmark.features.backbones import BackboneConfig, build_backbone
+from benchmark.features.backbones import build_backbone
 from benchmark.method import FitContext, Group, Hyperparameters, Inputs, Method, Scores, register_method
-from benchmark.profiles import get_profile
+from methods._blocks import views_as_images
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ HPARAMS = Hyperparameters(
     # NOTE: quick views are 112 px, so the 448/392 resize/crop becomes 112/98 (same 7/8 ratio;
     # 98 = 7 x 14 gives a 7x7 patch grid); warm-up and hard-mining ramp keep their shares (1 %,
     # 10 %) of the shortened schedule, rounded up.
-    quick={"resize": 112, "crop": 98, "iterations": 40, "warmup_iters": 2, "hard_mining_steps": 4},
+    quick={"resize": 112, "crop": 98, "iterations": 24, "warmup_iters": 1, "hard_mining_steps": 3},
     quick_reason="quick profile: 112-px views (resize/crop scaled by 1/4) and a schedule scaled "
                  "down (iterations, warm-up, hard-mining ramp) to fit the 5-minute CPU budget",
 )
@@ -144,13 +144,6 @@ def _dinomaly_model_class():
     return _DinomalyWithEncoder
 
 
-def _views(inputs: Inputs) -> tuple[torch.Tensor, int]:
-    """All views of all samples as one uint8 image batch (N*V, 3, H, W), and V."""
-    pixels = inputs.stack("image_pixels")  # (N, V, H, W, 3) uint8
-    n, v = pixels.shape[:2]
-    return torch.from_numpy(pixels.reshape(n * v, *pixels.shape[2:])).permute(0, 3, 1, 2), v
-
-
 class Dinomaly(Method):
     group = Group.RESULT
     modalities = ("image",)
@@ -160,11 +153,11 @@ class Dinomaly(Method):
         from anomalib.models.image.dinomaly.components import StableAdamW, WarmCosineScheduler
         from anomalib.models.image.dinomaly.lightning_model import Dinomaly as AnomalibDinomaly
 
-        hp, profile = self.hp, get_profile(ctx.profile)
+        hp = self.hp
         self.device = ctx.device
         torch.manual_seed(ctx.seed)
-        cfg = BackboneConfig(hp.encoder, profile.preset, profile.sources[hp.encoder])
-        backbone = build_backbone(cfg, **({"image_size": hp.crop} if profile.preset == "tiny" else {}))
+        cfg = ctx.backbone(hp.encoder)  # the run's preset and source (--backbone overrides)
+        backbone = build_backbone(cfg, **({"image_size": hp.crop} if cfg.preset == "tiny" else {}))
         self.model = _dinomaly_model_class()(_DinoEncoder(backbone, hp.target_layers), hp)
         trainable = nn.ModuleList([self.model.bottleneck, self.model.decoder])
         AnomalibDinomaly._initialize_trainable_modules(trainable)
@@ -176,7 +169,7 @@ class Dinomaly(Method):
                                 weight_decay=hp.weight_decay, amsgrad=hp.amsgrad, eps=1e-8)
         scheduler = WarmCosineScheduler(optimizer, base_value=hp.lr, final_value=hp.final_lr,
                                         total_iters=hp.iterations, warmup_iters=hp.warmup_iters)
-        images, _ = _views(train)
+        images, _ = views_as_images(train)
         gen = torch.Generator().manual_seed(ctx.seed)
         order, pos = torch.randperm(len(images), generator=gen), 0
         self.model.train()
@@ -200,7 +193,7 @@ class Dinomaly(Method):
     @torch.no_grad()
     def score(self, inputs: Inputs) -> Scores:
         hp = self.hp
-        images, v = _views(inputs)
+        images, v = views_as_images(inputs)
         h, w = images.shape[-2:]
         pad = (hp.resize - hp.crop) // 2
         scores, maps = [], []

@@ -78,7 +78,7 @@ HPARAMS = Hyperparameters(
                              "post-ReLU features; unscaled, a few dims would dominate the MSE",
         "select_every": "suite protocol: every method picks its checkpoint on VAL by the shared rule",
     },
-    quick={"audio_hidden": 64, "audio_epochs": 10, "video_epochs": 15, "clip_seconds": 6.0},
+    quick={"audio_hidden": 64, "audio_epochs": 6, "video_epochs": 8, "clip_seconds": 6.0},
     quick_reason="quick profile (synthetic twin, CPU): schedules and the audio width scaled down "
                  "for the 5-minute budget; the twin's clips last 6 s, not ~38 s",
 )

@@ -91,12 +91,12 @@ HPARAMS = Hyperparameters(
     original=M3DMFusionHP(), used=dataclasses.replace(_USED, memory_bank=False),
     reasons={**_REASONS, "memory_bank": "row C.4 scores without a memory bank: the disagreement "
                                          "of the fused heads"},
-    quick={"patches_per_sample": 64, "eval_every": 10})
+    quick={"patches_per_sample": 64, "epochs": 8, "eval_every": 4})
 HPARAMS_BANK = Hyperparameters(
     original=M3DMFusionHP(), used=dataclasses.replace(_USED, bank_candidates=200_000),
     reasons={**_REASONS, "bank_candidates": "at most 200k random TRAIN patches enter the greedy "
                                             "coreset (Weld-4M has 5 x 256 patches per weld)"},
-    quick={"patches_per_sample": 64, "eval_every": 10})
+    quick={"patches_per_sample": 64, "epochs": 8, "eval_every": 4})
 
 
 # ---------------------------------------------------------------------------- the fusion block

@@ -21,6 +21,7 @@ import torch
 from torch.nn import functional as F
 
 from benchmark.method import FitContext, Group, Hyperparameters, Inputs, Method, Scores, register_method
+from methods._blocks import views_as_images
 
 
 @dataclass(frozen=True)
@@ -51,13 +52,6 @@ HPARAMS = Hyperparameters(
 )
 
 
-def _views(inputs: Inputs) -> tuple[torch.Tensor, int]:
-    """All views of all samples as one uint8 image batch (N*V, 3, H, W), and V."""
-    pixels = inputs.stack("image_pixels")  # (N, V, H, W, 3) uint8
-    n, v = pixels.shape[:2]
-    return torch.from_numpy(pixels.reshape(n * v, *pixels.shape[2:])).permute(0, 3, 1, 2), v
-
-
 class PatchCore(Method):
     group = Group.RESULT
     modalities = ("image",)
@@ -80,7 +74,7 @@ class PatchCore(Method):
         self.transform = Patchcore.configure_pre_processor(
             image_size=(hp.image_size, hp.image_size), center_crop_size=crop).transform
 
-        images, _ = _views(train)
+        images, _ = views_as_images(train)
         self.model.train()
         with torch.no_grad():
             for start in ctx.progress(range(0, len(images), hp.batch_size), unit="batch"):
@@ -96,7 +90,7 @@ class PatchCore(Method):
     @torch.no_grad()
     def score(self, inputs: Inputs) -> Scores:
         hp = self.hp
-        images, v = _views(inputs)
+        images, v = views_as_images(inputs)
         h, w = images.shape[-2:]
         scores, maps = [], []
         for start in range(0, len(images), hp.batch_size):
