@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE ?= 1
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install -e ".[dev]"
+	$(BIN)/python -m pip install -e ".[dev,ray]"
 	touch $(STAMP)
 
 install: $(STAMP)

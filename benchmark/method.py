@@ -112,13 +112,22 @@ class FitContext:
     profile: str  # "quick" or "paper"
     selector: Selector
     text_embedding: Callable[[str], np.ndarray]  # frozen text encoder, e.g. CLIP
-    backbone: Callable[[str], Any] | None = None  # name -> BackboneConfig of this run (for own encoders)
+    backbone_sources: Mapping[str, str] = field(default_factory=dict)  # --backbone overrides
     log: Callable[[str], None] = print
     progress: Callable[..., Any] = lambda iterable, **_: iterable
     history: dict[str, list[float]] = field(default_factory=dict)  # curves saved with results
 
     def record(self, name: str, value: float) -> None:
         self.history.setdefault(name, []).append(float(value))
+
+    def backbone(self, name: str):
+        """The run's BackboneConfig for `name`, for methods that run their own frozen encoder."""
+        from benchmark.features.backbones import BackboneConfig
+        from benchmark.profiles import get_profile
+
+        profile = get_profile(self.profile)
+        sources = {**profile.sources, **self.backbone_sources}
+        return BackboneConfig(name, profile.preset, sources[name])
 
 
 # ---------------------------------------------------------------------------- hyperparameters

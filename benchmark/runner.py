@@ -224,7 +224,7 @@ def run_unit(plan: RunPlan, method_name: str, seed: int) -> Path:
     method = spec.build(plan.profile.name)
     ctx = FitContext(seed=seed, device=plan.config.device, profile=plan.profile.name,
                      selector=Selector(val_labels), text_embedding=text_embedding(plan.profile, plan.config.device),
-                     backbone=lambda name: BackboneConfig(name, plan.profile.preset, plan.profile.sources[name]),
+                     backbone_sources=plan.profile.sources,
                      log=lambda msg: log.info("%s/seed%d: %s", method_name, seed, msg),
                      progress=lambda it, **kw: tqdm(it, leave=False, desc=f"{method_name} s{seed}", **kw))
     with PeakMemory() as mem:

@@ -19,7 +19,10 @@ def tiny_twin(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def quick_run(tmp_path_factory) -> Path:
-    """The quick profile exactly as `make run` runs it: all methods, seed 0, synthetic twin."""
+    """The quick profile exactly as `make run` runs it: all methods, seed 0, synthetic twin.
+    BENCH_QUICK_RUN=results/<run> reuses a finished run instead (for developing the slow tests)."""
     from benchmark.runner import RunConfig, run
 
+    if os.environ.get("BENCH_QUICK_RUN"):
+        return Path(os.environ["BENCH_QUICK_RUN"])
     return run(RunConfig(methods=("all",), seeds=(0,), out=tmp_path_factory.mktemp("quick")))

@@ -44,6 +44,7 @@ import csv
 import io
 import json
 import math
+import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -827,7 +828,9 @@ def synthesize(out: Path, seed: int, size: str = "quick", label: bool = True,
         _write_chunk((str(out), seed, specs, label))
     else:
         chunks = [specs[i::workers * 4] for i in range(workers * 4)]
-        with ProcessPoolExecutor(workers) as pool:
+        # NOTE: spawn, not fork: forking a process whose torch/OpenMP threads are running (a test
+        # session, the runner generating the twin on first use) can deadlock the children.
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             list(pool.map(_write_chunk, [(str(out), seed, ch, label) for ch in chunks]))
     with open(out / "manifest.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(MANIFEST_COLUMNS), lineterminator="\n")
