@@ -70,16 +70,9 @@ def cmd_data_synth(args) -> int:
 
 
 def cmd_data_check(args) -> int:
-    import json
+    from benchmark.data.check import main_check
 
-    from benchmark.data.check import check_dataset
-
-    report = check_dataset(args.root, args.manifest)
-    print(report.summary_table())
-    out = args.json or Path(args.root) / "check_report.json"
-    Path(out).write_text(json.dumps(report.to_json(), indent=2))
-    print(f"report: {out}")
-    return 1 if report.problems else 0
+    return main_check(args.root, args.manifest, args.json)
 
 
 def cmd_table(args) -> int:
@@ -135,7 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     c = dsub.add_parser("check", help="validate every sample of a dataset folder")
     c.add_argument("--root", type=Path, required=True)
     c.add_argument("--manifest", type=Path)
-    c.add_argument("--json", type=Path, help="machine-readable report (default: <root>/check_report.json)")
+    c.add_argument("--json", type=Path, default=Path("check_report.json"),
+                   help="machine-readable report (written here, not into the dataset folder)")
     c.set_defaults(func=cmd_data_check)
 
     t = sub.add_parser("table", help="LaTeX tables from a results folder")

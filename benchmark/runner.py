@@ -69,7 +69,7 @@ class RunPlan:
     samples: dict[str, list[Sample]]  # split -> samples after exclusions
     features: tuple[str, ...]
     dataset_fingerprint: str
-    mask_root_ok: bool
+    has_masks: bool
     synthetic: bool
     units: list[tuple[str, int]] = field(default_factory=list)
 
@@ -123,7 +123,7 @@ def prepare(config: RunConfig) -> RunPlan:
     features = tuple(dict.fromkeys(f for s in specs for f in s.feature_names(profile.name)))
     plan = RunPlan(config=config, profile=profile, run_dir=run_dir, samples=samples,
                    features=features, dataset_fingerprint=dataset.fingerprint(),
-                   mask_root_ok=any(s.masks for s in samples["TEST"]),
+                   has_masks=any(s.masks for s in samples["TEST"]),
                    synthetic=(root / SYNTHETIC_MARKER).exists(),
                    units=[(s.name, seed) for s in specs for seed in config.seeds])
 
@@ -238,7 +238,7 @@ def run_unit(plan: RunPlan, method_name: str, seed: int) -> Path:
     test = plan.samples["TEST"]
     if len(out.sample) != len(test):
         raise RuntimeError(f"{method_name} returned {len(out.sample)} scores for {len(test)} TEST samples")
-    masks = _test_masks(test) if (out.maps is not None and plan.mask_root_ok) else None
+    masks = _test_masks(test) if (out.maps is not None and plan.has_masks) else None
     metrics = M.evaluate(
         labels=np.array([s.label for s in test]), scores=out.sample,
         categories=[s.category for s in test],
