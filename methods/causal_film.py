@@ -26,10 +26,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from benchmark.method import (FitContext, Group, Hyperparameters, Inputs, Method, Scores,
-                              register_method, unchanged)
+                              register_method)
 from methods._blocks import AttentionBlock, Standardizer, cosine_distance, mlp, to_tensor
 from methods._blocks import train as train_loop
 

@@ -42,9 +42,8 @@ from torch.nn import functional as F
 from benchmark.method import FitContext, Group, Hyperparameters, Inputs, Method, Scores, register_method
 from methods._blocks import mlp, to_tensor
 from methods._blocks import train as train_loop
-from methods.crossmodal_mapping import (DINOV2_PATCH_PX, PROCESS_FEATURES, ProcessDescriptor,
-                                        patch_tensor, position_code, result_statistics,
-                                        smoothed_max)
+from methods._pairing import (DINOV2_PATCH_PX, PROCESS_FEATURES, ProcessDescriptor, patch_tensor,
+                              position_code, result_statistics, smoothed_max)
 
 
 # ---------------------------------------------------------------------------- hyperparameters

@@ -3,7 +3,6 @@ determinism, label. One tiny dataset (128 samples) is generated once per module.
 from __future__ import annotations
 
 import hashlib
-import io
 from dataclasses import replace
 from pathlib import Path
 

@@ -175,7 +175,6 @@ def _trim(hull, contour, rect, off):
     ux, uy = np.cos(t), np.sin(t)
     long_, short = max(rw, rh), min(rw, rh)
     x0, y0 = off
-    pts = contour.reshape(-1, 2).astype(np.float64)
     bx, by, bw, bh = cv2.boundingRect(contour)
     m = np.zeros((bh, bw), np.uint8)
     cv2.drawContours(m, [contour - np.array([bx, by])], -1, 1, -1)

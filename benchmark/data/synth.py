@@ -647,7 +647,7 @@ def render_images(seed: int, spec: SampleSpec, code: int | None = None, label: b
 
     def dots(centres, radii, color, into_mask=True):
         """Filled discs (plate coordinates), drawn with cv2 (sub-pixel), one colour."""
-        nonlocal img, mask
+        nonlocal mask
         layer = np.zeros((H, W), np.uint8)
         for (cx0, cy0), r in zip(centres, radii):
             cyv = cy0 + dy[int(np.clip(cx0, 0, W - 1))]

@@ -1,0 +1,86 @@
+"""Pairing of temporal process features with spatial result patches, shared by the
+cross-modal adapters (`crossmodal_mapping`, `m3dm_fusion`): one TRAIN-standardised process
+descriptor per weld, paired with every DINOv2 patch plus a fixed code of the patch's position."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from scipy.ndimage import gaussian_filter
+
+from benchmark.method import Inputs
+from methods._blocks import Standardizer
+
+PROCESS_FEATURES = ("video_tokens", "audio_tokens", "sensor")
+DINOV2_PATCH_PX = 14  # DINOv2 patch side in input pixels: converts a pixel sigma to patch units
+
+
+def process_summary(inputs: Inputs, sensor_bins: int) -> np.ndarray:
+    """(N, D_p) raw process summary: video/audio token mean and std over time, and per sensor
+    channel mean, std and a trace average-pooled to `sensor_bins` bins. Not yet standardised."""
+    rows = []
+    for video, audio, sensor in zip(*(inputs[name] for name in PROCESS_FEATURES)):
+        video, audio = np.asarray(video, np.float32), np.asarray(audio, np.float32)
+        sensor = np.asarray(sensor, np.float32)  # (6, T)
+        edges = np.linspace(0, sensor.shape[1], sensor_bins + 1).round().astype(int)
+        trace = np.stack([sensor[:, a:max(b, a + 1)].mean(1) for a, b in zip(edges[:-1], edges[1:])], 1)
+        rows.append(np.concatenate([video.mean(0), video.std(0), audio.mean(0), audio.std(0),
+                                    sensor.mean(1), sensor.std(1), trace.reshape(-1)]))
+    return np.stack(rows).astype(np.float32)
+
+
+class ProcessDescriptor:
+    """`process_summary` z-scored per dimension with TRAIN statistics."""
+
+    def __init__(self, sensor_bins: int):
+        self.sensor_bins = sensor_bins
+
+    def fit(self, train: Inputs) -> "ProcessDescriptor":
+        self.scaler = Standardizer().fit(process_summary(train, self.sensor_bins))
+        return self
+
+    def __call__(self, inputs: Inputs) -> np.ndarray:
+        return self.scaler(process_summary(inputs, self.sensor_bins))
+
+
+def position_code(views: int, patches: int, n_freq: int) -> np.ndarray:
+    """(V, N, 4 * n_freq + V) fixed code of each patch: sin/cos of its row and column (grid
+    coordinates in [0, 1], frequencies pi * 1..n_freq) and a one-hot of its view."""
+    side = math.isqrt(patches)
+    if side * side != patches:
+        raise ValueError(f"image_patches has {patches} patches per view, not a square grid")
+    rows, cols = np.divmod(np.arange(patches), side)
+    coords = np.stack([rows, cols], 1) / max(side - 1, 1)  # (N, 2)
+    freqs = np.pi * np.arange(1, n_freq + 1)
+    angles = (coords[:, :, None] * freqs).reshape(patches, -1)
+    grid = np.concatenate([np.sin(angles), np.cos(angles)], 1)  # (N, 4 * n_freq)
+    code = np.concatenate([np.broadcast_to(grid, (views, patches, grid.shape[1])),
+                           np.broadcast_to(np.eye(views)[:, None, :], (views, patches, views))], 2)
+    return code.astype(np.float32)
+
+
+def patch_tensor(inputs: Inputs) -> torch.Tensor:
+    """(N, V, P, D_i) DINOv2 patch tokens, kept in float16 (cast per batch) to bound memory."""
+    return torch.from_numpy(np.ascontiguousarray(inputs.stack("image_patches"), dtype=np.float16))
+
+
+def result_statistics(patches: torch.Tensor, center: bool, device: str):
+    """Per-dimension TRAIN mean and std of the patch tokens (or 0 and 1 when not centring)."""
+    dim = patches.shape[-1]
+    if not center:
+        return torch.zeros(dim, device=device), torch.ones(dim, device=device)
+    total, total_sq, count = torch.zeros(dim, dtype=torch.float64), torch.zeros(dim, dtype=torch.float64), 0
+    for sample in patches:  # one weld at a time: the float32 copy of all patches can be large
+        x = sample.reshape(-1, dim).double()
+        total, total_sq, count = total + x.sum(0), total_sq + (x * x).sum(0), count + len(x)
+    mean = total / count
+    std = (total_sq / count - mean * mean).clamp_min(0).sqrt() + 1e-6
+    return mean.float().to(device), std.float().to(device)
+
+
+def smoothed_max(maps: np.ndarray, sigma_patches: float) -> np.ndarray:
+    """(N, V, h, w) -> (N,): maximum over the views of each view's Gaussian-smoothed map."""
+    if sigma_patches > 0:
+        maps = gaussian_filter(maps, sigma=(0, 0, sigma_patches, sigma_patches), mode="nearest")
+    return maps.reshape(len(maps), -1).max(1)
