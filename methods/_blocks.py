@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from benchmark.method import FitContext, Inputs
+from benchmark.method import FitContext, Inputs, Scores
 
 
 def mlp(sizes: Sequence[int], act: type[nn.Module] = nn.GELU, dropout: float = 0.0,
@@ -163,3 +163,13 @@ def views_as_images(inputs: Inputs) -> tuple[torch.Tensor, int]:
     pixels = inputs.stack("image_pixels")  # (N, V, H, W, 3) uint8
     n, v = pixels.shape[:2]
     return torch.from_numpy(pixels.reshape(n * v, *pixels.shape[2:])).permute(0, 3, 1, 2), v
+
+
+def views_to_samples(view_scores: torch.Tensor, view_maps: torch.Tensor, views: int,
+                     pooling: str) -> Scores:
+    """Per-view image scores (N*V,) and maps (N*V, h, w) back to samples: the sample score pools
+    its views ("max" or "mean"), the maps stay per view, (V, h, w) per sample."""
+    per_view = view_scores.reshape(-1, views)
+    pooled = per_view.amax(1) if pooling == "max" else per_view.mean(1)
+    maps = view_maps.reshape(-1, views, *view_maps.shape[-2:]).numpy()
+    return Scores(sample=pooled.numpy(), maps=list(maps))

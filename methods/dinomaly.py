@@ -30,7 +30,7 @@ from torch.nn import functional as F
 
 from benchmark.features.backbones import build_backbone
 from benchmark.method import FitContext, Group, Hyperparameters, Inputs, Method, Scores, register_method
-from methods._blocks import views_as_images
+from methods._blocks import views_as_images, views_to_samples
 
 
 @dataclass(frozen=True)
@@ -203,10 +203,7 @@ class Dinomaly(Method):
             # repeats the crop's edge values so that the map covers the whole view.
             amap = F.pad(out.anomaly_map.float(), (pad, pad, pad, pad), mode="replicate")
             maps.append(F.interpolate(amap, size=(h, w), mode="bilinear", align_corners=False).cpu())
-        per_view = torch.cat(scores).reshape(-1, v)
-        view_maps = torch.cat(maps)[:, 0].reshape(-1, v, h, w).numpy()
-        pooled = per_view.amax(1) if hp.view_pooling == "max" else per_view.mean(1)
-        return Scores(sample=pooled.numpy(), maps=list(view_maps))
+        return views_to_samples(torch.cat(scores).reshape(-1), torch.cat(maps)[:, 0], v, hp.view_pooling)
 
 
 register_method(

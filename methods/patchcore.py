@@ -21,7 +21,7 @@ import torch
 from torch.nn import functional as F
 
 from benchmark.method import FitContext, Group, Hyperparameters, Inputs, Method, Scores, register_method
-from methods._blocks import views_as_images
+from methods._blocks import views_as_images, views_to_samples
 
 
 @dataclass(frozen=True)
@@ -98,10 +98,7 @@ class PatchCore(Method):
             scores.append(out.pred_score.float().reshape(-1).cpu())
             maps.append(F.interpolate(out.anomaly_map.float(), size=(h, w), mode="bilinear",
                                       align_corners=False).cpu())
-        per_view = torch.cat(scores).reshape(-1, v)
-        view_maps = torch.cat(maps)[:, 0].reshape(-1, v, h, w).numpy()
-        pooled = per_view.amax(1) if hp.view_pooling == "max" else per_view.mean(1)
-        return Scores(sample=pooled.numpy(), maps=list(view_maps))
+        return views_to_samples(torch.cat(scores).reshape(-1), torch.cat(maps)[:, 0], v, hp.view_pooling)
 
     def memory_bank_bytes(self) -> int:
         bank = getattr(getattr(self, "model", None), "memory_bank", None)
