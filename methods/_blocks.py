@@ -89,6 +89,17 @@ class Standardizer:
         return ((x - self.mean) / self.std).astype(np.float32)
 
 
+class ScoreZ:
+    """z-scoring of a 1-D anomaly score with TRAIN statistics, for score-level fusion."""
+
+    def __init__(self, train_scores: np.ndarray):
+        self.mean = float(train_scores.mean())
+        self.std = float(train_scores.std()) + 1e-12
+
+    def __call__(self, scores: np.ndarray) -> np.ndarray:
+        return (scores - self.mean) / self.std
+
+
 class CheckpointSelection:
     """Keeps the state of `modules` at the candidate with the best VAL I-AUROC (the shared rule,
     through `ctx.selector`); strict improvement only, so ties keep the earliest checkpoint."""

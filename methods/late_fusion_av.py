@@ -235,20 +235,14 @@ class LateFusionAV(Method):
         self._fit_video(train, val, ctx)
         a_train, a_val = self.audio_scores(train), self.audio_scores(val)
         v_train, v_val = self.video_scores(train), self.video_scores(val)
-        self.audio_stats = (float(a_train.mean()), float(a_train.std()) + 1e-12)
-        self.video_stats = (float(v_train.mean()), float(v_train.std()) + 1e-12)
-        self.weight = fusion_weight(ctx, self._z(a_val, self.audio_stats),
-                                    self._z(v_val, self.video_stats), self.hp.weight_step)
+        self.audio_z, self.video_z = _blocks.ScoreZ(a_train), _blocks.ScoreZ(v_train)
+        self.weight = fusion_weight(ctx, self.audio_z(a_val), self.video_z(v_val), self.hp.weight_step)
         ctx.record("audio_weight", self.weight)
         ctx.log(f"late fusion: audio weight {self.weight:.2f}")
 
-    @staticmethod
-    def _z(x: np.ndarray, stats: tuple[float, float]) -> np.ndarray:
-        return (x - stats[0]) / stats[1]
-
     def score(self, inputs: Inputs) -> Scores:
-        z_a = self._z(self.audio_scores(inputs), self.audio_stats)
-        z_v = self._z(self.video_scores(inputs), self.video_stats)
+        z_a = self.audio_z(self.audio_scores(inputs))
+        z_v = self.video_z(self.video_scores(inputs))
         return Scores(sample=self.weight * z_a + (1 - self.weight) * z_v)
 
 

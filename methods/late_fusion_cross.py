@@ -21,6 +21,7 @@ import numpy as np
 
 from benchmark.method import (METHODS, FitContext, Group, Inputs, Method, Scores, register_method,
                               unchanged)
+from methods._blocks import ScoreZ
 from methods.late_fusion_av import fusion_weight, seed_everything
 
 
@@ -72,23 +73,19 @@ class LateFusionCross(Method):
     def fit(self, train: Inputs, val: Inputs, ctx: FitContext) -> None:
         self.process = self._fit_sub(self.hp.process_method, train, val, ctx)
         self.image = self._fit_sub(self.hp.image_method, train, val, ctx)
-        self.stats = []
+        self.z = []
         z_val = []
         for method in (self.process, self.image):
             s_train = self._scores(method, train)
-            self.stats.append((float(s_train.mean()), float(s_train.std()) + 1e-12))
-            z_val.append(self._z(self._scores(method, val), self.stats[-1]))
+            self.z.append(ScoreZ(s_train))
+            z_val.append(self.z[-1](self._scores(method, val)))
         self.weight = fusion_weight(ctx, z_val[0], z_val[1], self.hp.weight_step)
         ctx.record("process_weight", self.weight)
         ctx.log(f"late fusion (cross): process weight {self.weight:.2f}")
 
-    @staticmethod
-    def _z(x: np.ndarray, stats: tuple[float, float]) -> np.ndarray:
-        return (x - stats[0]) / stats[1]
-
     def score(self, inputs: Inputs) -> Scores:
-        z_p = self._z(self._scores(self.process, inputs), self.stats[0])
-        z_i = self._z(self._scores(self.image, inputs), self.stats[1])
+        z_p = self.z[0](self._scores(self.process, inputs))
+        z_i = self.z[1](self._scores(self.image, inputs))
         return Scores(sample=self.weight * z_p + (1 - self.weight) * z_i)
 
     def _subs(self) -> list[Method]:
