@@ -130,6 +130,17 @@ class FitContext:
         return BackboneConfig(name, profile.preset, sources[name])
 
 
+def set_seed(seed: int) -> None:
+    """One seed for every generator a method draws from (Python, NumPy, torch)."""
+    import random
+
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
 # ---------------------------------------------------------------------------- hyperparameters
 @dataclass(frozen=True)
 class Hyperparameters:

@@ -12,7 +12,6 @@ import functools
 import json
 import logging
 import os
-import random
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -28,7 +27,7 @@ from benchmark import results as R
 from benchmark.data.sample import Sample
 from benchmark.features.backbones import BackboneConfig, TextEncoder
 from benchmark.features.cache import FeatureStore
-from benchmark.method import METHODS, FitContext, Inputs, MethodSpec, Selector, load_methods
+from benchmark.method import METHODS, FitContext, Inputs, MethodSpec, Selector, load_methods, set_seed
 from benchmark.profiles import Profile, get_profile
 
 log = logging.getLogger("bench")
@@ -161,12 +160,6 @@ def _jsonable_config(config: RunConfig) -> dict:
 
 
 # ---------------------------------------------------------------------------- one unit
-def set_seed(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
 class PeakMemory:
     """Peak resident memory of this process while the block runs (sampled every 20 ms)."""
 

@@ -28,7 +28,6 @@ as transcribed by a third-party reimplementation and were not checked against th
 """
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,7 +35,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from benchmark.method import FitContext, Group, Hyperparameters, Inputs, Method, Scores, register_method
+from benchmark.method import (FitContext, Group, Hyperparameters, Inputs, Method, Scores, register_method,
+                              set_seed)
 from methods import _blocks
 
 
@@ -125,13 +125,6 @@ class FeatureAutoencoder(nn.Module):
 
 
 # ---------------------------------------------------------------------------- helpers
-def seed_everything(seed: int) -> None:
-    """Seeds the global generators a method's modules and dropout draw from."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
 def moving_average_max(frame_scores: np.ndarray, window: int) -> float:
     """Max over the `window`-long moving average (the mean when there are fewer frames)."""
     window = max(1, min(window, len(frame_scores)))
@@ -228,7 +221,7 @@ class LateFusionAV(Method):
 
     # -- contract
     def fit(self, train: Inputs, val: Inputs, ctx: FitContext) -> None:
-        seed_everything(ctx.seed)
+        set_seed(ctx.seed)
         ctx.log("late fusion: audio autoencoder")
         self._fit_audio(train, val, ctx)
         ctx.log("late fusion: video autoencoder")

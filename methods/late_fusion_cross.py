@@ -20,9 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from benchmark.method import (METHODS, FitContext, Group, Inputs, Method, Scores, register_method,
-                              unchanged)
+                              set_seed, unchanged)
 from methods._blocks import ScoreZ
-from methods.late_fusion_av import fusion_weight, seed_everything
+from methods.late_fusion_av import fusion_weight
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ class LateFusionCross(Method):
     def _fit_sub(self, name: str, train: Inputs, val: Inputs, ctx: FitContext) -> Method:
         method = METHODS.get(name).build(ctx.profile)
         # NOTE: re-seed so the sub-method trains exactly as it does when it runs alone.
-        seed_everything(ctx.seed)
+        set_seed(ctx.seed)
         sub_ctx = dataclasses.replace(ctx, history={},
                                       log=lambda msg, _n=name, _log=ctx.log: _log(f"[{_n}] {msg}"))
         method.fit(restrict(train, method.features), restrict(val, method.features), sub_ctx)
