@@ -1,0 +1,18 @@
+"""weld-bench: multimodal anomaly detection on Weld-4M.
+
+The package flows one way, left to right: a module imports only modules of its own stage or of
+stages to its left (tests/test_architecture.py checks the import graph against this order, and
+that no two modules import each other at load time).
+"""
+
+STAGES: tuple[tuple[str, ...], ...] = (
+    ("benchmark.registry", "benchmark.profiles"),  # infrastructure: one registry, typed profiles
+    ("benchmark.data",),  # dataset folder -> Sample records, decoders, split, twin, checks
+    ("benchmark.features",),  # frozen backbones and the feature cache
+    ("benchmark.method", "methods"),  # the adapter contract and the adapters
+    ("benchmark.metrics",),  # numbers from scores, labels and maps
+    ("benchmark.results",),  # unit folders on disk
+    ("benchmark.runner", "benchmark.executors"),  # the protocol: prepare, fit, select, score
+    ("benchmark.tables", "benchmark.plots", "benchmark.golden", "benchmark.audit"),  # read results
+    ("benchmark.cli",),  # the `bench` command
+)

@@ -24,7 +24,6 @@ sees the inpainted fill. It is an audit tool, never a registered method.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import time
@@ -119,9 +118,10 @@ def feature_cache_keys(run_config, methods) -> dict[str, str]:
     from benchmark.runner import resolve_methods
 
     profile = run_config.resolved_profile()
-    store = FeatureStore(run_config.cache or Path(run_config.out) / ".feature_cache", profile)
+    store = FeatureStore(run_config.cache or Path(run_config.out) / ".feature_cache", profile,
+                         run_config.feature_options())
     index = feature_index()
-    names = {index[f] for s in resolve_methods(methods) for f in s.feature_names(profile.name)}
+    names = {index[f] for s in resolve_methods(methods) for f in s.feature_names(profile)}
     if "dinov2" in names:
         names.add("pixels")  # DINOv2 is computed from the (guarded) pixel views
     return {n: store.folder(n).name for n in sorted(names)}
@@ -292,7 +292,7 @@ def label_probe(root: Path, config: AuditConfig, cache: Path) -> dict[str, list[
     from benchmark.data.decode import read_images
     from benchmark.data.loader import load_dataset
     from benchmark.features.cache import FeatureStore
-    from benchmark.profiles import get_profile
+    from benchmark.profiles import FeatureOptions, get_profile
 
     dataset = load_dataset(root, None, seed=0, require=("image",), allow_missing=True)
     train, test = dataset.split("TRAIN"), dataset.split("TEST")
@@ -300,8 +300,9 @@ def label_probe(root: Path, config: AuditConfig, cache: Path) -> dict[str, list[
     raw = [read_images(s) for s in samples]
     rows = {}
     for setting, guard in SETTINGS:
-        profile = dataclasses.replace(get_profile(config.profile), label_guard=guard)
-        pixels = FeatureStore(cache, profile, config.device).get(samples, ("image_pixels",))["image_pixels"]
+        store = FeatureStore(cache, get_profile(config.profile), FeatureOptions(label_guard=guard),
+                             config.device)
+        pixels = store.get(samples, ("image_pixels",))["image_pixels"]
         crops = [_label_crops(r, p) for r, p in zip(raw, pixels)]
         scores = probe_scores(crops[:len(train)], crops[len(train):])
         rows[setting] = [{"id": s.id, "category": s.category, "label": s.label, "score": float(v)}
@@ -351,41 +352,3 @@ def render_markdown(report: dict) -> str:
     lines.append(f"Wall time: {report['seconds']:.0f} s" +
                  (f" (label probe {report['probe_seconds']:.0f} s)" if "probe_seconds" in report else ""))
     return "\n".join(lines) + "\n"
-
-
-# ---------------------------------------------------------------------------- CLI
-def add_audit_parser(sub) -> None:
-    import argparse
-
-    from benchmark.cli import _csv, _seeds
-
-    def methods(text):
-        return _csv(text)
-
-    a = sub.add_parser("audit", help="label-guard leakage audit: result-only methods, guard off vs on",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    a.add_argument("--root", type=Path,
-                   help="dataset with labels visible (default: the synthetic twin of --synth-seed)")
-    a.add_argument("--method", type=methods, nargs="+", default=None,
-                   help=f"result-only methods, names or comma lists (default: {' '.join(DEFAULT_METHODS)})")
-    a.add_argument("--seeds", type=_seeds, default=(0,), help="e.g. 0,1,2")
-    a.add_argument("--out", type=Path, default=Path("results/audit"),
-                   help="runs go to <out>/audit-guard-off|on, the report to <out>/audit.md|json")
-    a.add_argument("--cache", type=Path, help="feature cache folder (default: <out>/.feature_cache)")
-    a.add_argument("--synth-seed", type=int, default=0, help="seed of the default synthetic twin")
-    a.add_argument("--profile", choices=("quick", "paper"), default="quick")
-    a.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    a.add_argument("--n-boot", type=int, default=1000, help="bootstrap replicates of the chance interval")
-    a.add_argument("--no-probe", action="store_true", help="skip the label-region-only probe")
-    a.set_defaults(func=cmd_audit)
-
-
-def cmd_audit(args) -> int:
-    methods = tuple(m for group in (args.method or [DEFAULT_METHODS]) for m in group)
-    config = AuditConfig(methods=methods, seeds=args.seeds, root=args.root, out=args.out,
-                         cache=args.cache, synth_seed=args.synth_seed, profile=args.profile,
-                         device=args.device, n_boot=args.n_boot, probe=not args.no_probe)
-    report = audit(config)
-    print(render_markdown(report))
-    print(f"report: {Path(args.out) / 'audit.md'} and audit.json")
-    return 0

@@ -19,7 +19,6 @@ used for every value.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 from collections.abc import Iterable
@@ -165,47 +164,3 @@ def update(run_dir: Path, golden_path: Path = GOLDEN_PATH,
     golden_path.parent.mkdir(parents=True, exist_ok=True)
     golden_path.write_text(json.dumps(new, indent=2, sort_keys=False) + "\n")
     return changes
-
-
-# ---------------------------------------------------------------------------- CLI
-def _fresh_quick_run(tmp: Path) -> Path:
-    from benchmark.runner import RunConfig, run
-
-    print(f"running the quick profile (all methods, seed {SEED}) into {tmp} ...")
-    return run(RunConfig(methods=("all",), seeds=(SEED,), profile=PROFILE, out=tmp))
-
-
-def cmd_golden_update(args) -> int:
-    import tempfile
-
-    with tempfile.TemporaryDirectory(prefix="bench-golden-") as tmp:
-        run_dir = args.run_dir or _fresh_quick_run(Path(tmp))
-        changes = update(run_dir, args.golden)
-    print(f"goldens written to {args.golden} from {args.run_dir or 'a fresh quick run'}")
-    print("\n".join(f"  {c}" for c in changes) if changes else "  no change")
-    return 0
-
-
-def cmd_golden_check(args) -> int:
-    import tempfile
-
-    with tempfile.TemporaryDirectory(prefix="bench-golden-") as tmp:
-        run_dir = args.run_dir or _fresh_quick_run(Path(tmp))
-        diffs = compare(run_dir, args.golden)
-    print("\n".join(diffs) if diffs else f"metrics agree with {args.golden}")
-    return 1 if diffs else 0
-
-
-def add_golden_parser(sub) -> argparse.ArgumentParser:
-    g = sub.add_parser("golden", help="metric-regression goldens of the quick profile")
-    gsub = g.add_subparsers(dest="golden_command", required=True)
-    for name, func, text in (
-            ("update", cmd_golden_update, "rewrite the goldens from a run and print what changed"),
-            ("check", cmd_golden_check, "compare a run with the goldens (exit 1 on a difference)")):
-        p = gsub.add_parser(name, help=text)
-        p.add_argument("run_dir", type=Path, nargs="?", default=None,
-                       help=f"a quick-profile run with seed {SEED} of every method "
-                            "(default: run the quick profile now, in a temporary folder)")
-        p.add_argument("--golden", type=Path, default=GOLDEN_PATH)
-        p.set_defaults(func=func)
-    return g

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from benchmark.data.sample import WeldConfig
+from benchmark.profiles import FeatureOptions, Profile
 from benchmark.registry import Registry
 
 
@@ -28,6 +29,13 @@ class Group(str, Enum):
     @property
     def letter(self) -> str:
         return {"process-only": "A", "result-only": "B", "cross-modal": "C"}[self.value]
+
+    @property
+    def title(self) -> str:
+        """The row-group title of the tables, e.g. "(A) Process only"."""
+        name = {"process-only": "Process only", "result-only": "Result only",
+                "cross-modal": "Cross-modal"}[self.value]
+        return f"({self.letter}) {name}"
 
 
 @dataclass(frozen=True)
@@ -109,10 +117,10 @@ class FitContext:
 
     seed: int
     device: str
-    profile: str  # "quick" or "paper"
+    profile: Profile
     selector: Selector
     text_embedding: Callable[[str], np.ndarray]  # frozen text encoder, e.g. CLIP
-    backbone_sources: Mapping[str, str] = field(default_factory=dict)  # --backbone overrides
+    options: FeatureOptions = FeatureOptions()  # the run's backbone sources and label guard
     log: Callable[[str], None] = print
     progress: Callable[..., Any] = lambda iterable, **_: iterable
     history: dict[str, list[float]] = field(default_factory=dict)  # curves saved with results
@@ -123,15 +131,18 @@ class FitContext:
     def backbone(self, name: str):
         """The run's BackboneConfig for `name`, for methods that run their own frozen encoder."""
         from benchmark.features.backbones import BackboneConfig
-        from benchmark.profiles import get_profile
 
-        profile = get_profile(self.profile)
-        sources = {**profile.sources, **self.backbone_sources}
-        return BackboneConfig(name, profile.preset, sources[name])
+        return BackboneConfig.of(name, self.profile, self.options)
+
+    def reseed(self) -> None:
+        """Back to the unit's seed: a method that fits several sub-methods in a row fits each one
+        exactly as the runner fits it alone."""
+        set_seed(self.seed)
 
 
 def set_seed(seed: int) -> None:
-    """One seed for every generator a method draws from (Python, NumPy, torch)."""
+    """One seed for every generator a method draws from (Python, NumPy, torch). The runner calls
+    it once per unit, before the method is built; adapters do not reseed."""
     import random
 
     import torch
@@ -143,17 +154,25 @@ def set_seed(seed: int) -> None:
 
 # ---------------------------------------------------------------------------- hyperparameters
 @dataclass(frozen=True)
+class ProfileChanges:
+    """Further changes applied in one profile only (e.g. a schedule scaled down for the quick
+    profile's CPU budget), with the reason (results and the appendix say so)."""
+
+    values: Mapping[str, Any]
+    reason: str = "quick profile: schedule scaled down to fit the 5-minute CPU budget"
+
+
+@dataclass(frozen=True)
 class Hyperparameters:
     """The original paper's values, the values used here, and one reason per change.
 
-    `quick` holds further scale-downs applied only in the quick profile (results say so).
+    `profiles` maps a profile name to the further changes made in that profile only.
     """
 
     original: Any  # a frozen dataclass instance
     used: Any
     reasons: Mapping[str, str]
-    quick: Mapping[str, Any] = field(default_factory=dict)
-    quick_reason: str = "quick profile: schedule scaled down to fit the 5-minute CPU budget"
+    profiles: Mapping[str, ProfileChanges] = field(default_factory=dict)
 
     def __post_init__(self):
         orig, used = dataclasses.asdict(self.original), dataclasses.asdict(self.used)
@@ -164,23 +183,27 @@ class Hyperparameters:
         stale = set(self.reasons) - changed
         if stale:
             raise ValueError(f"reasons given for unchanged hyperparameters: {sorted(stale)}")
-        unknown = set(self.quick) - set(used)
-        if unknown:
-            raise ValueError(f"quick-profile overrides for unknown hyperparameters: {sorted(unknown)}")
+        for name, change in self.profiles.items():
+            unknown = set(change.values) - set(used)
+            if unknown:
+                raise ValueError(f"{name}-profile changes of unknown hyperparameters: {sorted(unknown)}")
 
-    def for_profile(self, profile: str):
-        return dataclasses.replace(self.used, **self.quick) if profile == "quick" else self.used
+    def for_profile(self, profile: Profile):
+        change = self.profiles.get(profile.name)
+        return dataclasses.replace(self.used, **change.values) if change else self.used
 
     def changes(self) -> list[dict]:
         """One row per hyperparameter that differs from the paper, for the appendix."""
         orig, used = dataclasses.asdict(self.original), dataclasses.asdict(self.used)
         rows = [{"name": k, "original": orig.get(k), "used": used[k], "reason": self.reasons[k],
                  "profile": "all"} for k in used if orig.get(k) != used[k]]
-        rows += [{"name": k, "original": used[k], "used": v, "reason": self.quick_reason,
-                  "profile": "quick"} for k, v in self.quick.items() if used[k] != v]
+        rows += [{"name": k, "original": used[k], "used": v, "reason": change.reason,
+                  "profile": name}
+                 for name, change in self.profiles.items() for k, v in change.values.items()
+                 if used[k] != v]
         return rows
 
-    def to_json(self, profile: str) -> dict:
+    def to_json(self, profile: Profile) -> dict:
         return {"original": dataclasses.asdict(self.original),
                 "used": dataclasses.asdict(self.for_profile(profile)),
                 "changes": self.changes()}
@@ -224,6 +247,15 @@ class Method(ABC):
         return 0
 
 
+class Role(str, Enum):
+    """Where a method's rows go: `proposed` and `baseline` rows make the main table; an
+    `ablation` appears only in the ablation table, next to its family's main row."""
+
+    PROPOSED = "proposed"
+    BASELINE = "baseline"
+    ABLATION = "ablation"
+
+
 @dataclass(frozen=True)
 class MethodSpec:
     """A registered method: the class plus data. Variants are specs, not subclasses."""
@@ -231,20 +263,34 @@ class MethodSpec:
     name: str
     cls: type[Method]
     hparams: Hyperparameters
-    features: Callable[[Any], tuple[str, ...]] | tuple[str, ...]  # feature names (maybe from hp)
+    # feature names, or a function of (resolved hyperparameters, profile) giving them
+    features: Callable[[Any, Profile], tuple[str, ...]] | tuple[str, ...]
     group: Group
     modalities: tuple[str, ...]
     yields_maps: bool
     summary: str
     paper: str = ""
+    family: str = ""  # methods that share one adapter and idea (a method and its ablations)
+    role: Role = Role.BASELINE
+    display_name: str = ""  # the row label of the paper's tables
+    row_code: str = ""  # e.g. "C.1"; the tables order a group's rows by it
 
-    def feature_names(self, profile: str) -> tuple[str, ...]:
+    def feature_names(self, profile: Profile) -> tuple[str, ...]:
         hp = self.hparams.for_profile(profile)
-        return tuple(self.features(hp)) if callable(self.features) else tuple(self.features)
+        return tuple(self.features(hp, profile)) if callable(self.features) else tuple(self.features)
 
-    def build(self, profile: str) -> Method:
+    def build(self, profile: Profile) -> Method:
         hp = self.hparams.for_profile(profile)
         return self.cls(hp, self.feature_names(profile))
+
+    def facts(self) -> dict:
+        """The declared facts written into every result (tables read them from there)."""
+        return {"method": self.name, "family": self.family, "role": self.role.value,
+                "display_name": self.display_name, "row_code": self.row_code,
+                "group": self.group.value, "group_letter": self.group.letter,
+                "group_title": self.group.title,
+                "modalities": list(self.modalities), "yields_maps": self.yields_maps,
+                "summary": self.summary, "paper": self.paper}
 
 
 METHODS: Registry[MethodSpec] = Registry("method")
@@ -252,14 +298,17 @@ METHODS: Registry[MethodSpec] = Registry("method")
 
 def register_method(name: str, cls: type[Method], *, hparams: Hyperparameters, features,
                     summary: str, paper: str = "", group: Group | None = None,
-                    modalities: tuple[str, ...] | None = None,
-                    yields_maps: bool | None = None) -> MethodSpec:
-    """Register `cls` under `name`; group/modalities/maps default to the class attributes."""
+                    modalities: tuple[str, ...] | None = None, yields_maps: bool | None = None,
+                    family: str | None = None, role: Role = Role.BASELINE,
+                    display_name: str | None = None, row_code: str = "") -> MethodSpec:
+    """Register `cls` under `name`; group/modalities/maps default to the class attributes, the
+    family and the display name to the registry name."""
     spec = MethodSpec(
         name=name, cls=cls, hparams=hparams, features=features,
         group=group or cls.group, modalities=modalities or cls.modalities,
         yields_maps=cls.yields_maps if yields_maps is None else yields_maps,
-        summary=summary, paper=paper,
+        summary=summary, paper=paper, family=family or name, role=Role(role),
+        display_name=display_name or name, row_code=row_code,
     )
     return METHODS.add(name, spec)
 

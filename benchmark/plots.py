@@ -7,7 +7,6 @@ Plots read only `results/<run>/<method>/seed<k>/scores.csv`, like the tables.
 """
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -47,7 +46,6 @@ def write_plots(run_dir: Path | None, out: Path, seed: int | None = 0) -> list[P
     from sklearn.metrics import roc_curve
 
     from benchmark.tables import RunData, resolve_run_dir
-    from benchmark.tables.build import GROUP_TITLES
 
     data = RunData.load(resolve_run_dir(run_dir))
     units = _pick_seed(data.all_units(), seed)
@@ -60,6 +58,7 @@ def write_plots(run_dir: Path | None, out: Path, seed: int | None = 0) -> list[P
     for name, m in data.methods.items():  # already in table order
         by_group.setdefault(m.group, []).append(name)
     for group, names in by_group.items():
+        title = data.methods[names[0]].group_title
         fig, ax = plt.subplots(figsize=(5.5, 5))
         for name in names:
             y, s, _ = _scores(units[name])
@@ -67,11 +66,11 @@ def write_plots(run_dir: Path | None, out: Path, seed: int | None = 0) -> list[P
                 continue
             fpr, tpr, _ = roc_curve(y, s)
             auc = units[name].metrics.get("overall", {}).get("I-AUROC")  # from the metric core
-            ax.plot(fpr, tpr, lw=1.8 if name.startswith("causal_film") else 1.2,
+            ax.plot(fpr, tpr, lw=1.8 if data.methods[name].role == "proposed" else 1.2,
                     label=f"{name} (seed {units[name].seed}, I-AUROC {auc:.3f})" if isinstance(auc, float) else f"{name}")
         ax.plot([0, 1], [0, 1], ls=":", c="grey", lw=1)
         ax.set(xlabel="false positive rate", ylabel="true positive rate", xlim=(0, 1), ylim=(0, 1.01),
-               title=f"ROC, {GROUP_TITLES.get(group, group)}")
+               title=f"ROC, {title}")
         ax.legend(fontsize=7, loc="lower right")
         fig.text(0.01, 0.005, tag, fontsize=5.5, wrap=True)
         fig.tight_layout(rect=(0, 0.04, 1, 1))
@@ -101,20 +100,3 @@ def write_plots(run_dir: Path | None, out: Path, seed: int | None = 0) -> list[P
         plt.close(fig)
         written.append(path)
     return written
-
-
-def cmd_plot(args) -> int:
-    for path in write_plots(args.run_dir, args.out, seed=args.seed):
-        print(f"wrote {path}")
-    return 0
-
-
-def add_plot_parser(sub) -> argparse.ArgumentParser:
-    p = sub.add_parser("plot", help="ROC curves and per-category score distributions (PNG)")
-    p.add_argument("run_dir", type=Path, nargs="?", default=None,
-                   help="results/<run> (default: the latest run)")
-    p.add_argument("--out", type=Path, default=Path("plots"))
-    p.add_argument("--seed", type=int, default=0,
-                   help="seed whose scores are plotted (a method without it: its lowest seed)")
-    p.set_defaults(func=cmd_plot)
-    return p

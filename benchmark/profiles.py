@@ -1,19 +1,15 @@
 """Profiles: the embedded default (`quick`) and the paper setting (`paper`).
 
-A profile fixes backbone presets and preprocessing resolutions; it is stored with every result.
+A profile fixes backbone presets, preprocessing resolutions and the resources a unit asks for; it
+is one typed object that travels from the CLI to the adapters and is stored with every result.
+Options of one run (label guard, where each backbone's weights come from, the selection policy)
+are not part of a profile: they live in the run's configuration (`FeatureOptions`,
+`benchmark.runner.RunConfig`).
 """
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
-
-HUB_IDS = {
-    "vjepa2": "facebook/vjepa2-vitl-fpc64-256",
-    "ast": "MIT/ast-finetuned-audioset-10-10-0.4593",
-    "dinov2": "facebook/dinov2-base",
-    "dinov2_reg": "facebook/dinov2-with-registers-base",
-    "clip_text": "openai/clip-vit-base-patch32",
-}
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -27,26 +23,24 @@ class Profile:
     audio_tokens: int  # audio time tokens after pooling, per sample
     image_size: int  # square side for DINOv2 views (multiple of 14)
     pixel_size: tuple[int, int]  # (H, W) of raw views handed to pixel-level methods
+    stft_frames: int  # STFT time bins kept per sample (mean of power); 0 keeps every frame
+    unit_cpus: float  # what one (method, seed) unit asks a cluster for (Ray executor)
+    unit_gpus: float
     sensor_length: int = 128
-    label_guard: bool = True
-    sources: dict[str, str] = field(default_factory=lambda: dict(HUB_IDS))
-
-    def with_sources(self, overrides: dict[str, str]) -> "Profile":
-        unknown = set(overrides) - set(HUB_IDS)
-        if unknown:
-            raise ValueError(f"unknown backbone(s) {sorted(unknown)}; known: {sorted(HUB_IDS)}")
-        return dataclasses.replace(self, sources={**self.sources, **overrides})
 
 
-PROFILES = {
+PROFILES: dict[str, Profile] = {
+    # NOTE: quick averages the STFT power into 32 time bins to keep the cache and the CPU
+    # autoencoder small; its units are small CPU jobs.
     "quick": Profile(name="quick", preset="tiny", video_frames=16, video_size=64, audio_rate=16000,
                      audio_window_frames=256, audio_tokens=16, image_size=112,
-                     pixel_size=(112, 112)),
+                     pixel_size=(112, 112), stft_frames=32, unit_cpus=1, unit_gpus=0),
     # NOTE: paper resolutions: V-JEPA 2 fpc64 at 256 px, AST 1024-frame (10.24 s) windows,
-    # DINOv2 at 448 (Dinomaly resizes 448 and crops 392 itself from the pixel views).
+    # DINOv2 at 448 (Dinomaly resizes 448 and crops 392 itself from the pixel views). Paper units
+    # train on one GPU and keep 8 cores busy with data handling and kNN / memory-bank search.
     "paper": Profile(name="paper", preset="pretrained", video_frames=64, video_size=256,
                      audio_rate=16000, audio_window_frames=1024, audio_tokens=32, image_size=224,
-                     pixel_size=(448, 448)),
+                     pixel_size=(448, 448), stft_frames=0, unit_cpus=8, unit_gpus=1),
 }
 
 
@@ -55,3 +49,20 @@ def get_profile(name: str) -> Profile:
         return PROFILES[name]
     except KeyError:
         raise KeyError(f"unknown profile {name!r}; known: {', '.join(PROFILES)}") from None
+
+
+@dataclass(frozen=True)
+class FeatureOptions:
+    """Options of a run that shape features: where backbone weights come from (overrides of each
+    backbone's registered hub id: a hub id or a local folder) and whether the printed label is
+    removed from the post-weld photos before any image model sees them."""
+
+    sources: tuple[tuple[str, str], ...] = ()
+    label_guard: bool = True
+
+    @classmethod
+    def make(cls, sources: Mapping[str, str] | None = None, label_guard: bool = True) -> "FeatureOptions":
+        return cls(tuple(sorted((sources or {}).items())), label_guard)
+
+    def source(self, backbone: str, default: str) -> str:
+        return dict(self.sources).get(backbone, default)

@@ -24,11 +24,11 @@ from tqdm.auto import tqdm
 
 from benchmark import metrics as M
 from benchmark import results as R
-from benchmark.data.sample import Sample
+from benchmark.data.sample import CATEGORY_CODES, Sample
 from benchmark.features.backbones import BackboneConfig, TextEncoder
 from benchmark.features.cache import FeatureStore
 from benchmark.method import METHODS, FitContext, Inputs, MethodSpec, Selector, load_methods, set_seed
-from benchmark.profiles import Profile, get_profile
+from benchmark.profiles import FeatureOptions, Profile, get_profile
 
 log = logging.getLogger("bench")
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / "datasets"
@@ -51,11 +51,17 @@ class RunConfig:
     label_guard: bool = True
     backbones: tuple[tuple[str, str], ...] = ()  # (backbone, hub id or local folder) overrides
     split_seed: int = 0  # derives the split when the manifest has none
-    synth_seed: int = 0
+    synth_seed: int = 0  # seed of the synthetic twin generated when no root is given
 
     def resolved_profile(self) -> Profile:
-        profile = get_profile(self.profile).with_sources(dict(self.backbones))
-        return dataclasses.replace(profile, label_guard=self.label_guard)
+        return get_profile(self.profile)
+
+    def feature_options(self) -> FeatureOptions:
+        from benchmark.features.backbones import BACKBONES
+
+        for name, _ in self.backbones:
+            BACKBONES.get(name)  # an unknown name raises with "did you mean"
+        return FeatureOptions.make(dict(self.backbones), self.label_guard)
 
 
 @dataclass
@@ -64,6 +70,7 @@ class RunPlan:
 
     config: RunConfig
     profile: Profile
+    options: FeatureOptions
     run_dir: Path
     samples: dict[str, list[Sample]]  # split -> samples after exclusions
     features: tuple[str, ...]
@@ -74,7 +81,7 @@ class RunPlan:
 
     def store(self) -> FeatureStore:
         return FeatureStore(self.config.cache or self.config.out / ".feature_cache", self.profile,
-                            self.config.device)
+                            self.options, self.config.device)
 
 
 # ---------------------------------------------------------------------------- preparing a run
@@ -105,9 +112,10 @@ def resolve_methods(names: Iterable[str]) -> list[MethodSpec]:
 
 def prepare(config: RunConfig) -> RunPlan:
     from benchmark.data.loader import load_dataset
-    from benchmark.protocol import assert_train_normal
+    from benchmark.data.split import assert_train_normal
 
     profile = config.resolved_profile()
+    options = config.feature_options()
     root = Path(config.root) if config.root else default_dataset(config.synth_seed)
     specs = resolve_methods(config.methods)
     needed = sorted({m for s in specs for m in s.modalities})
@@ -119,8 +127,8 @@ def prepare(config: RunConfig) -> RunPlan:
 
     samples = {split: dataset.split(split) for split in ("TRAIN", "VAL", "TEST")}
     assert_train_normal(samples["TRAIN"])
-    features = tuple(dict.fromkeys(f for s in specs for f in s.feature_names(profile.name)))
-    plan = RunPlan(config=config, profile=profile, run_dir=run_dir, samples=samples,
+    features = tuple(dict.fromkeys(f for s in specs for f in s.feature_names(profile)))
+    plan = RunPlan(config=config, profile=profile, options=options, run_dir=run_dir, samples=samples,
                    features=features, dataset_fingerprint=dataset.fingerprint(),
                    has_masks=any(s.masks for s in samples["TEST"]),
                    synthetic=(root / SYNTHETIC_MARKER).exists(),
@@ -138,6 +146,7 @@ def prepare(config: RunConfig) -> RunPlan:
                  f", label not found in {st['labels_missed']} views" if st["labels_missed"] else "")
     info = {
         "config": _jsonable_config(config), "profile": dataclasses.asdict(profile),
+        "feature_options": dataclasses.asdict(options), "categories": CATEGORY_CODES,
         "dataset": {"root": str(root), "fingerprint": plan.dataset_fingerprint,
                     "synthetic": plan.synthetic,
                     "counts": {k: len(v) for k, v in samples.items()},
@@ -195,9 +204,9 @@ def _text_encoder(cfg: BackboneConfig, device: str) -> TextEncoder:
     return TextEncoder(cfg, device)
 
 
-def text_embedding(profile: Profile, device: str) -> Callable[[str], np.ndarray]:
+def text_embedding(profile: Profile, options: FeatureOptions, device: str) -> Callable[[str], np.ndarray]:
     """CLIP text embeddings, one forward pass per prompt per process."""
-    encoder = _text_encoder(BackboneConfig("clip_text", profile.preset, profile.sources["clip_text"]), device)
+    encoder = _text_encoder(BackboneConfig.of("clip_text", profile, options), device)
     return functools.lru_cache(maxsize=None)(encoder.__call__)
 
 
@@ -208,16 +217,17 @@ def run_unit(plan: RunPlan, method_name: str, seed: int) -> Path:
     if method_name not in METHODS:
         load_methods()
     spec = METHODS.get(method_name)
-    names = spec.feature_names(plan.profile.name)
+    names = spec.feature_names(plan.profile)
     store = plan.store()
     data = {split: _inputs(ss, store.get(ss, names)) for split, ss in plan.samples.items()}
     val_labels = [s.label for s in plan.samples["VAL"]]
 
     set_seed(seed)
-    method = spec.build(plan.profile.name)
-    ctx = FitContext(seed=seed, device=plan.config.device, profile=plan.profile.name,
-                     selector=Selector(val_labels), text_embedding=text_embedding(plan.profile, plan.config.device),
-                     backbone_sources=plan.profile.sources,
+    method = spec.build(plan.profile)
+    ctx = FitContext(seed=seed, device=plan.config.device, profile=plan.profile,
+                     selector=Selector(val_labels),
+                     text_embedding=text_embedding(plan.profile, plan.options, plan.config.device),
+                     options=plan.options,
                      log=lambda msg: log.info("%s/seed%d: %s", method_name, seed, msg),
                      progress=lambda it, **kw: tqdm(it, leave=False, desc=f"{method_name} s{seed}", **kw))
     with PeakMemory() as mem:
@@ -253,11 +263,11 @@ def run_unit(plan: RunPlan, method_name: str, seed: int) -> Path:
         "device": plan.config.device,
     }
     config = {
-        "method": method_name, "seed": seed, "group": spec.group.value,
-        "modalities": list(spec.modalities), "yields_maps": spec.yields_maps,
-        "features": list(names), "summary": spec.summary, "paper": spec.paper,
-        "hyperparameters": spec.hparams.to_json(plan.profile.name),
-        "profile": dataclasses.asdict(plan.profile), "run": _jsonable_config(plan.config),
+        **spec.facts(), "seed": seed, "features": list(names),
+        "hyperparameters": spec.hparams.to_json(plan.profile),
+        "profile": dataclasses.asdict(plan.profile),
+        "feature_options": dataclasses.asdict(plan.options), "run": _jsonable_config(plan.config),
+        "categories": CATEGORY_CODES, "metric_directions": dict(M.HIGHER_IS_BETTER),
         "selection_rule": Selector.RULE, "selector_calls": ctx.selector.calls,
         "dataset_fingerprint": plan.dataset_fingerprint,
         "n_test": len(test), "synthetic": plan.synthetic,
@@ -294,9 +304,6 @@ class LocalExecutor:
 
     def map(self, plan: RunPlan, units: list[tuple[str, int]]) -> list[Path]:
         return [run_unit(plan, m, s) for m, s in tqdm(units, desc="units", unit="unit")]
-
-
-EXECUTORS: dict[str, Callable[..., object]] = {"local": LocalExecutor}
 
 
 def run(config: RunConfig, executor=None) -> Path:

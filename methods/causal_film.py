@@ -27,8 +27,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from benchmark.method import (FitContext, Group, Hyperparameters, Inputs, Method, Scores,
-                              register_method)
+from benchmark.method import (FitContext, Group, Hyperparameters, Inputs, Method, ProfileChanges, Role,
+                              Scores, register_method)
 from methods._blocks import AttentionBlock, Standardizer, cosine_distance, mlp, to_tensor
 from methods._blocks import train as train_loop
 
@@ -60,11 +60,12 @@ class CausalFiLMConfig:
 
 
 BASE = CausalFiLMConfig()
-QUICK = {"epochs": 30}
-QUICK_TOKENS = {"epochs": 10, "eval_every": 2}  # NOTE: ~12x the tokens per sample of the global model
+QUICK = {"quick": ProfileChanges({"epochs": 30})}
+# NOTE: ~12x the tokens per sample of the global model
+QUICK_TOKENS = {"quick": ProfileChanges({"epochs": 10, "eval_every": 2})}
 
 
-def _features(hp: CausalFiLMConfig) -> tuple[str, ...]:
+def _features(hp: CausalFiLMConfig, profile=None) -> tuple[str, ...]:
     process = ("video_tokens", "audio_tokens") + (("sensor",) if hp.sensor_conditioning != "none" else ())
     result = ("image_patches",) if hp.level == "tokens" else ("image_cls",)
     return {"cross": process + result, "process": process, "result": result}[hp.inputs]
@@ -190,7 +191,6 @@ class CausalFiLM(Method):
             dims["target"] = dims["video_tokens"] + dims["audio_tokens"]
         elif hp.inputs == "result":
             dims["target"] = dims["image"]
-        torch.manual_seed(ctx.seed)
         self.net = CausalFiLMNet(hp, dims, n_tokens).to(self.device)
         text = None
         if self.net.text_head is not None:
@@ -278,49 +278,51 @@ class CausalFiLM(Method):
 
 # ---------------------------------------------------------------------------- registrations
 PAPER = "Causal-FiLM (this suite's subject)"
+FAMILY = "causal_film"
 
 
-def _variant(reason: str, quick: dict = QUICK, **changes) -> Hyperparameters:
+def _variant(reason: str, profiles: dict = QUICK, **changes) -> Hyperparameters:
     return Hyperparameters(original=BASE, used=replace(BASE, **changes),
-                           reasons={k: reason for k in changes}, quick=quick)
+                           reasons={k: reason for k in changes}, profiles=profiles)
 
 
-register_method("causal_film", CausalFiLM, hparams=Hyperparameters(BASE, BASE, {}, quick=QUICK),
-                features=_features, paper=PAPER,
-                summary="sensor-FiLM process encoder predicts the result code (as designed)")
-register_method("causal_film_sg", CausalFiLM, features=_features, paper=PAPER,
-                hparams=_variant("collapse-proof: result branch frozen at init (stop-gradient)",
-                                 result_target="frozen"),
-                summary="Causal-FiLM with a stop-gradient (frozen) result target")
-register_method("causal_film_tokens", CausalFiLM, features=_features, paper=PAPER, yields_maps=True,
-                hparams=_variant("token level: predict each view's frozen DINOv2 patch tokens",
-                                 level="tokens", quick=QUICK_TOKENS),
-                summary="decoder predicts every view's patch tokens from the process tokens (maps)")
-register_method("causal_film_no_film", CausalFiLM, features=_features, paper=PAPER,
-                modalities=("video", "audio", "image"),
-                hparams=_variant("ablation: no sensor FiLM", sensor_conditioning="none"),
-                summary="ablation: sensors unused")
-register_method("causal_film_sensor_token", CausalFiLM, features=_features, paper=PAPER,
-                hparams=_variant("ablation: sensor as an extra key/value token instead of FiLM",
-                                 sensor_conditioning="token"),
-                summary="ablation: sensor concatenated as a token")
-register_method("causal_film_softmax", CausalFiLM, features=_features, paper=PAPER,
-                hparams=_variant("ablation: softmax instead of linear attention",
-                                 decoder_attention="softmax"),
-                summary="ablation: softmax attention in the decoder")
-register_method("causal_film_no_bottleneck", CausalFiLM, features=_features, paper=PAPER,
-                hparams=_variant("ablation: no noisy bottleneck", bottleneck_dropout=0.0),
-                summary="ablation: no dropout on Z_process")
-register_method("causal_film_no_text", CausalFiLM, features=_features, paper=PAPER,
-                hparams=_variant("ablation: no CLIP text loss", text_weight=0.0),
-                summary="ablation: no text constraint")
-register_method("causal_film_process_only", CausalFiLM, features=_features, paper=PAPER,
-                group=Group.PROCESS, modalities=("video", "audio"),
-                hparams=_variant("one side only (video+audio): reconstruct frozen pooled features",
-                                 inputs="process", sensor_conditioning="none", text_weight=0.0),
-                summary="process side only, frozen reconstruction target")
-register_method("causal_film_result_only", CausalFiLM, features=_features, paper=PAPER,
-                group=Group.RESULT, modalities=("image",),
-                hparams=_variant("one side only (images): reconstruct frozen pooled DINOv2 [CLS]",
-                                 inputs="result", text_weight=0.0),
-                summary="result side only, frozen reconstruction target")
+def _register(name: str, hparams: Hyperparameters, summary: str, display_name: str,
+              role: Role = Role.ABLATION, **facts) -> None:
+    register_method(name, CausalFiLM, hparams=hparams, features=_features, paper=PAPER,
+                    family=FAMILY, role=role, display_name=display_name, summary=summary, **facts)
+
+
+_register("causal_film", Hyperparameters(BASE, BASE, {}, profiles=QUICK),
+          "sensor-FiLM process encoder predicts the result code (as designed)",
+          "Causal-FiLM (Ours)", role=Role.PROPOSED, row_code="C.N")
+_register("causal_film_sg", _variant("collapse-proof: result branch frozen at init (stop-gradient)",
+                                     result_target="frozen"),
+          "Causal-FiLM with a stop-gradient (frozen) result target", "Causal-FiLM, stop-gradient target")
+_register("causal_film_tokens", _variant("token level: predict each view's frozen DINOv2 patch tokens",
+                                         level="tokens", profiles=QUICK_TOKENS),
+          "decoder predicts every view's patch tokens from the process tokens (maps)",
+          "Causal-FiLM, token level", yields_maps=True)
+_register("causal_film_no_film", _variant("ablation: no sensor FiLM", sensor_conditioning="none"),
+          "ablation: sensors unused", "Causal-FiLM w/o sensor FiLM",
+          modalities=("video", "audio", "image"))
+_register("causal_film_sensor_token",
+          _variant("ablation: sensor as an extra key/value token instead of FiLM",
+                   sensor_conditioning="token"),
+          "ablation: sensor concatenated as a token", "Causal-FiLM, sensor as a token")
+_register("causal_film_softmax", _variant("ablation: softmax instead of linear attention",
+                                          decoder_attention="softmax"),
+          "ablation: softmax attention in the decoder", "Causal-FiLM, softmax attention")
+_register("causal_film_no_bottleneck", _variant("ablation: no noisy bottleneck", bottleneck_dropout=0.0),
+          "ablation: no dropout on Z_process", "Causal-FiLM w/o noisy bottleneck")
+_register("causal_film_no_text", _variant("ablation: no CLIP text loss", text_weight=0.0),
+          "ablation: no text constraint", "Causal-FiLM w/o text constraint")
+_register("causal_film_process_only",
+          _variant("one side only (video+audio): reconstruct frozen pooled features",
+                   inputs="process", sensor_conditioning="none", text_weight=0.0),
+          "process side only, frozen reconstruction target", "Causal-FiLM (V+A)",
+          role=Role.PROPOSED, row_code="A.N", group=Group.PROCESS, modalities=("video", "audio"))
+_register("causal_film_result_only",
+          _variant("one side only (images): reconstruct frozen pooled DINOv2 [CLS]",
+                   inputs="result", text_weight=0.0),
+          "result side only, frozen reconstruction target", "Causal-FiLM (Image)",
+          role=Role.PROPOSED, row_code="B.N", group=Group.RESULT, modalities=("image",))

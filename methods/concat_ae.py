@@ -72,7 +72,6 @@ class ConcatAE(Method):
         return (self.model(t) - t).pow(2).mean(1).numpy()
 
     def fit(self, train: Inputs, val: Inputs, ctx: FitContext) -> None:
-        torch.manual_seed(ctx.seed)
         hp = self.hp
         raw = self.pooled(train)
         self.norm = _blocks.Standardizer().fit(raw)
@@ -90,13 +89,14 @@ class ConcatAE(Method):
 
 
 register_method(
-    "concat_ae_av", ConcatAE, hparams=HPARAMS_AV, features=lambda hp: hp.sources,
+    "concat_ae_av", ConcatAE, hparams=HPARAMS_AV, features=lambda hp, profile: hp.sources,
+    family="concat_ae", display_name="Concat-AE (V+A)", row_code="A.2",
     summary="suite-defined baseline: MLP autoencoder on pooled video + audio tokens, "
             "reconstruction MSE",
 )
 register_method(
-    "concat_ae_all", ConcatAE, hparams=HPARAMS_ALL, features=lambda hp: hp.sources,
-    group=Group.CROSS, modalities=("video", "audio", "sensor", "image"),
+    "concat_ae_all", ConcatAE, hparams=HPARAMS_ALL, features=lambda hp, profile: hp.sources,
+    family="concat_ae", display_name="Concat-AE (A+B)", row_code="C.2", group=Group.CROSS, modalities=("video", "audio", "sensor", "image"),
     summary="suite-defined baseline: MLP autoencoder on pooled video + audio + sensor statistics "
             "+ image [CLS], reconstruction MSE",
 )

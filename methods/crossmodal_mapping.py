@@ -37,7 +37,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from benchmark.method import FitContext, Group, Hyperparameters, Inputs, Method, Scores, register_method
+from benchmark.method import (FitContext, Group, Hyperparameters, Inputs, Method, ProfileChanges, Scores,
+                              register_method)
 from methods._blocks import cosine_distance, mlp, to_tensor
 from methods._blocks import train as train_loop
 from methods._pairing import (DINOV2_PATCH_PX, PROCESS_FEATURES, ProcessDescriptor, patch_tensor,
@@ -74,9 +75,10 @@ HPARAMS = Hyperparameters(
                           "patch position (4 frequencies per axis + view one-hot) lets the mapper "
                           "predict patch-specific features",
     },
-    quick={"epochs": 10, "batch_size": 16, "eval_every": 5},
-    quick_reason="quick profile: 10 epochs of fewer, larger steps (16 welds per step) to fit the "
-                 "5-minute CPU budget",
+    profiles={"quick": ProfileChanges(
+        {"epochs": 10, "batch_size": 16, "eval_every": 5},
+        "quick profile: 10 epochs of fewer, larger steps (16 welds per step) to fit the 5-minute "
+        "CPU budget")},
 )
 
 
@@ -93,7 +95,6 @@ class CrossmodalMapping(Method):
 
     def fit(self, train: Inputs, val: Inputs, ctx: FitContext) -> None:
         hp = self.hp
-        torch.manual_seed(ctx.seed)
         self.device = ctx.device
         self.descriptor = ProcessDescriptor(hp.sensor_bins).fit(train)
         process = to_tensor(self.descriptor(train))
@@ -153,6 +154,7 @@ class CrossmodalMapping(Method):
 register_method(
     "crossmodal_mapping", CrossmodalMapping, hparams=HPARAMS,
     features=PROCESS_FEATURES + ("image_patches",),
+    family="crossmodal_mapping", display_name="Costanzino-style", row_code="C.3",
     summary="CFM: process<->result MLP feature mappers, product of both directions' distances",
     paper="Costanzino et al., CVPR 2024, arXiv:2312.04521",
 )

@@ -29,7 +29,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from benchmark.features.backbones import build_backbone
-from benchmark.method import FitContext, Group, Hyperparameters, Inputs, Method, Scores, register_method
+from benchmark.method import (FitContext, Group, Hyperparameters, Inputs, Method, ProfileChanges, Scores,
+                              register_method)
 from methods._blocks import views_as_images, views_to_samples
 
 
@@ -66,9 +67,10 @@ HPARAMS = Hyperparameters(
     # NOTE: quick views are 112 px, so the 448/392 resize/crop becomes 112/98 (same 7/8 ratio;
     # 98 = 7 x 14 gives a 7x7 patch grid); warm-up and hard-mining ramp keep their shares (1 %,
     # 10 %) of the shortened schedule, rounded up.
-    quick={"resize": 112, "crop": 98, "iterations": 24, "warmup_iters": 1, "hard_mining_steps": 3},
-    quick_reason="quick profile: 112-px views (resize/crop scaled by 1/4) and a schedule scaled "
-                 "down (iterations, warm-up, hard-mining ramp) to fit the 5-minute CPU budget",
+    profiles={"quick": ProfileChanges(
+        {"resize": 112, "crop": 98, "iterations": 24, "warmup_iters": 1, "hard_mining_steps": 3},
+        "quick profile: 112-px views (resize/crop scaled by 1/4) and a schedule scaled down "
+        "(iterations, warm-up, hard-mining ramp) to fit the 5-minute CPU budget")},
 )
 
 
@@ -154,7 +156,6 @@ class Dinomaly(Method):
 
         hp = self.hp
         self.device = ctx.device
-        torch.manual_seed(ctx.seed)
         cfg = ctx.backbone(hp.encoder)  # the run's preset and source (--backbone overrides)
         backbone = build_backbone(cfg, **({"image_size": hp.crop} if cfg.preset == "tiny" else {}))
         self.model = _dinomaly_model_class()(_DinoEncoder(backbone, hp.target_layers), hp)
@@ -208,6 +209,7 @@ class Dinomaly(Method):
 
 register_method(
     "dinomaly", Dinomaly, hparams=HPARAMS, features=("image_pixels",),
+    display_name="Dinomaly (Image)", row_code="B.1",
     summary="Dinomaly (anomalib): DINOv2-reg features reconstructed by a noisy bottleneck and a "
             "linear-attention decoder; views are images, sample = max over views",
     paper="Guo et al., CVPR 2025, arXiv:2405.14325",

@@ -35,8 +35,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from benchmark.method import (FitContext, Group, Hyperparameters, Inputs, Method, Scores, register_method,
-                              set_seed)
+from benchmark.method import (FitContext, Group, Hyperparameters, Inputs, Method, ProfileChanges, Scores,
+                              register_method)
 from methods import _blocks
 
 
@@ -78,9 +78,10 @@ HPARAMS = Hyperparameters(
                              "post-ReLU features; unscaled, a few dims would dominate the MSE",
         "select_every": "suite protocol: every method picks its checkpoint on VAL by the shared rule",
     },
-    quick={"audio_hidden": 64, "audio_epochs": 6, "video_epochs": 8, "clip_seconds": 6.0},
-    quick_reason="quick profile (synthetic twin, CPU): schedules and the audio width scaled down "
-                 "for the 5-minute budget; the twin's clips last 6 s, not ~38 s",
+    profiles={"quick": ProfileChanges(
+        {"audio_hidden": 64, "audio_epochs": 6, "video_epochs": 8, "clip_seconds": 6.0},
+        "quick profile (synthetic twin, CPU): schedules and the audio width scaled down for the "
+        "5-minute budget; the twin's clips last 6 s, not ~38 s")},
 )
 
 
@@ -221,7 +222,6 @@ class LateFusionAV(Method):
 
     # -- contract
     def fit(self, train: Inputs, val: Inputs, ctx: FitContext) -> None:
-        set_seed(ctx.seed)
         ctx.log("late fusion: audio autoencoder")
         self._fit_audio(train, val, ctx)
         ctx.log("late fusion: video autoencoder")
@@ -241,6 +241,7 @@ class LateFusionAV(Method):
 
 register_method(
     "late_fusion_av", LateFusionAV, hparams=HPARAMS, features=("audio_stft", "video_tokens"),
+    family="late_fusion", display_name="Late Fusion (V+A)", row_code="A.1",
     summary="audio 1-D CNN AE on STFT frames + video FC AE on frame features, z-scored and "
             "weighted on VAL",
     paper="Stemmer et al., arXiv 2024, arXiv:2409.02290",

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from benchmark.method import (METHODS, FitContext, Group, Inputs, Method, Scores, register_method,
-                              set_seed, unchanged)
+from benchmark.method import METHODS, FitContext, Group, Inputs, Method, Scores, register_method, unchanged
+from benchmark.profiles import Profile
 from methods._blocks import ScoreZ
 from methods.late_fusion_av import fusion_weight
 
@@ -35,15 +35,10 @@ class LateFusionCrossConfig:
 HPARAMS = unchanged(LateFusionCrossConfig())
 
 
-def sub_features(name: str) -> tuple[str, ...]:
-    """A registered method's feature names. The hyperparameters alone do not say the profile,
-    so this is the union over profiles (for every method so far both profiles agree)."""
-    spec = METHODS.get(name)
-    return tuple(dict.fromkeys(spec.feature_names("quick") + spec.feature_names("paper")))
-
-
-def fusion_features(hp: LateFusionCrossConfig) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(sub_features(hp.process_method) + sub_features(hp.image_method)))
+def fusion_features(hp: LateFusionCrossConfig, profile: Profile) -> tuple[str, ...]:
+    """The two sub-methods' feature names in this profile."""
+    names = (hp.process_method, hp.image_method)
+    return tuple(dict.fromkeys(f for n in names for f in METHODS.get(n).feature_names(profile)))
 
 
 def restrict(inputs: Inputs, names: tuple[str, ...]) -> Inputs:
@@ -58,8 +53,7 @@ class LateFusionCross(Method):
 
     def _fit_sub(self, name: str, train: Inputs, val: Inputs, ctx: FitContext) -> Method:
         method = METHODS.get(name).build(ctx.profile)
-        # NOTE: re-seed so the sub-method trains exactly as it does when it runs alone.
-        set_seed(ctx.seed)
+        ctx.reseed()  # NOTE: the sub-method trains exactly as it does when it runs alone
         sub_ctx = dataclasses.replace(ctx, history={},
                                       log=lambda msg, _n=name, _log=ctx.log: _log(f"[{_n}] {msg}"))
         method.fit(restrict(train, method.features), restrict(val, method.features), sub_ctx)
@@ -100,6 +94,7 @@ class LateFusionCross(Method):
 
 register_method(
     "late_fusion_cross", LateFusionCross, hparams=HPARAMS, features=fusion_features,
+    family="late_fusion", display_name="Late Fusion (A+B)", row_code="C.1",
     summary="suite-defined: late_fusion_av process score + Dinomaly image score, z-scored with "
             "TRAIN statistics, weight on VAL",
     paper="after Stemmer et al., arXiv 2024, arXiv:2409.02290",

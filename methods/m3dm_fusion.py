@@ -39,7 +39,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from benchmark.method import FitContext, Group, Hyperparameters, Inputs, Method, Scores, register_method
+from benchmark.method import (FitContext, Group, Hyperparameters, Inputs, Method, ProfileChanges, Role,
+                              Scores, register_method)
 from methods._blocks import mlp, to_tensor
 from methods._blocks import train as train_loop
 from methods._pairing import (DINOV2_PATCH_PX, PROCESS_FEATURES, ProcessDescriptor, patch_tensor,
@@ -84,18 +85,19 @@ _REASONS = {
                       "position (4 frequencies per axis + view one-hot) makes the patch-wise "
                       "positives distinguishable",
 }
+QUICK = {"quick": ProfileChanges({"patches_per_sample": 64, "epochs": 8, "eval_every": 4})}
 _USED = M3DMFusionHP(accum_iter=1, epochs=20, patches_per_sample=256, center_result=True,
                      sensor_bins=8, position_freqs=4)
 HPARAMS = Hyperparameters(
     original=M3DMFusionHP(), used=dataclasses.replace(_USED, memory_bank=False),
     reasons={**_REASONS, "memory_bank": "row C.4 scores without a memory bank: the disagreement "
                                          "of the fused heads"},
-    quick={"patches_per_sample": 64, "epochs": 8, "eval_every": 4})
+    profiles=QUICK)
 HPARAMS_BANK = Hyperparameters(
     original=M3DMFusionHP(), used=dataclasses.replace(_USED, bank_candidates=200_000),
     reasons={**_REASONS, "bank_candidates": "at most 200k random TRAIN patches enter the greedy "
                                             "coreset (Weld-4M has 5 x 256 patches per weld)"},
-    quick={"patches_per_sample": 64, "epochs": 8, "eval_every": 4})
+    profiles=QUICK)
 
 
 # ---------------------------------------------------------------------------- the fusion block
@@ -151,7 +153,6 @@ class M3DMFusion(Method):
 
     def fit(self, train: Inputs, val: Inputs, ctx: FitContext) -> None:
         hp = self.hp
-        torch.manual_seed(ctx.seed)
         self.device = ctx.device
         self.descriptor = ProcessDescriptor(hp.sensor_bins).fit(train)
         process = to_tensor(self.descriptor(train))
@@ -257,12 +258,14 @@ class M3DMFusion(Method):
 
 register_method(
     "m3dm_fusion", M3DMFusion, hparams=HPARAMS, features=PROCESS_FEATURES + ("image_patches",),
+    family="m3dm", display_name="M3DM-style (No-Bank)", row_code="C.4",
     summary="M3DM UFF heads (patch-wise InfoNCE process<->result), score = head disagreement",
     paper="Wang et al., CVPR 2023, arXiv:2303.00601",
 )
 register_method(
     "m3dm_fusion_bank", M3DMFusion, hparams=HPARAMS_BANK,
-    features=PROCESS_FEATURES + ("image_patches",),
+    features=PROCESS_FEATURES + ("image_patches",), family="m3dm", role=Role.ABLATION,
+    display_name="M3DM-style, fused memory bank",
     summary="M3DM UFF fused features + 10% coreset memory bank, nearest-neighbour distance",
     paper="Wang et al., CVPR 2023, arXiv:2303.00601",
 )

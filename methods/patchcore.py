@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch.nn import functional as F
 
-from benchmark.method import FitContext, Group, Hyperparameters, Inputs, Method, Scores, register_method
+from benchmark.method import (FitContext, Group, Hyperparameters, Inputs, Method, ProfileChanges, Scores,
+                              register_method)
 from methods._blocks import views_as_images, views_to_samples
 
 
@@ -46,9 +46,10 @@ HPARAMS = Hyperparameters(
     # NOTE: no pretrained weights offline: timm's `test_resnet` (same ResNet layer names, ~0.1 M
     # parameters, random weights) at 56 px, and a 2 % coreset, so that feature extraction and the
     # k-center-greedy selection (patches x bank size distance updates) fit the CPU budget.
-    quick={"backbone": "test_resnet", "pre_trained": False, "image_size": 56, "coreset_ratio": 0.02},
-    quick_reason="quick profile: offline (no hub weights), tiny random-weight timm ResNet and "
-                 "56-px views, 2 % coreset to fit the 5-minute CPU budget",
+    profiles={"quick": ProfileChanges(
+        {"backbone": "test_resnet", "pre_trained": False, "image_size": 56, "coreset_ratio": 0.02},
+        "quick profile: offline (no hub weights), tiny random-weight timm ResNet and 56-px "
+        "views, 2 % coreset to fit the 5-minute CPU budget")},
 )
 
 
@@ -64,9 +65,7 @@ class PatchCore(Method):
         hp = self.hp
         self.device = ctx.device
         # NOTE: the coreset's random start (torch) and its projection (torch and numpy's global
-        # generator, through scikit-learn) are anomalib's; seeding both makes the bank reproducible.
-        torch.manual_seed(ctx.seed)
-        np.random.seed(ctx.seed)
+        # generator, through scikit-learn) are anomalib's; the runner's seed makes them reproducible.
         self.model = PatchcoreModel(layers=list(hp.layers), backbone=hp.backbone,
                                     pre_trained=hp.pre_trained, num_neighbors=hp.num_neighbors)
         self.model.requires_grad_(False).to(self.device)  # nothing is trained; frozen backbone
@@ -107,6 +106,7 @@ class PatchCore(Method):
 
 register_method(
     "patchcore", PatchCore, hparams=HPARAMS, features=("image_pixels",),
+    display_name="PatchCore (Image)", row_code="B.2",
     summary="PatchCore (anomalib): coreset memory bank of CNN patch features, nearest-neighbour "
             "distance; views are images, sample = max over views",
     paper="Roth et al., CVPR 2022, arXiv:2106.08265",

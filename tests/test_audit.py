@@ -101,7 +101,7 @@ def test_audit_runs_differ_in_guard_and_feature_cache_key(tiny_audit):
     for setting, guard in (("off", False), ("on", True)):
         (unit,) = load_run(runs[setting]["run_dir"])
         assert unit.config["run"]["label_guard"] is guard
-        assert unit.config["profile"]["label_guard"] is guard
+        assert unit.config["feature_options"]["label_guard"] is guard
         assert unit.config["run"]["run"] == f"audit-guard-{setting}"
 
 

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from benchmark.method import Hyperparameters, Scores, Selector
+from benchmark.method import Hyperparameters, ProfileChanges, Scores, Selector
 from benchmark.registry import Registry, UnknownNameError
+from benchmark.profiles import get_profile
 
 
 def test_registry_refuses_duplicates_and_hints_on_typos():
@@ -32,11 +33,12 @@ def test_every_change_needs_a_reason():
     with pytest.raises(ValueError, match="unchanged"):
         Hyperparameters(original=HP(), used=HP(), reasons={"lr": "stale"})
     with pytest.raises(ValueError, match="unknown"):
-        Hyperparameters(original=HP(), used=HP(), reasons={}, quick={"batch": 3})
+        Hyperparameters(original=HP(), used=HP(), reasons={},
+                        profiles={"quick": ProfileChanges({"batch": 3})})
     hp = Hyperparameters(original=HP(), used=HP(lr=1e-4), reasons={"lr": "smaller data"},
-                         quick={"epochs": 5})
-    assert hp.for_profile("quick") == HP(lr=1e-4, epochs=5)
-    assert hp.for_profile("paper") == HP(lr=1e-4, epochs=50)
+                         profiles={"quick": ProfileChanges({"epochs": 5})})
+    assert hp.for_profile(get_profile("quick")) == HP(lr=1e-4, epochs=5)
+    assert hp.for_profile(get_profile("paper")) == HP(lr=1e-4, epochs=50)
     rows = {r["name"]: r for r in hp.changes()}
     assert rows["lr"] == {"name": "lr", "original": 1e-3, "used": 1e-4, "reason": "smaller data",
                           "profile": "all"}

@@ -12,7 +12,7 @@ from benchmark.data import decode
 from benchmark.data.loader import load_dataset, read_manifest, sample_ids, manifest_issues, \
     category_code
 from benchmark.data.sample import CATEGORIES, DataError, Sample, SENSOR_CHANNELS
-from benchmark.protocol import ProtocolError, assert_train_normal, derive_split
+from benchmark.data.split import ProtocolError, assert_train_normal, derive_split
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "weld4m"
 REAL_MANIFEST = SHARED / "manifest.csv"

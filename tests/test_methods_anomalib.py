@@ -15,6 +15,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from benchmark.data.sample import WeldConfig  # noqa: E402
 from benchmark.method import FitContext, Inputs, Selector, load_methods  # noqa: E402
+from benchmark.profiles import get_profile
 
 V, SIDE = 5, 112
 CONFIG = WeldConfig("FILLET", 8.0, "FE410", 180, 24, 4, 30)
@@ -55,9 +56,9 @@ FASTER = {"dinomaly": {"iterations": 4, "warmup_iters": 1, "hard_mining_steps": 
 def _run(name: str, data, seed: int = 0):
     train, val, test, val_labels = data
     spec = load_methods().get(name)
-    method = spec.build("quick")
+    method = spec.build(get_profile("quick"))
     method.hp = dataclasses.replace(method.hp, **FASTER[name])
-    ctx = FitContext(seed=seed, device="cpu", profile="quick", selector=Selector(val_labels),
+    ctx = FitContext(seed=seed, device="cpu", profile=get_profile("quick"), selector=Selector(val_labels),
                      text_embedding=lambda text: np.zeros(8, np.float32), log=lambda *_: None)
     method.fit(train, val, ctx)
     return method, method.score(test)
@@ -67,7 +68,7 @@ def _run(name: str, data, seed: int = 0):
 def test_contract_and_determinism(name, data):
     spec = load_methods().get(name)
     assert spec.group.value == "result-only" and spec.modalities == ("image",) and spec.yields_maps
-    assert spec.feature_names("quick") == ("image_pixels",)
+    assert spec.feature_names(get_profile("quick")) == ("image_pixels",)
     method, scores = _run(name, data)
     test = data[2]
     assert scores.sample.shape == (len(test),)

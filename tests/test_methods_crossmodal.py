@@ -16,6 +16,7 @@ from benchmark.data.sample import WeldConfig
 import methods.crossmodal_mapping  # noqa: F401  (importing registers)
 import methods.m3dm_fusion  # noqa: F401
 from benchmark.method import METHODS, FitContext, Inputs, Selector
+from benchmark.profiles import get_profile
 
 NAMES = ("crossmodal_mapping", "m3dm_fusion", "m3dm_fusion_bank")
 V, SIDE, D, T_V, T_A = 5, 4, 16, 8, 16
@@ -57,16 +58,16 @@ def make_inputs(n: int, seed: int, mismatched: int = 0) -> Inputs:
 
 def build(name: str):
     spec = METHODS.get(name)
-    hp = spec.hparams.for_profile("quick")
+    hp = spec.hparams.for_profile(get_profile("quick"))
     hp = dataclasses.replace(hp, **{k: v for k, v in FAST.items() if hasattr(hp, k)})
-    return spec.cls(hp, spec.feature_names("quick"))
+    return spec.cls(hp, spec.feature_names(get_profile("quick")))
 
 
 def fit_and_score(name: str, seed: int = 0):
     train = make_inputs(N_TRAIN, seed=1)
     val = make_inputs(9, seed=2, mismatched=3)
     test = make_inputs(N_TEST, seed=3, mismatched=N_MISMATCH)
-    ctx = FitContext(seed=seed, device="cpu", profile="quick",
+    ctx = FitContext(seed=seed, device="cpu", profile=get_profile("quick"),
                      selector=Selector([0] * 6 + [1] * 3), text_embedding=lambda _: np.zeros(8),
                      log=lambda _: None)
     method = build(name)
@@ -89,7 +90,7 @@ def test_registered_facts(name):
     assert spec.group.value == "cross-modal"
     assert set(spec.modalities) == {"video", "audio", "sensor", "image"}
     assert spec.yields_maps
-    assert set(spec.feature_names("quick")) == {"video_tokens", "audio_tokens", "sensor", "image_patches"}
+    assert set(spec.feature_names(get_profile("quick"))) == {"video_tokens", "audio_tokens", "sensor", "image_patches"}
 
 
 @pytest.mark.parametrize("name", NAMES)

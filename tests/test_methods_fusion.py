@@ -16,8 +16,9 @@ import methods.concat_ae  # noqa: F401  (registers)
 import methods.late_fusion_av  # noqa: F401
 import methods.late_fusion_cross  # noqa: F401
 from benchmark.data.sample import WeldConfig
-from benchmark.method import (METHODS, FitContext, Group, Inputs, Method, Scores, Selector,
+from benchmark.method import (METHODS, FitContext, Group, Inputs, Method, ProfileChanges, Scores, Selector,
                               register_method, unchanged)
+from benchmark.profiles import get_profile
 from methods.late_fusion_av import moving_average_max, segments
 
 CONFIG = WeldConfig("FILLET", 8.0, "FE410", 180, 24, 4, 30)
@@ -118,7 +119,8 @@ def one_thread():
 @pytest.fixture(scope="module", autouse=True)
 def test_methods_registered():
     av = METHODS.get("late_fusion_av")
-    fast = dataclasses.replace(av.hparams, quick={**av.hparams.quick, **FAST})
+    fast = dataclasses.replace(av.hparams, profiles={"quick": ProfileChanges(
+        {**av.hparams.profiles["quick"].values, **FAST})})
     register_method(STAND_IN, MeanImageDistance, hparams=unchanged(_NoHparams()),
                     features=("image_cls",), summary="test stand-in")
     register_method(FAST_AV, av.cls, hparams=fast, features=av.features, summary="test variant")
@@ -130,14 +132,15 @@ def test_methods_registered():
 # ---------------------------------------------------------------------------- running a method
 def build(name: str, **overrides) -> Method:
     spec = METHODS.get(name)
-    hp = dataclasses.replace(spec.hparams.for_profile("quick"), **overrides)
-    return spec.cls(hp, tuple(spec.features(hp)) if callable(spec.features) else spec.features)
+    hp = dataclasses.replace(spec.hparams.for_profile(get_profile("quick")), **overrides)
+    return spec.cls(hp, tuple(spec.features(hp, get_profile("quick"))) if callable(spec.features)
+                    else spec.features)
 
 
 def run(name: str, planted: str, seed: int = 0, **overrides) -> tuple[Method, np.ndarray, np.ndarray]:
     train, val, test, val_labels, test_labels = dataset(planted)
     method = build(name, **overrides)
-    ctx = FitContext(seed=seed, device="cpu", profile="quick", selector=Selector(val_labels),
+    ctx = FitContext(seed=seed, device="cpu", profile=get_profile("quick"), selector=Selector(val_labels),
                      text_embedding=lambda prompt: np.zeros(8, np.float32), log=lambda msg: None)
     feats = method.features
     method.fit(only(train, feats), only(val, feats), ctx)
@@ -202,7 +205,7 @@ def test_fusion_weight_grid():
 
     labels = np.array([0, 0, 0, 1, 1, 1])
     informative, noise = np.array([0, 1, 2, 3, 4, 5.0]), np.array([5, 0, 4, 1, 3, 2.0]) * 10
-    ctx = FitContext(seed=0, device="cpu", profile="quick", selector=Selector(labels),
+    ctx = FitContext(seed=0, device="cpu", profile=get_profile("quick"), selector=Selector(labels),
                      text_embedding=lambda p: np.zeros(1))
     assert fusion_weight(ctx, informative, noise, 0.01) > 0.9  # the earliest perfect weight
     assert fusion_weight(ctx, noise, informative, 0.01) == 0.0
@@ -212,11 +215,11 @@ def test_fusion_weight_grid():
 def test_registrations():
     specs = {n: METHODS.get(n) for n in ("late_fusion_av", "concat_ae_av", "concat_ae_all", "late_fusion_cross")}
     assert specs["late_fusion_av"].group is Group.PROCESS
-    assert specs["late_fusion_av"].feature_names("quick") == ("audio_stft", "video_tokens")
+    assert specs["late_fusion_av"].feature_names(get_profile("quick")) == ("audio_stft", "video_tokens")
     assert specs["concat_ae_av"].group is Group.PROCESS
     assert set(specs["concat_ae_av"].modalities) == {"video", "audio"}
     assert specs["concat_ae_all"].group is Group.CROSS
-    assert set(specs["concat_ae_all"].feature_names("paper")) == {"video_tokens", "audio_tokens", "sensor", "image_cls"}
+    assert set(specs["concat_ae_all"].feature_names(get_profile("paper"))) == {"video_tokens", "audio_tokens", "sensor", "image_cls"}
     assert specs["late_fusion_cross"].group is Group.CROSS
     assert specs["late_fusion_cross"].hparams.used.image_method == "dinomaly"
 
@@ -233,13 +236,13 @@ def test_stft_extractor(tmp_path):
 
     from benchmark.data.sample import Sample
     from benchmark.features.extractors import EXTRACTORS
-    from benchmark.profiles import get_profile
+    from benchmark.profiles import FeatureOptions, get_profile
 
     t = np.arange(16000 * 3) / 16000
     path = tmp_path / "tone.flac"
     sf.write(str(path), (0.3 * np.sin(2 * np.pi * 1000 * t)).astype(np.float32), 16000)
     sample = Sample("x", "Good", "TRAIN", CONFIG, tmp_path, audio=path)
-    ext = EXTRACTORS.get("stft")(get_profile("quick"))
+    ext = EXTRACTORS.get("stft")(get_profile("quick"), FeatureOptions())
     settings = ext.settings()
     assert settings["n_fft"] == 1365 and settings["hop"] == 682 and settings["frames"] == 32
     spec = ext.compute([sample])[0]["audio_stft"]

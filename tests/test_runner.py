@@ -15,7 +15,7 @@ import pytest
 
 from benchmark import results as R
 from benchmark.method import METHODS, load_methods
-from benchmark.protocol import ProtocolError
+from benchmark.data.split import ProtocolError
 from benchmark.runner import LocalExecutor, RunConfig, prepare, run
 
 ROOT = Path(__file__).resolve().parents[1]

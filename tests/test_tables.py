@@ -61,6 +61,19 @@ def _unit_metrics(name: str, seed: int, auroc: float, maps: bool) -> dict:
     return metrics
 
 
+def _declared_facts(name: str, group: str) -> dict:
+    """What the registry declares (family, role, display name) and the runner writes."""
+    film = name.startswith("causal_film")
+    role = ("ablation" if name == "causal_film_no_causal" else "proposed") if film else "baseline"
+    letter, title = {"process-only": ("A", "Process only"), "result-only": ("B", "Result only"),
+                     "cross-modal": ("C", "Cross-modal")}[group]
+    return {"family": "causal_film" if film else name, "role": role, "group_letter": letter,
+            "group_title": f"({letter}) {title}",
+            # NOTE: a LaTeX special in one display name, to test escaping
+            "display_name": "Late Fusion (V+A & I)" if name == "late_fusion" else name.replace("_", " ").title(),
+            "row_code": f"{letter}.N" if role == "proposed" else ""}
+
+
 def make_fixture_run(root: Path, *, synthetic: bool = True, preset: str = "tiny",
                      names=tuple(FAKE)) -> Path:
     """A FIXTURE run folder with fabricated metrics (2 seeds per method) for table tests only."""
@@ -74,6 +87,8 @@ def make_fixture_run(root: Path, *, synthetic: bool = True, preset: str = "tiny"
                   "changes": [{"name": "epochs", "original": 100, "used": 20,
                                "reason": "fabricated: 60 TRAIN samples & 5% budget", "profile": "all"}]}
             config = {"method": name, "seed": seed, "group": group, "modalities": mods,
+                      **_declared_facts(name, group),
+                      "categories": {"Good": 0, "Excessive_Penetration": 1, "Porosity": 3, "Undercut": 5},
                       "yields_maps": maps, "summary": f"fabricated fixture method {name}",
                       "paper": "Nobody et al., Fixture 2024, arXiv:0000.00000",
                       "hyperparameters": hp, "profile": profile, "synthetic": synthetic}
@@ -169,10 +184,13 @@ def test_latex_escaping():
     assert tex_escape("日") == "?"
 
 
-def test_method_names_escaped_in_tex(written):
+def test_rows_show_display_names_escaped_in_tex(written):
     text = written[0].read_text()
-    assert r"causal\_film\_process\_only" in text
-    assert not re.search(r"[^\\]causal_film", text.split("\n", 1)[1])
+    assert r"(A.N) Causal Film Process Only" in text and r"Late Fusion (V+A \& I)" in text
+    assert "causal_film" not in text.split("\n", 1)[1]  # registry names stay in Markdown and JSON
+    appendix = next(p for p in written if p.name == "appendix.tex").read_text()
+    assert r"causal\_film\_process\_only" in appendix
+    assert not re.search(r"[^\\]causal_film", appendix.split("\n", 1)[1])
 
 
 def test_synthetic_caption(run_dir, written, tmp_path):
@@ -195,8 +213,8 @@ def test_files_written(written):
 def test_ablation_and_segmentation_rows(run_dir):
     _, tables = build_tables(run_dir)
     by = {t.name: t for t in tables}
-    assert [r.method for r in by["ablation"].rows()] == [
-        "causal_film", "causal_film_no_causal", "causal_film_process_only", "causal_film_result_only"]
+    assert [r.method for r in by["ablation"].rows()] == [  # the family's main rows, then ablations
+        "causal_film", "causal_film_process_only", "causal_film_result_only", "causal_film_no_causal"]
     assert [r.method for r in by["per_category_segmentation"].rows()] == ["patch_mem"]
     eff = by["efficiency"]
     assert _row(eff, "patch_mem").cells["memory_bank_bytes"].text == "3MiB"
@@ -213,8 +231,8 @@ def test_appendix_lists_changes(written):
 def test_markdown_and_terminal(run_dir, written):
     md = next(p for p in written if p.suffix == ".md").read_text()
     assert "**94.0 ± 1.4**" in md and "<u>91.0 ± 1.4</u>" in md
-    assert "| causal\\_film " in md and "**(A) Process only**" in md
-    assert f"–<sup>a</sup>" in md
+    assert "| (C.N) Causal Film [causal\\_film] " in md and "**(A) Process only**" in md
+    assert "–<sup>a</sup>" in md
     buf = io.StringIO()
     print_main_table(run_dir, file=buf)
     out = buf.getvalue()
@@ -268,8 +286,8 @@ def test_tables_without_film_or_maps(tmp_path):
 def test_plots_and_cli_parsers(run_dir, tmp_path):
     import argparse
 
-    from benchmark.golden import add_golden_parser
-    from benchmark.plots import add_plot_parser, write_plots
+    from benchmark.cli import golden, plot
+    from benchmark.plots import write_plots
 
     paths = write_plots(run_dir, tmp_path / "plots", seed=1)
     names = {p.name for p in paths}
@@ -278,9 +296,9 @@ def test_plots_and_cli_parsers(run_dir, tmp_path):
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in paths)
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="command")
-    add_plot_parser(sub)
-    add_golden_parser(sub)
+    plot.add_parser(sub)
+    golden.add_parser(sub)
     args = parser.parse_args(["plot", str(run_dir), "--out", str(tmp_path / "p2")])
     assert args.func(args) == 0 and (tmp_path / "p2" / "roc_cross-modal.png").exists()
     args = parser.parse_args(["golden", "update", str(run_dir), "--golden", str(tmp_path / "g.json")])
-    assert args.run_dir == run_dir and args.func.__name__ == "cmd_golden_update"
+    assert args.run_dir == run_dir and args.func is golden.update

@@ -5,7 +5,7 @@
 
 The manifest (columns MANIFEST_COLUMNS) is the only source of the weld configuration, so a
 dataset without one is refused. Its SPLIT column is used as is; where it is absent or empty the
-split is derived by `benchmark.protocol.derive_split` and written into `Dataset.manifest`, so
+split is derived by `benchmark.data.split.derive_split` and written into `Dataset.manifest`, so
 `Dataset.write_manifest` lets a run be repeated exactly.
 
 The loader only looks at the file system (cheap); decoding is `benchmark.data.decode`'s job and
@@ -24,6 +24,7 @@ import pandas as pd
 
 from .sample import CATEGORIES, CATEGORY_CODES, MANIFEST_COLUMNS, MODALITIES, SPLITS, DataError, \
     Sample, WeldConfig
+from .split import ProtocolError, assert_train_normal, derive_split
 
 MANIFEST_NAME = "manifest.csv"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -184,8 +185,6 @@ def _row_issues(row: pd.Series) -> Iterator[tuple[str, str]]:
 
 def fill_split(frame: pd.DataFrame, seed: int, path: Path) -> tuple[pd.DataFrame, str]:
     """Use the manifest's SPLIT if every row has one; derive all of it if none has one."""
-    from benchmark.protocol import derive_split
-
     given = frame["SPLIT"] != ""
     if given.all():
         return frame, "manifest"
@@ -364,8 +363,6 @@ def _exclude_or_raise(exclusion: Exclusion, allow_missing: bool) -> Exclusion:
 
 
 def _assert_train_normal(samples: list[Sample], manifest_path: Path) -> None:
-    from benchmark.protocol import ProtocolError, assert_train_normal
-
     try:
         assert_train_normal(samples)
     except ProtocolError as exc:

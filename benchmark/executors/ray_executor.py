@@ -65,20 +65,16 @@ class UnitResources:
         return max(1, int(self.cpus))
 
 
-# Profile defaults, used when the method declares nothing: quick units are small CPU jobs; paper
-# units train on one GPU and keep 8 cores busy with data handling and kNN / memory-bank search.
-PROFILE_RESOURCES = {"quick": UnitResources(cpus=1), "paper": UnitResources(cpus=8, gpus=1)}
-
-
 def unit_resources(spec: MethodSpec, profile: Profile, device: str = "cpu") -> UnitResources:
     """The method's own declaration (`spec.resources[profile]`, when `MethodSpec` grows one), else
-    the profile default; a GPU only when the run uses one, and always one when it does."""
+    the profile's (`Profile.unit_cpus`, `unit_gpus`); a GPU only when the run uses one, and always
+    one when it does."""
     declared = getattr(spec, "resources", None)
     if isinstance(declared, Mapping):
         declared = declared.get(profile.name)
     if isinstance(declared, Mapping):
         declared = UnitResources(**declared)
-    res = declared or PROFILE_RESOURCES.get(profile.name, UnitResources())
+    res = declared or UnitResources(cpus=profile.unit_cpus, gpus=profile.unit_gpus)
     return dataclasses.replace(res, gpus=max(res.gpus, 1) if device == "cuda" else 0)
 
 

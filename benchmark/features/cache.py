@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from benchmark.data.sample import Sample
 from benchmark.features.extractors import EXTRACTORS, Extractor, feature_index
-from benchmark.profiles import Profile
+from benchmark.profiles import FeatureOptions, Profile
 
 _HASH_BYTES = 1 << 20  # NOTE: head and tail of each file: cheap on 100 MB videos, catches edits
 
@@ -53,6 +53,7 @@ class ExtractorStats:
 class FeatureStore:
     root: Path
     profile: Profile
+    options: FeatureOptions = FeatureOptions()
     device: str = "cpu"
     stats: dict[str, ExtractorStats] = field(default_factory=dict)
 
@@ -62,7 +63,8 @@ class FeatureStore:
 
     def extractor(self, name: str) -> Extractor:
         if name not in self._extractors:
-            self._extractors[name] = EXTRACTORS.get(name)(self.profile, self.device, store=self)
+            self._extractors[name] = EXTRACTORS.get(name)(self.profile, self.options, self.device,
+                                                                store=self)
         return self._extractors[name]
 
     def folder(self, name: str) -> Path:

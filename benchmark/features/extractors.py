@@ -14,7 +14,7 @@ import torch
 
 from benchmark.data.sample import Sample
 from benchmark.features.backbones import BackboneConfig, build_backbone
-from benchmark.profiles import Profile
+from benchmark.profiles import FeatureOptions, Profile
 from benchmark.registry import Registry
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
@@ -27,8 +27,9 @@ class Extractor(ABC):
     backbone: ClassVar[str | None] = None  # the frozen network it runs, if any
     batch_size: ClassVar[int] = 8
 
-    def __init__(self, profile: Profile, device: str = "cpu", store=None):
+    def __init__(self, profile: Profile, options: FeatureOptions, device: str = "cpu", store=None):
         self.profile = profile
+        self.options = options
         self.device = device
         self.store = store  # the FeatureStore, for extractors built on another one's output
         self._model = None
@@ -36,7 +37,7 @@ class Extractor(ABC):
     def backbone_config(self) -> BackboneConfig | None:
         if self.backbone is None:
             return None
-        return BackboneConfig(self.backbone, self.profile.preset, self.profile.sources[self.backbone])
+        return BackboneConfig.of(self.backbone, self.profile, self.options)
 
     def settings(self) -> dict:
         """What determines the output (cache key): backbone config and preprocessing."""
@@ -172,13 +173,13 @@ class ImagePixels(Extractor):
     outputs = ("image_pixels",)
     modality = "image"
 
-    def __init__(self, profile, device="cpu", store=None):
-        super().__init__(profile, device, store)
+    def __init__(self, profile, options, device="cpu", store=None):
+        super().__init__(profile, options, device, store)
         self.labels_missed = 0  # views where the guard found no label (counted in the run log)
 
     def preprocessing(self):
         guard = None
-        if self.profile.label_guard:
+        if self.options.label_guard:
             from benchmark.data.label_guard import GUARD_VERSION
 
             guard = GUARD_VERSION
@@ -187,7 +188,7 @@ class ImagePixels(Extractor):
     def compute(self, samples):
         out = []
         for s in samples:
-            views, missed = guarded_views(s, self.profile.pixel_size, self.profile.label_guard)
+            views, missed = guarded_views(s, self.profile.pixel_size, self.options.label_guard)
             self.labels_missed += missed
             out.append({"image_pixels": np.stack(views)})
         return out
@@ -203,7 +204,7 @@ class ImageTokens(Extractor):
     backbone = "dinov2"
 
     def preprocessing(self):
-        pixels = ImagePixels(self.profile, self.device)
+        pixels = ImagePixels(self.profile, self.options, self.device)
         return {"size": self.profile.image_size, "norm": "imagenet", "views": pixels.preprocessing()}
 
     def model_shape(self):
@@ -258,11 +259,8 @@ def feature_index() -> dict[str, str]:
 # window, 11.7 Hz bins. The public audio is 16 kHz, so we keep the window length, and with it the
 # frequency resolution (the two are the same thing: bin width = 1 / window): 16384 * 16000 /
 # 192000 = 1365 points, 683 bins up to 8 kHz (the band above 8 kHz is gone). The hop is not
-# stated in the paper; half a window is our choice.
+# stated in the paper; half a window is our choice. Frames kept per sample: `Profile.stft_frames`.
 STFT_WINDOW_S = 16384 / 192000
-# Frames kept per sample, by profile: `quick` averages the power spectra into 32 time bins to keep
-# the cache and the CPU autoencoder small; `paper` (0) keeps every frame.
-STFT_FRAMES = {"quick": 32, "paper": 0}
 
 
 @EXTRACTORS.register("stft")
@@ -276,7 +274,7 @@ class AudioSTFT(Extractor):
         n_fft = round(STFT_WINDOW_S * self.profile.audio_rate)
         return {"rate": self.profile.audio_rate, "n_fft": n_fft, "hop": n_fft // 2,
                 "window": "hann", "center": True, "power": "log10(|X|^2 + 1e-10)",
-                "frames": STFT_FRAMES.get(self.profile.name, 0), "pool": "mean of power"}
+                "frames": self.profile.stft_frames, "pool": "mean of power"}
 
     @torch.no_grad()
     def compute(self, samples):

@@ -13,15 +13,13 @@ import logging
 import sys
 from pathlib import Path
 
-from benchmark.tables.build import (FILM_PREFIX, MAIN_COLUMNS, MAIN_TABLE_FILM,
-                                    MAIN_TABLE_FILM_GROUP_VARIANTS, RunData, ablation_table,
-                                    adaptations, efficiency_table, main_table, per_category_table)
+from benchmark.tables.build import (MAIN_COLUMNS, RunData, ablation_table, adaptations,
+                                    efficiency_table, main_table, per_category_table)
 from benchmark.tables.model import Table
 from benchmark.tables.render import appendix_latex, tex_escape, to_latex, to_text
 
-__all__ = ["FILM_PREFIX", "MAIN_COLUMNS", "MAIN_TABLE_FILM", "MAIN_TABLE_FILM_GROUP_VARIANTS",
-           "RunData", "Table", "build_tables", "latest_run", "print_main_table", "resolve_run_dir",
-           "tex_escape", "to_latex", "to_text", "write_tables"]
+__all__ = ["MAIN_COLUMNS", "RunData", "Table", "build_tables", "latest_run", "print_main_table",
+           "resolve_run_dir", "tex_escape", "to_latex", "to_text", "write_tables"]
 
 log = logging.getLogger("bench")
 RESULTS = Path("results")

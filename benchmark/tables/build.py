@@ -5,22 +5,15 @@ here knows how a number was computed; it only selects, aggregates over seeds and
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmark import results as R
 from benchmark.tables.model import Cell, Column, Row, RowGroup, Table, summarise
 
-GROUP_ORDER = ("process-only", "result-only", "cross-modal")
-GROUP_TITLES = {"process-only": "(A) Process only", "result-only": "(B) Result only",
-                "cross-modal": "(C) Cross-modal"}
 MODALITY_LETTERS = {"video": "V", "audio": "A", "sensor": "S", "image": "I"}
-
-FILM_PREFIX = "causal_film"  # every method whose name starts with it is a Causal-FiLM variant
-# The Causal-FiLM rows of the main table; every other causal_film* name is an ablation and
-# appears in the ablation table only. The group-A/B variants restrict the full model to one side.
-MAIN_TABLE_FILM = ("causal_film",)
-MAIN_TABLE_FILM_GROUP_VARIANTS = ("causal_film_process_only", "causal_film_result_only")
+MAIN_ROLES = ("proposed", "baseline")  # declared roles whose rows make the main table
 
 AUPRO = "P-AUPRO"
 MAIN_COLUMNS = (
@@ -34,18 +27,15 @@ MODALITY_COLUMN = Column("modalities", "Mod.", kind="text", ranked=False, align=
 PIXEL_PREFIX = "P-"
 
 
-def is_film(name: str) -> bool:
-    return name.startswith(FILM_PREFIX)
+def _natural(text: str) -> tuple:
+    """'C.10' after 'C.9': digit runs compare as numbers."""
+    return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text))
 
 
-def in_main_table(name: str) -> bool:
-    return not is_film(name) or name in MAIN_TABLE_FILM + MAIN_TABLE_FILM_GROUP_VARIANTS
-
-
-def method_order(name: str, group: str) -> tuple:
-    """Groups A, B, C; inside a group the baselines by name, Causal-FiLM variants last."""
-    g = GROUP_ORDER.index(group) if group in GROUP_ORDER else len(GROUP_ORDER)
-    return (g, is_film(name), name != FILM_PREFIX, name)
+def method_order(config: dict) -> tuple:
+    """By group letter; inside a group the baselines by row code, then the proposed rows."""
+    return (config.get("group_letter", "~"), config.get("role") == "proposed",
+            _natural(config.get("row_code") or "~"), config.get("method", ""))
 
 
 # ---------------------------------------------------------------------------- one method's seeds
@@ -61,6 +51,25 @@ class MethodRuns:
     @property
     def group(self) -> str:
         return self.config.get("group", "?")
+
+    @property
+    def group_title(self) -> str:
+        return self.config.get("group_title") or self.group
+
+    @property
+    def role(self) -> str:
+        return self.config.get("role", "baseline")
+
+    @property
+    def family(self) -> str:
+        return self.config.get("family") or self.name
+
+    @property
+    def label(self) -> str:
+        """The row label of the paper's tables: "(C.1) Late Fusion (A+B)"."""
+        display = self.config.get("display_name") or self.name
+        code = self.config.get("row_code")
+        return f"({code}) {display}" if code else display
 
     @property
     def modalities(self) -> str:
@@ -110,17 +119,24 @@ class RunData:
         by_method: dict[str, list[R.UnitResult]] = {}
         for u in units:
             by_method.setdefault(u.method, []).append(u)
-        ordered = sorted(by_method, key=lambda m: method_order(m, by_method[m][0].config.get("group", "")))
+        ordered = sorted(by_method, key=lambda m: method_order({"method": m, **by_method[m][0].config}))
         return cls(Path(run_dir), {m: MethodRuns(m, by_method[m]) for m in ordered}, R.run_info(run_dir))
 
     def all_units(self) -> list[R.UnitResult]:
         return [u for m in self.methods.values() for u in m.units]
 
-    def categories(self) -> list[str]:
-        from benchmark.data.sample import CATEGORY_CODES
+    def category_codes(self) -> dict[str, int]:
+        """Category name -> code, as the runner recorded them with the results."""
+        return {k: v for u in self.all_units() for k, v in u.config.get("categories", {}).items()}
 
+    def categories(self) -> list[str]:
+        codes = self.category_codes()
         names = {c for u in self.all_units() for c in u.metrics.get("per_category", {})}
-        return sorted(names, key=lambda c: (CATEGORY_CODES.get(c, 99), c))
+        return sorted(names, key=lambda c: (codes.get(c, 99), c))
+
+    def code(self, category: str) -> str:
+        codes = self.category_codes()
+        return f"{codes[category]:02d}" if category in codes else category
 
     # ------------------------------------------------------------------ provenance for captions
     def profiles(self) -> list[str]:
@@ -162,11 +178,15 @@ class RunData:
 
 # ---------------------------------------------------------------------------- the tables
 def _grouped(data: RunData, names: list[str], build_row) -> list[RowGroup]:
+    """Rows by modality group, in the run's method order (groups by letter)."""
     groups: dict[str, list[Row]] = {}
     for name in names:
-        groups.setdefault(data.methods[name].group, []).append(build_row(data.methods[name]))
-    order = sorted(groups, key=lambda g: GROUP_ORDER.index(g) if g in GROUP_ORDER else 99)
-    return [RowGroup(GROUP_TITLES.get(g, g), groups[g]) for g in order]
+        groups.setdefault(data.methods[name].group_title, []).append(build_row(data.methods[name]))
+    return [RowGroup(title, rows) for title, rows in groups.items()]
+
+
+def main_rows(data: RunData) -> list[str]:
+    return [m for m, runs in data.methods.items() if runs.role in MAIN_ROLES]
 
 
 def _seed_notes(data: RunData, names: list[str]) -> list[str]:
@@ -184,11 +204,11 @@ def _finish(table: Table) -> Table:
 def metric_row(m: MethodRuns, columns) -> Row:
     cells = {c.key: m.overall(c.key) for c in columns if c.kind != "text"}
     cells[MODALITY_COLUMN.key] = Cell(text=m.modalities)
-    return Row(m.name, cells, m.name)
+    return Row(m.label, cells, m.name)
 
 
 def main_table(data: RunData, columns=MAIN_COLUMNS) -> Table:
-    names = [m for m in data.methods if in_main_table(m)]
+    names = main_rows(data)
     if not names:
         raise ValueError(f"{data.run_dir}: no method for the main table")
     cols = [MODALITY_COLUMN, *columns]
@@ -202,32 +222,25 @@ def main_table(data: RunData, columns=MAIN_COLUMNS) -> Table:
         extra_notes=_seed_notes(data, names)))
 
 
-def _category_legend(cats: list[str]) -> str:
-    from benchmark.data.sample import CATEGORY_CODES
-
-    return "Categories: " + ", ".join(f"{_code(c)} {c.replace('_', ' ')}" for c in cats
-                                      if c in CATEGORY_CODES) + "."
-
-
-def _code(category: str) -> str:
-    from benchmark.data.sample import CATEGORY_CODES
-
-    return f"{CATEGORY_CODES[category]:02d}" if category in CATEGORY_CODES else category
+def _category_legend(data: RunData, cats: list[str]) -> str:
+    codes = data.category_codes()
+    return "Categories: " + ", ".join(f"{data.code(c)} {c.replace('_', ' ')}" for c in cats
+                                      if c in codes) + "."
 
 
 def per_category_table(data: RunData, metric: str, *, maps_only: bool) -> Table | None:
-    names = [m for m in data.methods if in_main_table(m)
-             and (not maps_only or data.methods[m].config.get("yields_maps"))]
+    names = [m for m in main_rows(data)
+             if not maps_only or data.methods[m].config.get("yields_maps")]
     if not names:
         return None
     cats = data.categories()
-    cols = [Column(c, _code(c), show_std=False) for c in cats]
+    cols = [Column(c, data.code(c), show_std=False) for c in cats]
     cols.append(Column("__overall__", "All", show_std=False))
 
     def row(m: MethodRuns) -> Row:
         cells = {c: m.category(c, metric) for c in cats}
         cells["__overall__"] = m.overall(metric)
-        return Row(m.name, cells, m.name)
+        return Row(m.label, cells, m.name)
 
     task = "detection" if metric.startswith("I-") else "segmentation"
     what = ("per defect category: all normal TEST samples against the samples of one category"
@@ -240,27 +253,34 @@ def per_category_table(data: RunData, metric: str, *, maps_only: bool) -> Table 
         caption=(f"{metric} {what}; 'All' is the whole TEST split. Values ×100, "
                  f"{data.seeds_text(names, std=False)}. "
                  f"Bold: best, underlined: second best per column. {data.provenance()}"),
-        extra_notes=[_category_legend(cats), *_seed_notes(data, names)]))
+        extra_notes=[_category_legend(data, cats), *_seed_notes(data, names)]))
 
 
 def ablation_table(data: RunData, columns=MAIN_COLUMNS) -> Table | None:
-    names = sorted((m for m in data.methods if is_film(m)), key=lambda m: (m != FILM_PREFIX, m))
-    if not names:
+    """Every method family that declares ablations: its main rows first, then its ablations."""
+    families = list(dict.fromkeys(m.family for m in data.methods.values() if m.role == "ablation"))
+    if not families:
         return None
     cols = [MODALITY_COLUMN, Column("group", "Group", kind="text", ranked=False), *columns]
 
     def row(m: MethodRuns) -> Row:
         r = metric_row(m, columns)
-        r.cells["group"] = Cell(text=GROUP_TITLES.get(m.group, m.group).split(" ")[0])
+        r.cells["group"] = Cell(text=m.group_title.split(" ")[0])
         return r
 
+    groups, names = [], []
+    for family in families:
+        members = sorted((m for m in data.methods.values() if m.family == family),
+                         key=lambda m: (m.role == "ablation", m.role != "proposed", m.name))
+        groups.append(RowGroup(f"Family {family}", [row(m) for m in members]))
+        names += [m.name for m in members]
     summaries = [f"{m}: {data.methods[m].config.get('summary', '')}" for m in names]
     return _finish(Table(
-        name="ablation", title="Causal-FiLM ablations", label="tab:ablation", columns=cols,
-        groups=[RowGroup("", [row(data.methods[m]) for m in names])], row_header="Variant",
-        caption=(f"Causal-FiLM variants (every registered causal_film* method); values ×100, "
-                 f"{data.seeds_text(names)}. Bold: best, underlined: second best among the rows "
-                 f"with the metric defined. {data.provenance()}"),
+        name="ablation", title="Ablations", label="tab:ablation", columns=cols, groups=groups,
+        row_header="Variant",
+        caption=(f"Ablations: each method family with declared ablations, its main rows first; "
+                 f"values ×100, {data.seeds_text(names)}. Bold: best, underlined: second best "
+                 f"among the rows with the metric defined. {data.provenance()}"),
         extra_notes=[*summaries, *_seed_notes(data, names)]))
 
 
@@ -305,7 +325,7 @@ def efficiency_table(data: RunData) -> Table:
                  "peak_rss_bytes": _text_cell(m, "peak_rss_bytes", byte)}
         if cuda:
             cells["peak_cuda_bytes"] = _text_cell(m, "peak_cuda_bytes", byte)
-        return Row(m.name, cells, m.name)
+        return Row(m.label, cells, m.name)
 
     devices = sorted({str(u.efficiency.get("device", "?")) for u in data.all_units()})
     return _finish(Table(
@@ -342,6 +362,6 @@ def adaptations(data: RunData) -> list[Adaptation]:
         changed = {c["name"] for c in changes}
         original = hp.get("original", {})
         kept = [(k, v) for k, v in original.items() if k not in changed]
-        out.append(Adaptation(m.name, GROUP_TITLES.get(m.group, m.group), m.modalities,
+        out.append(Adaptation(m.name, m.group_title, m.modalities,
                               m.config.get("summary", ""), m.config.get("paper", ""), changes, kept))
     return out

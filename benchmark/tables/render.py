@@ -162,7 +162,9 @@ def to_text(table: Table, style: str = "plain") -> str:
         if g.title:
             rows.append([f"**{g.title}**" if md else g.title] + [""] * len(table.columns))
         for r in g.rows:
-            label = r.label.replace("_", "\\_") if md else r.label
+            # NOTE: the paper's row label, and the registry name a command takes (bench run --method)
+            label = r.label if r.method in ("", r.label) else f"{r.label} [{r.method}]"
+            label = label.replace("_", "\\_") if md else label
             rows.append([label] + [_text_cell(c, r.cells.get(c.key), style) for c in table.columns])
     align = ["left"] + ["left" if c.kind == "text" else "right" for c in table.columns]
     body = tabulate(rows, headers=headers, tablefmt="github" if md else "simple", colalign=align,

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from benchmark.data.sample import Sample
+from .sample import Sample
 
 NORMAL_CATEGORY = "Good"
 PUBLISHED_TRAIN_NORMALS = 576

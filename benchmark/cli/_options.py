@@ -1,0 +1,52 @@
+"""Option parsers and option groups shared by the subcommands (one copy of each)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def csv_list(text: str) -> tuple[str, ...]:
+    """'a, b,c' -> ('a', 'b', 'c')."""
+    return tuple(t.strip() for t in text.split(",") if t.strip())
+
+
+def seeds(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(t) for t in csv_list(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seeds must be integers separated by commas, got {text!r}")
+
+
+def backbone_source(text: str) -> tuple[str, str]:
+    name, sep, source = text.partition("=")
+    if not sep or not source:
+        raise argparse.ArgumentTypeError(f"expected NAME=HUB_ID_OR_FOLDER, got {text!r}")
+    return name, source
+
+
+def add_profile(p: argparse.ArgumentParser) -> None:
+    from benchmark.profiles import PROFILES
+
+    p.add_argument("--profile", choices=list(PROFILES), default="quick",
+                   help="quick: tiny backbones, CPU; paper: pretrained backbones at paper resolutions")
+
+
+def add_device(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+
+
+def add_seeds(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seeds", type=seeds, default=(0,), help="e.g. 0,1,2")
+
+
+def add_cache(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cache", type=Path, help="feature cache folder (default: <out>/.feature_cache)")
+
+
+def add_synth_seed(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--synth-seed", type=int, default=0,
+                   help="seed of the synthetic twin generated when no --root is given")
+
+
+def add_run_dir(p: argparse.ArgumentParser, help_text: str = "results/<run> (default: the latest run)") -> None:
+    p.add_argument("run_dir", type=Path, nargs="?", default=None, help=help_text)

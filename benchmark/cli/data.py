@@ -1,0 +1,35 @@
+"""`bench data synth|check`: the synthetic twin and the dataset check."""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def add_parser(sub) -> None:
+    d = sub.add_parser("data", help="synthetic twin and data checks")
+    dsub = d.add_subparsers(dest="data_command", required=True)
+    s = dsub.add_parser("synth", help="write the synthetic twin in the real layout")
+    s.add_argument("--out", type=Path, required=True)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--size", choices=("quick", "full", "tiny"), default="quick")
+    s.add_argument("--no-label", action="store_true", help="draw the photos without the printed run-id label")
+    s.set_defaults(func=synth)
+    c = dsub.add_parser("check", help="validate every sample of a dataset folder")
+    c.add_argument("--root", type=Path, required=True)
+    c.add_argument("--manifest", type=Path)
+    c.add_argument("--json", type=Path, default=Path("check_report.json"),
+                   help="machine-readable report (written here, not into the dataset folder)")
+    c.set_defaults(func=check)
+
+
+def synth(args) -> int:
+    from benchmark.data.synth import synthesize
+
+    out = synthesize(args.out, seed=args.seed, size=args.size, label=not args.no_label)
+    print(f"synthetic twin written to {out}")
+    return 0
+
+
+def check(args) -> int:
+    from benchmark.data.check import main_check
+
+    return main_check(args.root, args.manifest, args.json)

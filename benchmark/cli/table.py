@@ -1,0 +1,29 @@
+"""`bench table`: LaTeX and Markdown tables from a results folder."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from benchmark.cli import _options as O
+
+
+def add_parser(sub) -> None:
+    t = sub.add_parser("table", help="LaTeX tables from a results folder")
+    O.add_run_dir(t)
+    t.add_argument("--out", type=Path, default=Path("tables/main.tex"))
+    t.add_argument("--appendix", action="store_true", help="also write the adaptation appendix")
+    t.set_defaults(func=command)
+
+
+def command(args) -> int:
+    import sys
+
+    from benchmark.tables import write_tables
+
+    try:
+        paths = write_tables(args.run_dir, args.out, appendix=args.appendix)
+    except ValueError as e:  # a results folder the tables cannot be made from
+        print(f"bench: error: {e}", file=sys.stderr)
+        return 2
+    for path in paths:
+        print(f"wrote {path}")
+    return 0

@@ -1,0 +1,99 @@
+"""The import graph of the package against the declared stage order (`benchmark.STAGES`): no
+module imports a stage to its right (function-level imports included), and no import cycle
+among modules at load time."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import benchmark
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path) -> tuple[set[str], set[str]]:
+    """(every imported module of the project, those imported at load time) of one file."""
+    tree = ast.parse(path.read_text(), str(path))
+    package = _module_name(path) if path.name == "__init__.py" else _module_name(path).rpartition(".")[0]
+    top_level = set(map(id, tree.body))
+    every, at_load = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1]
+                                + ([base] if base else []))
+            names = [f"{base}.{a.name}" for a in node.names]  # a name, or a submodule of base
+        else:
+            continue
+        own = {n for n in names if n.split(".")[0] in ("benchmark", "methods")}
+        every |= own
+        if id(node) in top_level:
+            at_load |= own
+    return every, at_load
+
+
+def _files():
+    """Every module of the project but the root package (it holds only `STAGES`)."""
+    for folder in ("benchmark", "methods"):
+        yield from (p for p in sorted((ROOT / folder).rglob("*.py"))
+                    if p != ROOT / "benchmark" / "__init__.py")
+
+
+def _stage(module: str) -> int:
+    best = max(((len(prefix), i) for i, stage in enumerate(benchmark.STAGES) for prefix in stage
+                if module == prefix or module.startswith(prefix + ".")), default=None)
+    assert best is not None, f"{module} belongs to no stage of benchmark.STAGES"
+    return best[1]
+
+
+def _known(name: str, modules: set[str]) -> str | None:
+    """The project module an import refers to (`pkg.mod.func` -> `pkg.mod`), if any."""
+    while name and name not in modules:
+        name = name.rpartition(".")[0]
+    return name or None
+
+
+def test_every_module_has_a_stage():
+    for path in _files():
+        _stage(_module_name(path))
+
+
+def test_no_module_imports_a_stage_to_its_right():
+    modules = {_module_name(p) for p in _files()}
+    wrong = []
+    for path in _files():
+        source = _module_name(path)
+        for name in _imports(path)[0]:
+            target = _known(name, modules)
+            if target and _stage(target) > _stage(source):
+                wrong.append(f"{source} (stage {_stage(source)}) imports {target} (stage {_stage(target)})")
+    assert not wrong, "\n".join(sorted(set(wrong)))
+
+
+def test_no_import_cycle_at_load_time():
+    modules = {_module_name(p) for p in _files()}
+    graph = {_module_name(p): {t for n in _imports(p)[1] if (t := _known(n, modules))} - {_module_name(p)}
+             for p in _files()}
+    done, path = set(), []
+
+    def visit(node):
+        if node in path:
+            raise AssertionError("import cycle: " + " -> ".join(path[path.index(node):] + [node]))
+        if node in done:
+            return
+        path.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            visit(nxt)
+        path.pop()
+        done.add(node)
+
+    for node in sorted(graph):
+        visit(node)
