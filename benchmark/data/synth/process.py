@@ -1,0 +1,249 @@
+"""The sample plan and the realised process: what every modality of a sample is rendered from.
+
+Eight weld configurations (weld type x steel x thickness, `CONFIGS`) have their own set-points.
+One *process* draw per sample (realised current, voltage, feed, speed, gas, arc on/off times,
+`process_of`) drives every process modality and the bead of the photos; defect events (`events_of`)
+are drawn once and shared by the modalities that show them.
+
+Choices (documented, not facts of the real data): every medium is `DURATION_S` = 6 s long (real
+~38 s) with the arc on for ~3.8 s in the middle; sizes "tiny" (tests), "quick" (default), "full"
+(real category counts), see `SIZES`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import numpy as np
+
+from ..sample import CATEGORIES
+
+# ------------------------------------------------------------------------------------ constants
+
+DURATION_S = 6.0
+FEED_PER_A = 0.39  # wire-feed set-point per ampere (real: ~70 at 180 A)
+
+# Visibility table (the issue's): which modalities show each defect.
+VISIBLE: dict[int, str] = {
+    0: "", 1: "VASI", 2: "VASI", 3: "AS", 4: "VASI", 5: "I", 6: "I", 7: "V", 8: "SI",
+    9: "VAI", 10: "I", 11: "SI", 12: "",
+}
+MODALITY_LETTER = {"video": "V", "audio": "A", "sensor": "S", "image": "I"}
+FILLET_ONLY = (5, 6, 8, 11)
+NON_FILLET_ONLY = (2, 3, 7, 9, 10)
+
+# RNG stream ids: np.random.default_rng([seed, sample index, stream]).
+S_PROCESS, S_VIDEO, S_AUDIO, S_SENSOR, S_IMAGE, S_PROCESS_B, S_EVENTS, S_META = range(8)
+PLAN_STREAM = 1_000_003
+
+
+@dataclass(frozen=True)
+class Config:
+    weld_type: str
+    steel_type: str
+    thickness_mm: int
+    current_a: int
+    voltage_v: float
+    gas_bar: float
+    speed_cpm: int
+
+    @property
+    def feed(self) -> float:
+        return FEED_PER_A * self.current_a
+
+    @property
+    def heat(self) -> float:
+        return self.current_a * self.voltage_v
+
+
+# weld type x steel x thickness; set-points spread so each configuration's bead (heat/speed, feed/
+# speed, speed) is many noise sigmas from the others of its weld type.
+CONFIGS: tuple[Config, ...] = (
+    Config("NON_FILLET", "FE410", 3, 140, 19.0, 4.0, 40),
+    Config("NON_FILLET", "FE410", 7, 180, 24.0, 4.0, 30),
+    Config("NON_FILLET", "BSK46", 3, 150, 21.0, 3.5, 30),
+    Config("NON_FILLET", "BSK46", 7, 200, 26.0, 3.5, 25),
+    Config("FILLET", "FE410", 3, 150, 20.0, 4.0, 35),
+    Config("FILLET", "FE410", 7, 190, 25.0, 4.0, 28),
+    Config("FILLET", "BSK46", 3, 160, 22.0, 3.2, 30),
+    Config("FILLET", "BSK46", 7, 210, 27.0, 3.2, 24),
+)
+NON_FILLET_CFGS = (0, 1, 2, 3)
+FILLET_CFGS = (4, 5, 6, 7)
+# Code 12: the photos come from this partner configuration (same weld type, far-off bead).
+PARTNER = {0: 3, 1: 0, 2: 3, 3: 0, 4: 7, 5: 4, 6: 7, 7: 4}
+
+# Samples per (code, weld type). "full": the real Weld-4M counts per category, derived by hand once
+# from the published manifest (4040 runs: Good 659 non-fillet + 160 fillet, ..., Crater_Cracks
+# 161); code 12 does not exist in the real data and comes on top (80 + 80), so full = 4200.
+# "quick": 128 normals (90 TRAIN) and 24 per defect (12 VAL / 12 TEST) = 416; normals are 31 %
+# instead of the real 20 % so TRAIN has enough of them. "tiny" (tests): 32 normals (22 TRAIN) and 8
+# per defect (4 VAL / 4 TEST) = 128.
+SIZES: dict[str, dict[int, tuple[int, int]]] = {
+    "full": {0: (659, 160), 1: (320, 160), 2: (320, 0), 3: (340, 0), 4: (320, 160), 5: (0, 160),
+             6: (0, 160), 7: (320, 0), 8: (0, 160), 9: (320, 0), 10: (320, 0), 11: (0, 161),
+             12: (80, 80)},
+    "quick": {0: (64, 64), **{c: ((12, 12) if c in (1, 4, 12) else
+                                   (24, 0) if c in NON_FILLET_ONLY else (0, 24))
+                              for c in range(1, 13)}},
+    "tiny": {0: (16, 16), **{c: ((4, 4) if c in (1, 4, 12) else
+                                  (8, 0) if c in NON_FILLET_ONLY else (0, 8))
+                             for c in range(1, 13)}},
+}
+TRAIN_SHARE_OF_NORMALS = 576 / 819  # the real protocol
+FOLDER_RUNS = 20  # runs per configuration folder (as in most real folders)
+
+
+@dataclass(frozen=True)
+class SampleSpec:
+    index: int
+    code: int
+    cfg: int  # configuration index (the manifest's, the process's)
+    img_cfg: int  # configuration of the photographed bead (== cfg except for code 12)
+    folder: str
+    run_id: str
+    split: str
+    start: datetime  # first CSV row time stamp
+    image_stems: tuple[str, ...]
+    folder_runs: int
+
+    @property
+    def subdir(self) -> str:
+        return f"{self.folder}/{self.run_id}"
+
+
+def _slug(code: int) -> str:
+    return "good_weld" if code == 0 else CATEGORIES[code].lower()
+
+
+def plan(seed: int, size: str = "quick") -> list[SampleSpec]:
+    """Every sample's identity, configuration, folder, run id, split and time stamps."""
+    if size not in SIZES:
+        raise ValueError(f"unknown size {size!r}; expected one of {sorted(SIZES)}")
+    rng = np.random.default_rng([seed, PLAN_STREAM])
+    # 1. groups: (code, cfg) with their sample counts; configs cycle within the weld type
+    groups: list[tuple[int, int, int]] = []
+    for code in sorted(SIZES[size]):
+        n_nf, n_f = SIZES[size][code]
+        for n, cfgs in ((n_nf, NON_FILLET_CFGS), (n_f, FILLET_CFGS)):
+            per = [n // len(cfgs) + (1 if k < n % len(cfgs) else 0) for k in range(len(cfgs))]
+            groups += [(code, c, m) for c, m in zip(cfgs, per) if m > 0]
+    # 2. splits per category (seeded shuffle, as the published split)
+    splits: dict[int, list[str]] = {}
+    for code in sorted(SIZES[size]):
+        n = sum(SIZES[size][code])
+        n_train = round(n * TRAIN_SHARE_OF_NORMALS) if code == 0 else 0
+        rest = n - n_train
+        labels = ["TRAIN"] * n_train + ["VAL"] * ((rest + 1) // 2) + ["TEST"] * (rest // 2)
+        splits[code] = [labels[i] for i in rng.permutation(n)]
+    taken = {code: 0 for code in splits}
+    # 3. folders of <= FOLDER_RUNS runs, one date each (dates unique -> run ids unique)
+    specs: list[SampleSpec] = []
+    day0 = date(2022, 8, 1)
+    folder_no: dict[int, int] = {}
+    day = 0
+    for code, cfg_i, m in groups:
+        cfg = CONFIGS[cfg_i]
+        for chunk0 in range(0, m, FOLDER_RUNS):
+            runs = min(FOLDER_RUNS, m - chunk0)
+            folder_no[code] = folder_no.get(code, 0) + 1
+            d = day0 + timedelta(days=day)
+            day += 1
+            tag = "fillet" if cfg.weld_type == "FILLET" else "plane_plate"
+            folder = (f"{_slug(code)}_{folder_no[code]}_{d:%m-%d-%y}_{tag}_"
+                      f"{cfg.steel_type}_{cfg.thickness_mm}mm")
+            first = int(rng.integers(1, 400))
+            t = datetime(d.year, d.month, d.day, 7, 0, 0) + timedelta(
+                seconds=int(rng.integers(0, 3600)))
+            shot = datetime(d.year, d.month, d.day, 10, 0, 0) + timedelta(days=1)
+            for k in range(runs):
+                t += timedelta(seconds=int(rng.integers(120, 400)),
+                               milliseconds=int(rng.integers(0, 1000)))
+                shot += timedelta(seconds=int(rng.integers(30, 90)))
+                shot2 = shot + timedelta(seconds=8)
+                fa = np.sort(rng.choice(np.arange(1, 30), 2, replace=False))
+                fb = np.sort(rng.choice(np.arange(1, 30), 3, replace=False))
+                stems = tuple([f"{shot:%Y%m%d_%H%M%S}_{f:03d}" for f in fa]
+                              + [f"{shot2:%Y%m%d_%H%M%S}_{f:03d}" for f in fb])
+                run_id = f"{d:%m-%d-%y}-{first + k:04d}-{code:02d}"
+                split = splits[code][taken[code]]
+                taken[code] += 1
+                specs.append(SampleSpec(
+                    index=len(specs), code=code, cfg=cfg_i,
+                    img_cfg=PARTNER[cfg_i] if code == 12 else cfg_i, folder=folder,
+                    run_id=run_id, split=split, start=t, image_stems=stems, folder_runs=runs))
+    return specs
+
+
+
+# ------------------------------------------------------------------------------------- process
+
+
+@dataclass(frozen=True)
+class Process:
+    current: float
+    voltage: float
+    feed: float
+    speed: float
+    gas: float
+    t_on: float
+    t_off: float
+
+    @property
+    def heat(self) -> float:
+        return self.current * self.voltage
+
+
+def _rng(seed: int, spec: SampleSpec, stream: int) -> np.random.Generator:
+    return np.random.default_rng([seed, spec.index, stream])
+
+
+def draw_process(cfg: Config, rng: np.random.Generator) -> Process:
+    n = rng.standard_normal(5)
+    t_on = float(rng.uniform(0.9, 1.3))
+    t_off = DURATION_S - float(rng.uniform(0.9, 1.3))
+    return Process(current=cfg.current_a * (1 + 0.015 * n[0]),
+                   voltage=cfg.voltage_v * (1 + 0.012 * n[1]),
+                   feed=cfg.feed * (1 + 0.01 * n[2]),
+                   speed=cfg.speed_cpm * (1 + 0.01 * n[3]),
+                   gas=cfg.gas_bar * (1 + 0.02 * n[4]), t_on=t_on, t_off=t_off)
+
+
+def process_of(seed: int, spec: SampleSpec, code: int | None = None) -> Process:
+    """The realised process of a sample, with the process-level effect of its defect (heat for
+    01/02/04, seen by V A S I; surplus wire feed for 08, which only S and I read)."""
+    code = spec.code if code is None else code
+    p = draw_process(CONFIGS[spec.cfg], _rng(seed, spec, S_PROCESS))
+    if code in (1, 4):
+        p = _replace(p, current=p.current * 1.22, voltage=p.voltage * 1.08)
+    elif code == 2:
+        p = _replace(p, current=p.current * 1.30, voltage=p.voltage * 1.10)
+    elif code == 8:
+        p = _replace(p, feed=p.feed * 1.40)
+    return p
+
+
+def _replace(p: Process, **kw) -> Process:
+    return Process(**{**p.__dict__, **kw})
+
+
+@dataclass(frozen=True)
+class Events:
+    """Defect event times, shared by the modalities that show them (own stream)."""
+    t_burn: float  # burnthrough moment
+    pores: np.ndarray  # porosity burst times
+    pops: np.ndarray  # spatter pop times
+
+
+def events_of(seed: int, spec: SampleSpec, p: Process) -> Events:
+    rng = _rng(seed, spec, S_EVENTS)
+    on = p.t_off - p.t_on
+    t_burn = p.t_on + on * float(rng.uniform(0.35, 0.75))
+    pores = np.sort(p.t_on + 0.2 + (on - 0.4) * rng.random(int(rng.integers(30, 45))))
+    pops = np.sort(p.t_on + 0.1 + (on - 0.2) * rng.random(int(rng.integers(25, 40))))
+    return Events(t_burn=t_burn, pores=pores, pops=pops)
+
+
+def _has(code: int, modality: str) -> bool:
+    return MODALITY_LETTER[modality] in VISIBLE[code]
+

@@ -1,0 +1,251 @@
+"""Whole evaluation of one method (overall, per category, per configuration) and the aggregation
+over seeds."""
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
+from typing import Any
+
+import numpy as np
+
+from ._base import MetricValue, Undefined, _as_labels, _as_scores, aupro_key
+from .image import image_metrics
+from .pixel import _check_limit, pixel_metrics
+from .statistics import bootstrap_auroc_ci
+
+#: Pixel metrics of the views of the samples at the given indices (see ``_pixel_block``).
+_PixelBlock = Callable[[np.ndarray], dict[str, MetricValue]]
+
+
+# ----------------------------------------------------------------------------------------------
+# Whole evaluation
+# ----------------------------------------------------------------------------------------------
+def _views(x: Any) -> list[np.ndarray]:
+    arr = np.asarray(x)
+    if arr.ndim == 2:
+        return [arr]
+    if arr.ndim == 3:
+        return list(arr)
+    raise ValueError(f"expected an array (V, H, W) or (H, W), got shape {arr.shape}")
+
+
+def _pixel_pairs(idx: np.ndarray, labels: np.ndarray, maps, masks) -> tuple[list, list, str | None]:
+    """Views of the samples ``idx`` that have a map and a ground truth.
+
+    A normal sample (label 0) without a mask is anomaly-free by definition: its mask is all zeros.
+    An anomalous sample without a mask, or any sample without a map, is left out.
+    """
+    pm, pg = [], []
+    n_anom_with_mask = 0
+    for i in idx:
+        amap = maps[i]
+        if amap is None:
+            continue
+        mviews = _views(amap)
+        g = masks[i]
+        if g is None:
+            if labels[i] == 1:
+                continue
+            gviews = [np.zeros(v.shape, dtype=bool) for v in mviews]
+        else:
+            gviews = _views(g)
+            if labels[i] == 1:
+                n_anom_with_mask += 1
+        if len(gviews) != len(mviews):
+            raise ValueError(f"sample {i}: {len(mviews)} map views but {len(gviews)} mask views")
+        pm.extend(mviews)
+        pg.extend(gviews)
+    reason = None
+    if not pm:
+        reason = "no anomaly maps for these samples"
+    elif n_anom_with_mask == 0:
+        reason = "no ground-truth masks for the anomalous samples"
+    return pm, pg, reason
+
+
+def _pixel_block(idx, labels, maps, masks, fpr_limits) -> dict[str, MetricValue]:
+    pm, pg, reason = _pixel_pairs(idx, labels, maps, masks)
+    if reason is not None:
+        u = Undefined(reason)
+        return {k: u for k in ["P-AUROC"] + [aupro_key(v) for v in fpr_limits]}
+    return pixel_metrics(pm, pg, fpr_limits)
+
+
+def _class_counts(y: np.ndarray) -> dict[str, int]:
+    n_pos = int(y.sum())
+    return {"n": int(y.shape[0]), "normal": int(y.shape[0]) - n_pos, "anomalous": n_pos}
+
+
+def evaluate(
+    labels: Sequence[int],
+    scores: Sequence[float],
+    categories: Sequence[str],
+    configs: Mapping[str, Sequence[str]] | None = None,
+    maps: Sequence[Any] | None = None,
+    masks: Sequence[Any] | None = None,
+    fpr_limits: Sequence[float] = (0.3, 0.01),
+    n_boot: int = 1000,
+    seed: int = 0,
+    normal_category: str = "Good",
+) -> dict:
+    """Full evaluation of one method on the test samples.
+
+    Args:
+        labels: ``(N,)`` 0/1 (1 = anomalous).
+        scores: ``(N,)`` image anomaly scores.
+        categories: ``(N,)`` recorded category names; ``normal_category`` ("Good") for normals.
+            Must agree with ``labels`` (label 0 exactly for ``normal_category``), else ValueError.
+        configs: optional ``{axis: (N,) values}``, e.g. weld type, steel, thickness.
+        maps: optional list of N anomaly maps ``(V, h, w)`` (or ``(h, w)``) or None.
+        masks: optional list of N ground-truth masks ``(V, H, W)`` or None. A normal sample with a
+            map but no mask counts as anomaly-free (all-zero mask); an anomalous sample without a
+            mask is left out of the pixel metrics. Each view is one image.
+        fpr_limits: AU-PRO FPR limits.
+        n_boot, seed: stratified bootstrap for ``"I-AUROC-CI95"``.
+
+    Returns:
+        ``{"overall": {...}, "per_category": {cat: {...}}, "per_config": {axis: {value: {...}}},
+        "counts": {"n", "normal", "anomalous", "per_category": {cat: n},
+        "per_config": {axis: {value: {"n", "normal", "anomalous"}}}}}``.
+        ``overall`` holds the image metrics, ``"I-AUROC-CI95"`` (``[lo, hi]`` or Undefined) and,
+        when ``maps`` and ``masks`` are given, the pixel metrics. ``per_category[c]`` compares all
+        normal samples with the samples of category ``c`` (image metrics, plus pixel metrics on
+        those views when maps and masks are given). ``per_config[axis][v]`` holds the image metrics
+        of the samples with that configuration value. Undefined values carry their reason.
+    """
+    y = _as_labels(labels)
+    n = y.shape[0]
+    s = _as_scores(scores, n)
+    cats = _checked_categories(categories, y, normal_category)
+    limits = [_check_limit(v) for v in fpr_limits]
+    with_pixels = maps is not None and masks is not None
+    if maps is not None and len(maps) != n:
+        raise ValueError(f"maps has {len(maps)} entries but labels has {n}")
+    if masks is not None and len(masks) != n:
+        raise ValueError(f"masks has {len(masks)} entries but labels has {n}")
+    pixels = partial(_pixel_block, labels=y, maps=maps, masks=masks, fpr_limits=limits) if with_pixels else None
+
+    overall = _overall(y, s, n_boot, seed, pixels)
+    per_category, cat_counts = _per_category(y, s, cats, normal_category, pixels)
+    per_config, config_counts = _per_config(y, s, configs)
+    counts = _class_counts(y)
+    counts["per_category"] = cat_counts
+    if configs:
+        counts["per_config"] = config_counts
+    return {"overall": overall, "per_category": per_category, "per_config": per_config, "counts": counts}
+
+
+def _checked_categories(categories: Sequence[str], y: np.ndarray, normal_category: str) -> np.ndarray:
+    """Category names (object array); ValueError unless label 0 is exactly ``normal_category``."""
+    n = y.shape[0]
+    cats = np.asarray([str(c) for c in categories], dtype=object)
+    if cats.shape[0] != n:
+        raise ValueError(f"categories has {cats.shape[0]} entries but labels has {n}")
+    is_normal_cat = cats == normal_category
+    bad = np.flatnonzero(is_normal_cat != (y == 0))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(
+            f"labels and categories disagree for {bad.size} sample(s), e.g. sample {i}: "
+            f"label={int(y[i])}, category={cats[i]!r} (normal category is {normal_category!r})"
+        )
+    return cats
+
+
+def _overall(y: np.ndarray, s: np.ndarray, n_boot: int, seed: int, pixels: _PixelBlock | None) -> dict[str, Any]:
+    """All samples: image metrics, ``"I-AUROC-CI95"`` and, when ``pixels`` is given, pixel metrics."""
+    overall: dict[str, Any] = dict(image_metrics(y, s))
+    ci = bootstrap_auroc_ci(y, s, n_boot=n_boot, seed=seed)
+    overall["I-AUROC-CI95"] = ci if isinstance(ci, Undefined) else [ci[0], ci[1]]
+    if pixels is not None:
+        overall.update(pixels(np.arange(y.shape[0])))
+    return overall
+
+
+def _per_category(
+    y: np.ndarray, s: np.ndarray, cats: np.ndarray, normal_category: str, pixels: _PixelBlock | None
+) -> tuple[dict[str, dict], dict[str, int]]:
+    """``({category: metrics of all normals + that category}, {category (normal too): count})``."""
+    normal_idx = np.flatnonzero(cats == normal_category)
+    per_category: dict[str, dict] = {}
+    cat_counts: dict[str, int] = {}
+    for c in sorted(set(cats.tolist())):
+        cat_counts[c] = int(np.sum(cats == c))
+    for c in sorted(set(cats.tolist()) - {normal_category}):
+        idx = np.concatenate([normal_idx, np.flatnonzero(cats == c)])
+        block: dict[str, Any] = dict(image_metrics(y[idx], s[idx]))
+        if pixels is not None:
+            block.update(pixels(idx))
+        per_category[c] = block
+    return per_category, cat_counts
+
+
+def _per_config(
+    y: np.ndarray, s: np.ndarray, configs: Mapping[str, Sequence[str]] | None
+) -> tuple[dict[str, dict], dict[str, dict]]:
+    """``({axis: {value: image metrics}}, {axis: {value: class counts}})``."""
+    n = y.shape[0]
+    per_config: dict[str, dict] = {}
+    config_counts: dict[str, dict] = {}
+    for axis, values in (configs or {}).items():
+        vals = np.asarray([str(v) for v in values], dtype=object)
+        if vals.shape[0] != n:
+            raise ValueError(f"configs[{axis!r}] has {vals.shape[0]} entries but labels has {n}")
+        per_config[axis] = {}
+        config_counts[axis] = {}
+        for v in sorted(set(vals.tolist())):
+            idx = np.flatnonzero(vals == v)
+            per_config[axis][v] = image_metrics(y[idx], s[idx])
+            config_counts[axis][v] = _class_counts(y[idx])
+    return per_config, config_counts
+
+
+# ----------------------------------------------------------------------------------------------
+# Aggregation over seeds
+# ----------------------------------------------------------------------------------------------
+def _is_number(v: Any) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
+
+
+def aggregate_seeds(results: Sequence[Mapping[str, MetricValue]]) -> dict[str, dict | Undefined]:
+    """Mean and sample standard deviation of each metric over seeds.
+
+    Args:
+        results: one flat ``{metric: value}`` mapping per seed (e.g. ``evaluate(...)["overall"]``).
+            Non-scalar entries (such as the ``[lo, hi]`` interval) are ignored.
+
+    Returns:
+        ``{metric: {"mean", "std", "n", "n_undefined"}}`` where ``std`` uses ddof=1 (0.0 for one
+        seed) and :class:`Undefined` (or absent) entries are skipped and counted in
+        ``n_undefined``. A metric undefined in every seed is an :class:`Undefined`.
+
+    >>> aggregate_seeds([{"I-AUROC": 0.9}, {"I-AUROC": 0.8}, {"I-AUROC": Undefined("x")}])["I-AUROC"]["n"]
+    2
+    """
+    names: list[str] = []
+    for r in results:
+        for k, v in r.items():
+            if k not in names and (_is_number(v) or isinstance(v, Undefined)):
+                names.append(k)
+    out: dict[str, dict | Undefined] = {}
+    for k in names:
+        vals, reasons = [], []
+        for r in results:
+            v = r.get(k, Undefined("missing"))
+            if isinstance(v, Undefined):
+                reasons.append(v.reason)
+            elif _is_number(v):
+                vals.append(float(v))
+        if not vals:
+            uniq = list(dict.fromkeys(reasons))
+            out[k] = Undefined(f"undefined in all {len(reasons)} seed(s): " + "; ".join(uniq))
+            continue
+        arr = np.asarray(vals)
+        out[k] = {
+            "mean": float(arr.mean()),
+            "std": float(arr.std(ddof=1)) if arr.size > 1 else 0.0,
+            "n": int(arr.size),
+            "n_undefined": len(reasons),
+        }
+    return out

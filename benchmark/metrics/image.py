@@ -1,0 +1,52 @@
+"""Image-level metrics: I-AUROC, I-AP, I-F1max (and its threshold)."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
+
+from ._base import MetricValue, Undefined, _as_labels, _as_scores, _one_class_reason
+
+
+# ----------------------------------------------------------------------------------------------
+# Image level
+# ----------------------------------------------------------------------------------------------
+IMAGE_KEYS = ("I-AUROC", "I-AP", "I-F1max", "I-F1max-threshold")
+
+
+def image_metrics(labels: Sequence[int], scores: Sequence[float]) -> dict[str, MetricValue]:
+    """Image-level I-AUROC, I-AP, I-F1max and the threshold reaching I-F1max.
+
+    Args:
+        labels: ``(N,)`` 0/1 ground truth (1 = anomalous).
+        scores: ``(N,)`` anomaly scores, higher = more anomalous.
+
+    Returns:
+        ``{"I-AUROC", "I-AP", "I-F1max", "I-F1max-threshold"}``; all :class:`Undefined` when the
+        set is empty or holds one class only. I-F1max is the maximum F1 over every distinct score
+        used as threshold (predict anomalous when ``score >= threshold``); when several
+        thresholds reach it the lowest is reported.
+
+    >>> m = image_metrics([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
+    >>> m["I-AUROC"], m["I-F1max"], m["I-F1max-threshold"]
+    (0.75, 0.8, 0.35)
+    """
+    y = _as_labels(labels)
+    s = _as_scores(scores, y.shape[0])
+    reason = _one_class_reason(y)
+    if reason is not None:
+        u = Undefined(reason)
+        return {k: u for k in IMAGE_KEYS}
+    precision, recall, thresholds = precision_recall_curve(y, s)
+    # the last (precision=1, recall=0) point has no threshold
+    p, r = precision[:-1], recall[:-1]
+    denom = p + r
+    f1 = np.divide(2 * p * r, denom, out=np.zeros_like(denom), where=denom > 0)
+    best = int(np.argmax(f1))  # thresholds ascend -> lowest threshold among the maxima
+    return {
+        "I-AUROC": float(roc_auc_score(y, s)),
+        "I-AP": float(average_precision_score(y, s)),
+        "I-F1max": float(f1[best]),
+        "I-F1max-threshold": float(thresholds[best]),
+    }
