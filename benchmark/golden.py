@@ -36,7 +36,8 @@ UPDATE_HINT = "run bench golden update"
 def snapshot(run_dir: Path, tolerance: float = TOLERANCE) -> dict:
     """The golden record of a run's seed-0 units (plain JSON data)."""
     from benchmark import results as R
-    from benchmark.metrics import Undefined, to_jsonable
+    from benchmark.metrics import Undefined
+    from benchmark.results import to_jsonable
 
     units = [u for u in R.load_run(run_dir) if u.seed == SEED]
     if not units:

@@ -1,19 +1,26 @@
 """Run outputs on disk: `results/<run>/<method>/seed<k>/` with metrics, scores, config, versions,
 efficiency and training history. Units are written to a temporary folder and renamed, so a
-folder that exists is complete."""
+folder that exists is complete. JSON round trip: an `Undefined` metric is stored as
+`{"value": null, "reason": ...}`."""
 from __future__ import annotations
 
 import csv
 import json
+import math
+import numbers
 import os
 import platform
 import shutil
 import subprocess
 from dataclasses import dataclass
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
-from benchmark.metrics import from_jsonable, to_jsonable
+import numpy as np
+
+from benchmark.metrics import Undefined
 
 UNIT_FILES = ("metrics.json", "scores.csv", "config.json", "versions.json", "efficiency.json",
               "history.json")
@@ -105,3 +112,50 @@ def load_run(run_dir: Path) -> list[UnitResult]:
 def run_info(run_dir: Path) -> dict:
     path = Path(run_dir) / "run.json"
     return json.loads(path.read_text()) if path.exists() else {}
+
+
+# ---------------------------------------------------------------------------- JSON
+def to_jsonable(obj: Any) -> Any:
+    """Recursively convert results for ``json.dump``.
+
+    :class:`Undefined` -> ``{"value": None, "reason": ...}``; numpy scalars/arrays -> Python
+    numbers/lists; tuples -> lists; mapping keys -> ``str``; NaN/inf floats -> an Undefined form.
+
+    >>> to_jsonable({"I-AUROC": np.float64(0.5), "P-AUROC": Undefined("no masks")})
+    {'I-AUROC': 0.5, 'P-AUROC': {'value': None, 'reason': 'no masks'}}
+    """
+    if isinstance(obj, Undefined):
+        return {"value": None, "reason": obj.reason}
+    if isinstance(obj, Mapping):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, np.ndarray):
+        return [to_jsonable(v) for v in obj.tolist()]
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, numbers.Integral):
+        return int(obj)
+    if isinstance(obj, numbers.Real):
+        f = float(obj)
+        if not math.isfinite(f):
+            return {"value": None, "reason": f"non-finite value {f}"}
+        return f
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+def from_jsonable(obj: Any) -> Any:
+    """Inverse of :func:`to_jsonable` for Undefined: ``{"value": None, "reason": r}`` -> ``Undefined(r)``.
+
+    >>> from_jsonable({"a": {"value": None, "reason": "one class"}})
+    {'a': Undefined(reason='one class')}
+    """
+    if isinstance(obj, Mapping):
+        if set(obj.keys()) == {"value", "reason"} and obj["value"] is None:
+            return Undefined(str(obj["reason"]))
+        return {k: from_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [from_jsonable(v) for v in obj]
+    return obj

@@ -115,10 +115,12 @@ def test_audit_json_is_complete(tiny_audit):
 
 
 def test_cli_parser():
+    from benchmark.cli import audit as audit_cli
+
     p = argparse.ArgumentParser()
-    A.add_audit_parser(p.add_subparsers(dest="command"))
+    audit_cli.add_parser(p.add_subparsers(dest="command"))
     args = p.parse_args(["audit"])
-    assert args.func is A.cmd_audit and args.method is None and args.seeds == (0,)
+    assert args.func is audit_cli.command and args.method is None and args.seeds == (0,)
     args = p.parse_args(["audit", "--method", "patchcore", "dinomaly,causal_film_result_only",
                          "--seeds", "0,1"])
     assert [m for g in args.method for m in g] == ["patchcore", "dinomaly", "causal_film_result_only"]

@@ -14,7 +14,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from benchmark.data.sample import WeldConfig  # noqa: E402
-from benchmark.method import FitContext, Inputs, Selector, load_methods  # noqa: E402
+from benchmark.method import FitContext, Inputs, Selector, load_methods, set_seed  # noqa: E402
 from benchmark.profiles import get_profile
 
 V, SIDE = 5, 112
@@ -56,6 +56,7 @@ FASTER = {"dinomaly": {"iterations": 4, "warmup_iters": 1, "hard_mining_steps": 
 def _run(name: str, data, seed: int = 0):
     train, val, test, val_labels = data
     spec = load_methods().get(name)
+    set_seed(seed)  # as the runner does, once per unit, before the method is built
     method = spec.build(get_profile("quick"))
     method.hp = dataclasses.replace(method.hp, **FASTER[name])
     ctx = FitContext(seed=seed, device="cpu", profile=get_profile("quick"), selector=Selector(val_labels),

@@ -15,7 +15,7 @@ import pytest
 from benchmark.data.sample import WeldConfig
 import methods.crossmodal_mapping  # noqa: F401  (importing registers)
 import methods.m3dm_fusion  # noqa: F401
-from benchmark.method import METHODS, FitContext, Inputs, Selector
+from benchmark.method import METHODS, FitContext, Inputs, Selector, set_seed
 from benchmark.profiles import get_profile
 
 NAMES = ("crossmodal_mapping", "m3dm_fusion", "m3dm_fusion_bank")
@@ -67,6 +67,7 @@ def fit_and_score(name: str, seed: int = 0):
     train = make_inputs(N_TRAIN, seed=1)
     val = make_inputs(9, seed=2, mismatched=3)
     test = make_inputs(N_TEST, seed=3, mismatched=N_MISMATCH)
+    set_seed(seed)  # as the runner does, once per unit, before the method is built
     ctx = FitContext(seed=seed, device="cpu", profile=get_profile("quick"),
                      selector=Selector([0] * 6 + [1] * 3), text_embedding=lambda _: np.zeros(8),
                      log=lambda _: None)

@@ -17,7 +17,7 @@ import methods.late_fusion_av  # noqa: F401
 import methods.late_fusion_cross  # noqa: F401
 from benchmark.data.sample import WeldConfig
 from benchmark.method import (METHODS, FitContext, Group, Inputs, Method, ProfileChanges, Scores, Selector,
-                              register_method, unchanged)
+                              register_method, set_seed, unchanged)
 from benchmark.profiles import get_profile
 from methods.late_fusion_av import moving_average_max, segments
 
@@ -139,6 +139,7 @@ def build(name: str, **overrides) -> Method:
 
 def run(name: str, planted: str, seed: int = 0, **overrides) -> tuple[Method, np.ndarray, np.ndarray]:
     train, val, test, val_labels, test_labels = dataset(planted)
+    set_seed(seed)  # as the runner does, once per unit, before the method is built
     method = build(name, **overrides)
     ctx = FitContext(seed=seed, device="cpu", profile=get_profile("quick"), selector=Selector(val_labels),
                      text_embedding=lambda prompt: np.zeros(8, np.float32), log=lambda msg: None)

@@ -22,12 +22,13 @@ from benchmark.metrics import (
     bootstrap_auroc_ci,
     delong_test,
     evaluate,
-    from_jsonable,
     image_metrics,
     pixel_auroc,
     pixel_metrics,
-    to_jsonable,
 )
+from benchmark.metrics.pixel import _integrate_to_limit
+from benchmark.metrics.statistics import _weighted_aurocs
+from benchmark.results import from_jsonable, to_jsonable
 
 
 # ----------------------------------------------------------------------------------------------
@@ -372,7 +373,7 @@ def test_weighted_auroc_equals_sklearn_on_repeated_samples():
     w_neg = rng.integers(0, 4, (6, 20))
     w_pos[:, 0] += 1
     w_neg[:, 0] += 1
-    got = M._weighted_aurocs(pos, neg, w_pos, w_neg)
+    got = _weighted_aurocs(pos, neg, w_pos, w_neg)
     for b in range(6):
         s = np.r_[np.repeat(pos, w_pos[b]), np.repeat(neg, w_neg[b])]
         y = np.r_[np.ones(w_pos[b].sum()), np.zeros(w_neg[b].sum())]
@@ -554,4 +555,4 @@ def test_aupro_cut_curve_equals_full_curve_on_larger_input():
     assert fpr[-1] == 1.0 and pro[-1] == pytest.approx(1.0)
     assert np.all(np.diff(fpr) >= 0) and np.all(np.diff(pro) >= -1e-15)
     for lim in (0.3, 0.01, 0.001):
-        assert aupro(maps, masks, lim) == pytest.approx(M._integrate_to_limit(fpr, pro, lim), abs=1e-12)
+        assert aupro(maps, masks, lim) == pytest.approx(_integrate_to_limit(fpr, pro, lim), abs=1e-12)

@@ -36,24 +36,24 @@ Conventions
 
 Modules: ``_base`` (:class:`Undefined`, metric directions, label/score checks), ``image``,
 ``pixel`` (P-AUROC, PRO curve, AU-PRO), ``statistics`` (bootstrap interval, DeLong test),
-``evaluate`` (:func:`evaluate`, :func:`aggregate_seeds`) and ``serialize`` (JSON round trip).
-Import from ``benchmark.metrics`` itself: the split into modules is not part of the API (and
-``benchmark.metrics.evaluate`` is the function, which hides the module of that name).
+``evaluation`` (:func:`evaluate`, :func:`aggregate_seeds`). Import from ``benchmark.metrics``
+itself: the split into modules is not part of the API. Results to and from JSON:
+``benchmark.results.to_jsonable`` / ``from_jsonable``.
 """
 from __future__ import annotations
 
 from ._base import HIGHER_IS_BETTER, MetricValue, Undefined, aupro_key
-from .evaluate import aggregate_seeds, evaluate
+from .evaluation import aggregate_seeds, evaluate
 from .image import IMAGE_KEYS, image_metrics
-from .pixel import _integrate_to_limit, aupro, pixel_auroc, pixel_metrics, pro_curve
-from .serialize import from_jsonable, to_jsonable
-from .statistics import _weighted_aurocs, bootstrap_auroc_ci, delong_test
+from .pixel import aupro, pixel_auroc, pixel_metrics, pro_curve
+from .statistics import bootstrap_auroc_ci, delong_test
 
 __all__ = [
     "Undefined",
     "MetricValue",
     "HIGHER_IS_BETTER",
     "aupro_key",
+    "IMAGE_KEYS",
     "image_metrics",
     "pixel_auroc",
     "aupro",
@@ -63,6 +63,4 @@ __all__ = [
     "delong_test",
     "evaluate",
     "aggregate_seeds",
-    "to_jsonable",
-    "from_jsonable",
 ]

@@ -1,0 +1,6 @@
+"""`python -m benchmark.cli` = `bench`."""
+import sys
+
+from benchmark.cli import main
+
+sys.exit(main())
