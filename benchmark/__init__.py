@@ -13,6 +13,7 @@ STAGES: tuple[tuple[str, ...], ...] = (
     ("benchmark.metrics",),  # numbers from scores, labels and maps
     ("benchmark.results",),  # unit folders on disk
     ("benchmark.runner", "benchmark.executors"),  # the protocol: prepare, fit, select, score
-    ("benchmark.tables", "benchmark.plots", "benchmark.golden", "benchmark.audit"),  # read results
+    ("benchmark.tables", "benchmark.plots", "benchmark.golden", "benchmark.audit",
+     "benchmark.recipe_report"),  # read results (or a manifest)
     ("benchmark.cli",),  # the `bench` command
 )

@@ -5,9 +5,9 @@ category code. The audit runs result-only (image) methods through the ordinary r
 dataset whose labels are visible, once with the label guard off (`run="audit-guard-off"`) and once
 on (`run="audit-guard-on"`), and compares their per-category I-AUROC.
 
-On the synthetic twin three categories leave no trace in the photos (03 Porosity, 07
-Lack_of_Fusion, 12 Process_Result_Mismatch: the bead is a normal one, for 12 of another
-configuration). A result-only method can only beat chance on them by reading the label (or, for
+On the recipe-neutral synthetic twin (the audit's default) three categories leave no trace in the
+photos (03 Porosity, 07 Lack_of_Fusion, 12 Process_Result_Mismatch: the bead is a normal one, for
+12 of another configuration). A result-only method can only beat chance on them by reading the label (or, for
 12, by recognising a bead that is off for the sample's configuration; the twin's configurations
 are far apart, so that is a real image signal a result-only method may pick up, not a leak).
 For each of them the audit bootstraps a 95 % interval of the I-AUROC on the per-category subset
@@ -49,6 +49,9 @@ class AuditConfig:
     out: Path = Path("results/audit")
     cache: Path | None = None  # default: <out>/.feature_cache
     synth_seed: int = 0
+    # NOTE: the recipe-neutral twin: there the invisible categories leave no trace in the photos at
+    # all, while the default twin's recipes shape every bead (a recipe signal, not the label)
+    synth_recipes: str = "neutral"
     profile: str = "quick"
     device: str = "cpu"
     n_boot: int = 1000
@@ -135,7 +138,7 @@ def audit(config: AuditConfig) -> dict:
     from benchmark.runner import run as run_bench
 
     t_start = time.perf_counter()
-    root = Path(config.root) if config.root else default_dataset(config.synth_seed)
+    root = Path(config.root) if config.root else default_dataset(config.synth_seed, config.synth_recipes)
     info = dataset_label_info(root)
     if info and not info.get("label", True):
         raise DataError(root, "the synthetic twin was generated without labels (label=false): "
@@ -159,7 +162,8 @@ def audit(config: AuditConfig) -> dict:
     for setting, guard in SETTINGS:
         rc = RunConfig(methods=tuple(config.methods), seeds=tuple(config.seeds), profile=config.profile,
                        root=root, device=config.device, out=out, run=f"audit-guard-{setting}",
-                       cache=cache, label_guard=guard, synth_seed=config.synth_seed)
+                       cache=cache, label_guard=guard, synth_seed=config.synth_seed,
+                       synth_recipes=config.synth_recipes, rerun=True)
         t0 = time.perf_counter()
         run_dir = run_bench(rc)
         report["runs"][setting] = {"run_dir": str(run_dir), "label_guard": guard,

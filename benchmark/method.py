@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from benchmark.data.sample import WeldConfig
-from benchmark.profiles import FeatureOptions, Profile
+from benchmark.profiles import SELECTION_RULE, FeatureOptions, Profile, Selection
 from benchmark.registry import Registry
 
 
@@ -25,29 +25,31 @@ class Group(str, Enum):
     PROCESS = "process-only"
     RESULT = "result-only"
     CROSS = "cross-modal"
+    RECIPE = "recipe-only"  # reads nothing but the weld recipe: the floor of the shortcut
 
     @property
     def letter(self) -> str:
-        return {"process-only": "A", "result-only": "B", "cross-modal": "C"}[self.value]
+        return {"process-only": "A", "result-only": "B", "cross-modal": "C", "recipe-only": "R"}[self.value]
 
     @property
     def title(self) -> str:
         """The row-group title of the tables, e.g. "(A) Process only"."""
         name = {"process-only": "Process only", "result-only": "Result only",
-                "cross-modal": "Cross-modal"}[self.value]
+                "cross-modal": "Cross-modal", "recipe-only": "Recipe only"}[self.value]
         return f"({self.letter}) {name}"
 
 
 @dataclass(frozen=True)
 class Inputs:
-    """What a method sees of one split: ids, weld configurations and features. No labels."""
+    """What a method sees of one split: the weld configurations and the features, one per sample,
+    in an order that carries no label (samples are positions; the runner maps results back to
+    sample ids). No ids, no labels, no categories, no file paths."""
 
-    ids: tuple[str, ...]
     configs: tuple[WeldConfig, ...]
     features: Mapping[str, Sequence[Any]]  # feature name -> one array (or dict of arrays) per sample
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return len(self.configs)
 
     def __getitem__(self, name: str) -> Sequence[Any]:
         try:
@@ -80,35 +82,69 @@ class Scores:
             raise ValueError(f"{len(self.maps)} maps for {len(scores)} samples")
 
 
+class SelectionBudgetError(RuntimeError):
+    """A method asked for more VAL label queries than the run's selection policy allows."""
+
+
 class Selector:
     """The one model-selection rule shared by every method: the candidate (checkpoint, fusion
     weight, ...) with the highest VAL I-AUROC wins; ties go to the earliest candidate.
 
-    It holds the VAL labels so that methods never see them: a method offers VAL scores and gets
-    back a number or an index.
+    The VAL labels stay with the runner, behind `query` (one call = one read of the labels); a
+    method offers VAL scores and gets back a number or an index, within the run's budget. It asks
+    the selector which candidates to offer (`checkpoints`, `weights`), so every method spends
+    the same budget the same way.
     """
 
-    RULE = "max VAL I-AUROC over the method's candidates; ties -> earliest candidate"
+    RULE = SELECTION_RULE
 
-    def __init__(self, val_labels: Sequence[int]):
-        self._labels = np.asarray(val_labels, dtype=int)
-        self.calls = 0
+    def __init__(self, selection: Selection, query: Callable[[np.ndarray], float] | None = None):
+        self.selection = selection
+        self._query = query
+        self.queries = 0
+
+    @property
+    def budget(self) -> int:
+        return self.selection.budget if self.selection.policy == "val" else 0
+
+    @property
+    def remaining(self) -> int:
+        return self.budget - self.queries
+
+    def checkpoints(self, epochs: int) -> tuple[int, ...]:
+        """The epochs (1-based) whose VAL scores to offer: the remaining budget spread evenly
+        over training, the last epoch always among them; none under `last`."""
+        k = min(self.remaining, epochs)
+        return tuple(sorted({round(epochs * (i + 1) / k) for i in range(k)})) if k > 0 else ()
+
+    def weights(self) -> np.ndarray:
+        """Fusion weights to try: equal weights (0.5, no query) unless at least two queries are
+        left, then a grid of that many weights over [0, 1]."""
+        return np.linspace(0.0, 1.0, self.remaining) if self.remaining >= 2 else np.array([0.5])
 
     def auroc(self, val_scores: Sequence[float]) -> float:
-        from sklearn.metrics import roc_auc_score
-
-        self.calls += 1
-        scores = np.asarray(val_scores, dtype=np.float64)
-        if len(np.unique(self._labels)) < 2:
-            return float("nan")  # VAL with one class cannot rank candidates
-        return float(roc_auc_score(self._labels, np.nan_to_num(scores, nan=0.0)))
+        """VAL I-AUROC of one candidate: one read of the VAL labels."""
+        if self.queries >= self.budget or self._query is None:
+            raise SelectionBudgetError(
+                f"VAL query {self.queries + 1} refused: {self.selection.describe()}"
+                + (f", {self.budget} allowed here" if self.selection.policy == "val" else ""))
+        self.queries += 1
+        return float(self._query(np.asarray(val_scores, dtype=np.float64)))
 
     def best(self, candidates: Sequence[Sequence[float]]) -> int:
-        """Index of the best candidate, given each candidate's VAL scores."""
+        """Index of the best candidate, given each candidate's VAL scores (a single candidate
+        needs no query)."""
+        if len(candidates) == 1:
+            return 0
         values = [self.auroc(c) for c in candidates]
         if all(np.isnan(values)):
             return 0
         return int(np.nanargmax(values))  # argmax returns the first maximum: earliest wins
+
+    def share(self, budget: int) -> "Selector":
+        """A selector for a sub-method with `budget` of this one's queries (0: label-free)."""
+        budget = min(budget, self.remaining)
+        return Selector(Selection("val" if budget else "last", budget), self.auroc)
 
 
 @dataclass
@@ -173,6 +209,8 @@ class Hyperparameters:
     used: Any
     reasons: Mapping[str, str]
     profiles: Mapping[str, ProfileChanges] = field(default_factory=dict)
+    # how the original chose its final model (the run's `Selection` replaces it for every method)
+    original_selection: str = "not stated"
 
     def __post_init__(self):
         orig, used = dataclasses.asdict(self.original), dataclasses.asdict(self.used)
@@ -206,12 +244,13 @@ class Hyperparameters:
     def to_json(self, profile: Profile) -> dict:
         return {"original": dataclasses.asdict(self.original),
                 "used": dataclasses.asdict(self.for_profile(profile)),
-                "changes": self.changes()}
+                "changes": self.changes(), "original_selection": self.original_selection}
 
 
-def unchanged(original) -> Hyperparameters:
+def unchanged(original, original_selection: str = "not stated") -> Hyperparameters:
     """Hyperparameters of a method used exactly as published (or defined here first)."""
-    return Hyperparameters(original=original, used=original, reasons={})
+    return Hyperparameters(original=original, used=original, reasons={},
+                           original_selection=original_selection)
 
 
 # ---------------------------------------------------------------------------- the adapter
@@ -222,7 +261,8 @@ class Method(ABC):
     """
 
     group: ClassVar[Group]
-    modalities: ClassVar[tuple[str, ...]]  # subset of ("video", "audio", "sensor", "image")
+    # subset of ("video", "audio", "sensor", "image"), or ("setpoints",): the manifest's recipe only
+    modalities: ClassVar[tuple[str, ...]]
     yields_maps: ClassVar[bool] = False
 
     def __init__(self, hp: Any, features: tuple[str, ...]):
@@ -231,7 +271,8 @@ class Method(ABC):
 
     @abstractmethod
     def fit(self, train: Inputs, val: Inputs, ctx: FitContext) -> None:
-        """Train on TRAIN (normal only). VAL has no labels: use `ctx.selector` to choose."""
+        """Train on TRAIN (normal only). VAL has no labels: `ctx.selector` says which candidates
+        to offer and chooses among them, within the run's selection policy."""
 
     @abstractmethod
     def score(self, inputs: Inputs) -> Scores:
@@ -242,6 +283,10 @@ class Method(ABC):
         import torch
 
         return [v for v in vars(self).values() if isinstance(v, torch.nn.Module)]
+
+    def backbone_modules(self) -> list:
+        """Frozen encoders the method runs itself (counted with the backbones, not its own part)."""
+        return []
 
     def memory_bank_bytes(self) -> int:
         return 0

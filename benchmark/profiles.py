@@ -66,3 +66,33 @@ class FeatureOptions:
 
     def source(self, backbone: str, default: str) -> str:
         return dict(self.sources).get(backbone, default)
+
+
+SELECTION_RULE = "max VAL I-AUROC over the method's candidates; ties -> earliest candidate"
+SELECTION_POLICIES = ("last", "val")
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The run's selection policy, the same for every method, recorded with every result.
+
+    `last` (label-free): every method keeps its final state and fuses scores with equal weights;
+    no VAL label is read. `val`: each method may read VAL labels through at most `budget` queries
+    (one query = the VAL I-AUROC of one candidate): K checkpoints spread evenly over training,
+    fusion weights on a grid of K, or its declared candidates (at most K).
+    """
+
+    policy: str = "last"
+    budget: int = 10
+
+    def __post_init__(self):
+        if self.policy not in SELECTION_POLICIES:
+            raise ValueError(f"unknown selection policy {self.policy!r}; known: {SELECTION_POLICIES}")
+        if self.budget < 0:
+            raise ValueError(f"the selection budget must be >= 0, got {self.budget}")
+
+    def describe(self) -> str:
+        if self.policy == "last":
+            return "selection 'last': final states, equal fusion weights, no VAL label read"
+        return (f"selection 'val': at most K={self.budget} VAL I-AUROC queries per method "
+                f"({SELECTION_RULE})")

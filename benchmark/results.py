@@ -5,6 +5,8 @@ folder that exists is complete. JSON round trip: an `Undefined` metric is stored
 from __future__ import annotations
 
 import csv
+import functools
+import hashlib
 import json
 import math
 import numbers
@@ -24,7 +26,7 @@ from benchmark.metrics import Undefined
 
 UNIT_FILES = ("metrics.json", "scores.csv", "config.json", "versions.json", "efficiency.json",
               "history.json")
-SCORE_COLUMNS = ("id", "split", "category", "label", "config", "score")
+SCORE_COLUMNS = ("id", "split", "category", "label", "config", "recipe_matched", "score")
 
 
 def unit_dir(run_dir: Path, method: str, seed: int) -> Path:
@@ -76,6 +78,42 @@ def versions() -> dict:
     return out
 
 
+# ---------------------------------------------------------------------------- fingerprints
+class StaleResultsError(ValueError):
+    """Finished units of a run folder were made under other settings than the run asks for."""
+
+
+@functools.lru_cache(maxsize=None)
+def code_digest(*extra_files: str) -> str:
+    """sha256 over the suite's source (every .py of `benchmark/` and `methods/`, and `extra_files`
+    such as a third-party adapter's module): uncommitted edits count, documentation does not."""
+    root = Path(__file__).resolve().parents[1]
+    files = sorted(p for folder in ("benchmark", "methods") for p in (root / folder).rglob("*.py"))
+    digest = hashlib.sha256()
+    for path in [*files, *map(Path, extra_files)]:
+        digest.update(f"{path.name}\n".encode() + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def digest(parts: Mapping) -> str:
+    return hashlib.sha256(json.dumps(to_jsonable(parts), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _flat(obj: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(obj, Mapping):
+        return {k: v for key, value in obj.items() for k, v in _flat(value, f"{prefix}{key}.").items()}
+    return {prefix.rstrip("."): obj}
+
+
+def changes(old: Mapping, new: Mapping, limit: int = 6) -> list[str]:
+    """'path: old -> new' for every setting that differs between two fingerprints."""
+    a, b = _flat(to_jsonable(old)), _flat(to_jsonable(new))
+    short = lambda v: (s if len(s := json.dumps(v)) <= 48 else s[:45] + "...")
+    lines = [f"{k}: {short(a.get(k, 'absent'))} -> {short(b.get(k, 'absent'))}"
+             for k in sorted(set(a) | set(b)) if a.get(k, "absent") != b.get(k, "absent")]
+    return lines[:limit] + ([f"and {len(lines) - limit} more"] if len(lines) > limit else [])
+
+
 @dataclass(frozen=True)
 class UnitResult:
     method: str
@@ -93,6 +131,11 @@ class UnitResult:
         return json.loads((self.folder / "history.json").read_text())
 
 
+def read_json(path: Path) -> dict:
+    """A result file, Undefined values restored."""
+    return from_jsonable(json.loads(Path(path).read_text()))
+
+
 def load_run(run_dir: Path) -> list[UnitResult]:
     """Every complete unit of a run, sorted by method and seed."""
     run_dir = Path(run_dir)
@@ -102,7 +145,7 @@ def load_run(run_dir: Path) -> list[UnitResult]:
     for folder in sorted(run_dir.glob("*/seed*")):
         if not folder.is_dir() or not all((folder / n).exists() for n in UNIT_FILES):
             continue
-        read = lambda name: from_jsonable(json.loads((folder / name).read_text()))
+        read = lambda name: read_json(folder / name)
         units.append(UnitResult(method=folder.parent.name, seed=int(folder.name[4:]), folder=folder,
                                 metrics=read("metrics.json"), config=read("config.json"),
                                 efficiency=read("efficiency.json")))

@@ -1,17 +1,26 @@
 """The runner: one protocol for every method.
 
-prepare: load the dataset, apply the split protocol and the exclusion rule, extract every feature
-the run needs once (cached), then hand independent (method, seed) units to an executor. A unit
-fits on TRAIN, selects on VAL through the shared `Selector`, scores TEST once, computes metrics
-and writes its folder atomically. Finished units are skipped, so a killed run resumes.
+prepare: load the dataset, apply the split protocol and the exclusion rule, refuse to mix in
+finished units made under other settings (each unit stores a fingerprint of what made it), extract
+every feature the run needs once (cached), then hand independent (method, seed) units to an
+executor. A unit fits on TRAIN, selects on VAL within the run's selection policy (the VAL labels
+stay here, behind the selector's one query function), scores TEST once, computes metrics and writes
+its folder atomically. Finished units with the same fingerprint are skipped, so a killed run
+resumes.
+
+Methods see samples as positions: features and weld configurations in an order drawn from a hash
+of the sample ids, which carries no label; the runner maps scores back to ids.
 """
 from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
+import inspect
 import json
 import logging
 import os
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -24,11 +33,12 @@ from tqdm.auto import tqdm
 
 from benchmark import metrics as M
 from benchmark import results as R
-from benchmark.data.sample import CATEGORY_CODES, Sample
+from benchmark.data.recipes import RECIPE_KEY
+from benchmark.data.sample import CATEGORY_CODES, MODALITIES, Sample
 from benchmark.features.backbones import BackboneConfig, TextEncoder
 from benchmark.features.cache import FeatureStore
 from benchmark.method import METHODS, FitContext, Inputs, MethodSpec, Selector, load_methods, set_seed
-from benchmark.profiles import FeatureOptions, Profile, get_profile
+from benchmark.profiles import FeatureOptions, Profile, Selection, get_profile
 
 log = logging.getLogger("bench")
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / "datasets"
@@ -52,6 +62,13 @@ class RunConfig:
     backbones: tuple[tuple[str, str], ...] = ()  # (backbone, hub id or local folder) overrides
     split_seed: int = 0  # derives the split when the manifest has none
     synth_seed: int = 0  # seed of the synthetic twin generated when no root is given
+    synth_recipes: str = "real"  # its recipe structure: real (Weld-4M's) or neutral
+    selection: str = "last"  # the selection policy of every method: last (label-free) or val
+    selection_budget: int = 10  # K: VAL queries per method under `val`
+    rerun: bool = False  # redo finished units whose fingerprint differs (else: stop and say why)
+
+    def selection_policy(self) -> Selection:
+        return Selection(self.selection, self.selection_budget)
 
     def resolved_profile(self) -> Profile:
         return get_profile(self.profile)
@@ -78,6 +95,7 @@ class RunPlan:
     has_masks: bool
     synthetic: bool
     units: list[tuple[str, int]] = field(default_factory=list)
+    feature_costs: dict[str, dict] = field(default_factory=dict)  # extractor -> parameters, ms/sample
 
     def store(self) -> FeatureStore:
         return FeatureStore(self.config.cache or self.config.out / ".feature_cache", self.profile,
@@ -85,19 +103,19 @@ class RunPlan:
 
 
 # ---------------------------------------------------------------------------- preparing a run
-def default_dataset(seed: int = 0) -> Path:
-    """The embedded default: the synthetic twin, generated into datasets/ on first use."""
-    root = DEFAULT_DATA / f"synthetic-twin-seed{seed}-quick"
-    if not (root / SYNTHETIC_MARKER).exists():
-        import shutil
-
+def default_dataset(seed: int = 0, recipes: str = "real") -> Path:
+    """The embedded default: the synthetic twin, generated into datasets/ on first use (with
+    Weld-4M's recipe structure unless `recipes="neutral"`)."""
+    root = DEFAULT_DATA / f"synthetic-twin-seed{seed}-quick{'' if recipes == 'real' else '-' + recipes}"
+    marker = root / SYNTHETIC_MARKER
+    if not marker.exists() or json.loads(marker.read_text()).get("recipes") != recipes:
         from benchmark.data.synth import synthesize
 
-        log.info("generating the synthetic twin into %s (first use)", root)
+        log.info("generating the synthetic twin (%s recipes) into %s (first use)", recipes, root)
         tmp = root.with_name(f".{root.name}.tmp-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
-        synthesize(tmp, seed=seed, size="quick")
-        shutil.rmtree(root, ignore_errors=True)  # a generation killed half-way
+        synthesize(tmp, seed=seed, size="quick", recipes=recipes)
+        shutil.rmtree(root, ignore_errors=True)  # a generation killed half-way, or an older twin
         os.replace(tmp, root)  # NOTE: atomic, so a killed generation is never mistaken for a twin
     return root
 
@@ -110,29 +128,36 @@ def resolve_methods(names: Iterable[str]) -> list[MethodSpec]:
     return [registry.get(n) for n in names]
 
 
+def order_key(sample: Sample) -> str:
+    """Where a sample goes in what a method sees: a hash of its id, so that a position says
+    nothing about a category (the manifest and the twin list samples category by category)."""
+    return hashlib.sha256(sample.id.encode()).hexdigest()
+
+
 def prepare(config: RunConfig) -> RunPlan:
     from benchmark.data.loader import load_dataset
     from benchmark.data.split import assert_train_normal
 
     profile = config.resolved_profile()
     options = config.feature_options()
-    root = Path(config.root) if config.root else default_dataset(config.synth_seed)
+    selection = config.selection_policy()
+    root = Path(config.root) if config.root else default_dataset(config.synth_seed, config.synth_recipes)
     specs = resolve_methods(config.methods)
-    needed = sorted({m for s in specs for m in s.modalities})
+    needed = sorted({m for s in specs for m in s.modalities} & set(MODALITIES))  # files to require
     dataset = load_dataset(root, config.manifest, seed=config.split_seed, require=tuple(needed),
                            allow_missing=True)
-    run_dir = Path(config.out) / (config.run or f"{profile.name}-{root.name}")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    dataset.write_manifest(run_dir / "manifest_used.csv")
-
-    samples = {split: dataset.split(split) for split in ("TRAIN", "VAL", "TEST")}
+    samples = {split: sorted(dataset.split(split), key=order_key) for split in ("TRAIN", "VAL", "TEST")}
     assert_train_normal(samples["TRAIN"])
+    run_dir = Path(config.out) / (config.run or f"{profile.name}-{root.name}")
     features = tuple(dict.fromkeys(f for s in specs for f in s.feature_names(profile)))
     plan = RunPlan(config=config, profile=profile, options=options, run_dir=run_dir, samples=samples,
                    features=features, dataset_fingerprint=dataset.fingerprint(),
                    has_masks=any(s.masks for s in samples["TEST"]),
                    synthetic=(root / SYNTHETIC_MARKER).exists(),
                    units=[(s.name, seed) for s in specs for seed in config.seeds])
+    _refuse_stale_units(plan)  # NOTE: before anything is written or extracted
+    run_dir.mkdir(parents=True, exist_ok=True)
+    dataset.write_manifest(run_dir / "manifest_used.csv")
 
     # Every feature of every sample is extracted here, once, before the units fan out.
     store = plan.store()
@@ -140,6 +165,8 @@ def prepare(config: RunConfig) -> RunPlan:
     t0 = time.perf_counter()
     store.get(all_samples, features)
     feature_report = store.report()
+    plan.feature_costs = {name: {k: st[k] for k in ("backbone", "parameters", "ms_per_sample")}
+                          for name, st in feature_report.items()}
     for name, st in feature_report.items():
         log.info("features %-8s %4d forward passes in %6.1f s, %4d from cache%s", name,
                  st["computed"], st["seconds"], st["cached"],
@@ -152,7 +179,10 @@ def prepare(config: RunConfig) -> RunPlan:
                     "counts": {k: len(v) for k, v in samples.items()},
                     "excluded": [dataclasses.asdict(e) | {"path": str(e.path)} for e in dataset.excluded],
                     "n_excluded": len(dataset.excluded)},
-        "selection_rule": Selector.RULE,
+        "selection": {**dataclasses.asdict(selection), "rule": Selector.RULE,
+                      "description": selection.describe()},
+        "recipe_key": list(RECIPE_KEY),
+        "fingerprint": run_fingerprint(plan),
         "features": {"names": list(features), "seconds": time.perf_counter() - t0,
                      "extractors": feature_report},
         "units": [f"{m}/seed{s}" for m, s in plan.units],
@@ -162,6 +192,71 @@ def prepare(config: RunConfig) -> RunPlan:
         log.info("excluded %d samples (missing or unreadable modality), for every method",
                  len(dataset.excluded))
     return plan
+
+
+# ---------------------------------------------------------------------------- fingerprints
+def run_fingerprint(plan: RunPlan) -> dict:
+    """What every unit of a run shares: profile, run options, selection, dataset, suite code."""
+    return {"profile": dataclasses.asdict(plan.profile),
+            "feature_options": dataclasses.asdict(plan.options),
+            "selection": dataclasses.asdict(plan.config.selection_policy()),
+            "dataset": plan.dataset_fingerprint,
+            "suite": {"version": R.versions()["weld-bench"], "code": R.code_digest()}}
+
+
+def unit_fingerprint(plan: RunPlan, spec: MethodSpec) -> dict:
+    """Everything that made one unit: the run's parts, the method's hyperparameters in this
+    profile, the settings of every feature it reads, and its adapter's source."""
+    store = plan.store()
+    extractors = _extractors(store, spec.feature_names(plan.profile))
+    module = _source_file(spec.cls)
+    return {**run_fingerprint(plan),
+            "method": {"name": spec.name, "hyperparameters": spec.hparams.to_json(plan.profile)["used"],
+                       "features": {name: store.folder(name).name for name in extractors},
+                       "adapter": R.code_digest(module) if module else spec.cls.__qualname__}}
+
+
+def _source_file(cls) -> str | None:
+    """The adapter's module file (None for a class defined without one, e.g. in a notebook)."""
+    try:
+        return inspect.getsourcefile(cls)
+    except (TypeError, OSError):
+        return None
+
+
+def _extractors(store: FeatureStore, features) -> list[str]:
+    """The extractors a method's features come from, with the ones they are computed from."""
+    from benchmark.features.extractors import feature_index
+
+    index = feature_index()
+    return list(dict.fromkeys(e for f in features for e in store.upstream(index[f])))
+
+
+def _refuse_stale_units(plan: RunPlan) -> None:
+    """Stop when finished units were made under other settings (naming what changed), unless
+    `rerun`: then exactly those units are removed, to be run again."""
+    stale: dict[tuple[str, int], list[str]] = {}
+    for method, seed in plan.units:
+        if not R.is_done(plan.run_dir, method, seed):
+            continue
+        stored = R.read_json(R.unit_dir(plan.run_dir, method, seed) / "config.json").get("fingerprint")
+        current = unit_fingerprint(plan, METHODS.get(method))
+        if stored is None:
+            stale[(method, seed)] = ["no fingerprint (made by an older suite)"]
+        elif stored["digest"] != R.digest(current):
+            stale[(method, seed)] = R.changes(stored["parts"], current)
+    if not stale:
+        return
+    if plan.config.rerun:
+        for method, seed in stale:
+            shutil.rmtree(R.unit_dir(plan.run_dir, method, seed))
+        log.info("rerun: %d finished units made under other settings are redone", len(stale))
+        return
+    what = sorted({line for lines in stale.values() for line in lines})
+    raise R.StaleResultsError(
+        f"{plan.run_dir}: {len(stale)} finished unit(s) were made under other settings "
+        f"({'; '.join(what[:6])}{'; ...' if len(what) > 6 else ''}); pass --rerun to redo exactly "
+        f"those units, or --run NAME for a new results folder")
 
 
 def _jsonable_config(config: RunConfig) -> dict:
@@ -195,8 +290,22 @@ class PeakMemory:
 
 
 def _inputs(samples: list[Sample], features: dict[str, list]) -> Inputs:
-    return Inputs(ids=tuple(s.id for s in samples), configs=tuple(s.config for s in samples),
-                  features=features)
+    return Inputs(configs=tuple(s.config for s in samples), features=features)
+
+
+def val_query(labels: list[int]) -> Callable[[np.ndarray], float]:
+    """The one read of the VAL labels a selector may make: the VAL I-AUROC of some scores. The
+    labels live in this closure, never in what a method is handed."""
+    from sklearn.metrics import roc_auc_score
+
+    y = np.asarray(labels, dtype=int)
+
+    def val_auroc(scores: np.ndarray) -> float:
+        if len(np.unique(y)) < 2:
+            return float("nan")  # VAL with one class cannot rank candidates
+        return float(roc_auc_score(y, np.nan_to_num(scores, nan=0.0)))
+
+    return val_auroc
 
 
 @functools.lru_cache(maxsize=None)
@@ -220,12 +329,12 @@ def run_unit(plan: RunPlan, method_name: str, seed: int) -> Path:
     names = spec.feature_names(plan.profile)
     store = plan.store()
     data = {split: _inputs(ss, store.get(ss, names)) for split, ss in plan.samples.items()}
-    val_labels = [s.label for s in plan.samples["VAL"]]
+    selection = plan.config.selection_policy()
+    selector = Selector(selection, val_query([s.label for s in plan.samples["VAL"]]))
 
     set_seed(seed)
     method = spec.build(plan.profile)
-    ctx = FitContext(seed=seed, device=plan.config.device, profile=plan.profile,
-                     selector=Selector(val_labels),
+    ctx = FitContext(seed=seed, device=plan.config.device, profile=plan.profile, selector=selector,
                      text_embedding=text_embedding(plan.profile, plan.options, plan.config.device),
                      options=plan.options,
                      log=lambda msg: log.info("%s/seed%d: %s", method_name, seed, msg),
@@ -242,44 +351,78 @@ def run_unit(plan: RunPlan, method_name: str, seed: int) -> Path:
     if len(out.sample) != len(test):
         raise RuntimeError(f"{method_name} returned {len(out.sample)} scores for {len(test)} TEST samples")
     masks = _test_masks(test) if (out.maps is not None and plan.has_masks) else None
+    matched = recipe_matched_subset(plan)
     metrics = M.evaluate(
         labels=np.array([s.label for s in test]), scores=out.sample,
         categories=[s.category for s in test],
         configs={axis: [f(s.config) for s in test] for axis, f in CONFIG_AXES.items()},
-        maps=out.maps if masks is not None else None, masks=masks, seed=seed)
+        maps=out.maps if masks is not None else None, masks=masks, seed=seed,
+        subsets={"recipe_matched": matched})
     if out.maps is None:
         metrics["pixel_note"] = "method gives no anomaly maps"
     elif masks is None:
         metrics["pixel_note"] = "no ground-truth masks in this dataset"
 
-    params = [p for m in method.torch_modules() for p in m.parameters()]
-    efficiency = {
-        "parameters_total": sum(p.numel() for p in params),
-        "parameters_trainable": sum(p.numel() for p in params if p.requires_grad),
-        "memory_bank_bytes": int(method.memory_bank_bytes()),
-        "fit_seconds": fit_seconds,
-        "inference_ms_per_sample": 1000 * infer_seconds / max(len(test), 1),
-        "peak_rss_bytes": mem.peak, "peak_cuda_bytes": mem.cuda_peak,
-        "device": plan.config.device,
-    }
+    efficiency = {**_costs(method, plan, names), "fit_seconds": fit_seconds,
+                  "inference_ms_per_sample": 1000 * infer_seconds / max(len(test), 1),
+                  "peak_rss_bytes": mem.peak, "peak_cuda_bytes": mem.cuda_peak,
+                  "device": plan.config.device}
+    efficiency["total_ms_per_sample"] = (efficiency["backbone_ms_per_sample"]
+                                         + efficiency["inference_ms_per_sample"])
+    fingerprint = unit_fingerprint(plan, spec)
     config = {
         **spec.facts(), "seed": seed, "features": list(names),
         "hyperparameters": spec.hparams.to_json(plan.profile),
         "profile": dataclasses.asdict(plan.profile),
         "feature_options": dataclasses.asdict(plan.options), "run": _jsonable_config(plan.config),
         "categories": CATEGORY_CODES, "metric_directions": dict(M.HIGHER_IS_BETTER),
-        "selection_rule": Selector.RULE, "selector_calls": ctx.selector.calls,
+        "selection": {**dataclasses.asdict(selection), "rule": Selector.RULE,
+                      "val_queries": selector.queries},
+        "recipe_key": list(RECIPE_KEY),
+        "fingerprint": {"digest": R.digest(fingerprint), "run_digest": R.digest(run_fingerprint(plan)),
+                        "parts": fingerprint},
         "dataset_fingerprint": plan.dataset_fingerprint,
         "n_test": len(test), "synthetic": plan.synthetic,
     }
     scores = [{"id": s.id, "split": s.split, "category": s.category, "label": s.label,
-               "config": s.config.key, "score": float(v)} for s, v in zip(test, out.sample)]
+               "config": s.config.key, "recipe_matched": int(m), "score": float(v)}
+              for s, v, m in zip(test, out.sample, matched)]
     folder = R.write_unit(plan.run_dir, method_name, seed, metrics=metrics, scores=scores,
                           config=config, efficiency=efficiency, history=ctx.history)
     overall = metrics["overall"]
     log.info("%s/seed%d: I-AUROC %s (fit %.1f s, %.2f ms/sample)", method_name, seed,
              _fmt(overall.get("I-AUROC")), fit_seconds, efficiency["inference_ms_per_sample"])
     return folder
+
+
+def recipe_matched_subset(plan: RunPlan) -> np.ndarray:
+    """(TEST,) bool: every TEST normal, and the TEST defects welded with a recipe that TRAIN
+    normals also used (`benchmark.data.recipes`): there the recipe does not give the answer."""
+    from benchmark.data.recipes import recipe_matched
+
+    test = plan.samples["TEST"]
+    matched = recipe_matched([s.config for s in plan.samples["TRAIN"]], [s.config for s in test])
+    return matched | np.array([s.label == 0 for s in test])
+
+
+def _costs(method, plan: RunPlan, features) -> dict:
+    """Parameters and time per sample, the frozen backbones apart from the method's own part:
+    cached backbones as the extraction log measured them, plus any frozen encoder the method runs
+    itself (its time is inside the method's inference time)."""
+    own_backbones = {id(p) for m in method.backbone_modules() for p in m.parameters()}
+    params = list({id(p): p for m in method.torch_modules() for p in m.parameters()}.values())
+    head = [p for p in params if id(p) not in own_backbones]
+    backbones = {name: plan.feature_costs.get(name, {}) for name in _extractors(plan.store(), features)}
+    own = sum(p.numel() for p in params if id(p) in own_backbones)
+    return {
+        "backbones": backbones,
+        "backbone_parameters": own + sum(c.get("parameters") or 0 for c in backbones.values()),
+        "backbone_parameters_own": own,
+        "backbone_ms_per_sample": sum(c.get("ms_per_sample") or 0.0 for c in backbones.values()),
+        "parameters_total": sum(p.numel() for p in head),
+        "parameters_trainable": sum(p.numel() for p in head if p.requires_grad),
+        "memory_bank_bytes": int(method.memory_bank_bytes()),
+    }
 
 
 def _fmt(v) -> str:

@@ -126,13 +126,16 @@ class CheckpointSelection:
 def train(model: nn.Module, loss_fn: Callable[[tuple[torch.Tensor, ...]], torch.Tensor],
           tensors: Sequence[torch.Tensor], ctx: FitContext, *, epochs: int, batch_size: int,
           optimizer: torch.optim.Optimizer, scheduler=None, step_scheduler_per_batch: bool = False,
-          val_scores: Callable[[], np.ndarray] | None = None, eval_every: int = 1,
+          val_scores: Callable[[], np.ndarray] | None = None,
           on_epoch: Callable[[int], None] | None = None) -> None:
-    """Mini-batch training on TRAIN tensors; every `eval_every` epochs the model's VAL scores are
-    offered to the shared selection rule and the best checkpoint is restored at the end."""
+    """Mini-batch training on TRAIN tensors. With `val_scores`, the model's VAL scores are offered
+    to the shared selection rule at the epochs the run's policy gives (`ctx.selector.checkpoints`;
+    none under `last`) and the best checkpoint is restored at the end; otherwise, and under
+    `last`, the final state is kept."""
     n = len(tensors[0])
     gen = torch.Generator().manual_seed(ctx.seed)
-    selection = CheckpointSelection(ctx, [model]) if val_scores is not None else None
+    offer_at = set(ctx.selector.checkpoints(epochs)) if val_scores is not None else set()
+    selection = CheckpointSelection(ctx, [model]) if offer_at else None
     for epoch in ctx.progress(range(1, epochs + 1), unit="epoch"):
         model.train()
         order = torch.randperm(n, generator=gen)
@@ -151,13 +154,25 @@ def train(model: nn.Module, loss_fn: Callable[[tuple[torch.Tensor, ...]], torch.
         ctx.record("train_loss", total / n)
         if on_epoch is not None:
             on_epoch(epoch)
-        if selection is not None and (epoch % eval_every == 0 or epoch == epochs):
+        if epoch in offer_at:
             model.eval()
             with torch.no_grad():
                 selection.offer(epoch, val_scores())
     model.eval()
     if selection is not None:
         selection.restore()
+
+
+def fusion_weight(ctx: FitContext, val_a: Callable[[], np.ndarray],
+                  val_b: Callable[[], np.ndarray]) -> float:
+    """w of the fused score w * a + (1 - w) * b: equal weights under a label-free policy, else
+    the best weight of the selector's grid on VAL (`val_a`, `val_b` give the VAL scores, computed
+    only when a weight is chosen)."""
+    weights = ctx.selector.weights()
+    if len(weights) == 1:
+        return float(weights[0])
+    a, b = val_a(), val_b()
+    return float(weights[ctx.selector.best([w * a + (1 - w) * b for w in weights])])
 
 
 def cosine_distance(a: torch.Tensor, b: torch.Tensor, dim: int = -1) -> torch.Tensor:

@@ -55,14 +55,14 @@ class CausalFiLMConfig:
     batch_size: int = 32
     lr: float = 1e-3
     weight_decay: float = 1e-4
-    eval_every: int = 5
     top_fraction: float = 0.1  # tokens level: sample score = max over views of the mean top 10%
 
 
 BASE = CausalFiLMConfig()
 QUICK = {"quick": ProfileChanges({"epochs": 30})}
 # NOTE: ~12x the tokens per sample of the global model
-QUICK_TOKENS = {"quick": ProfileChanges({"epochs": 10, "eval_every": 2})}
+QUICK_TOKENS = {"quick": ProfileChanges({"epochs": 10})}
+ORIGINAL_SELECTION = "not given by the design (the run's selection policy applies)"
 
 
 def _features(hp: CausalFiLMConfig, profile=None) -> tuple[str, ...]:
@@ -218,7 +218,7 @@ class CausalFiLM(Method):
         val_x = self._tensors(val)
         train_loop(self.net, loss_fn, [x[n] for n in names], ctx, epochs=hp.epochs,
               batch_size=hp.batch_size, optimizer=opt,
-              val_scores=lambda: self._scores(val_x)[0], eval_every=hp.eval_every,
+              val_scores=lambda: self._scores(val_x)[0],
               on_epoch=record_collapse)
         if "z_result_std" in ctx.history:
             stds = ctx.history["z_result_std"]
@@ -283,7 +283,8 @@ FAMILY = "causal_film"
 
 def _variant(reason: str, profiles: dict = QUICK, **changes) -> Hyperparameters:
     return Hyperparameters(original=BASE, used=replace(BASE, **changes),
-                           reasons={k: reason for k in changes}, profiles=profiles)
+                           reasons={k: reason for k in changes}, profiles=profiles,
+                           original_selection=ORIGINAL_SELECTION)
 
 
 def _register(name: str, hparams: Hyperparameters, summary: str, display_name: str,
@@ -292,7 +293,8 @@ def _register(name: str, hparams: Hyperparameters, summary: str, display_name: s
                     family=FAMILY, role=role, display_name=display_name, summary=summary, **facts)
 
 
-_register("causal_film", Hyperparameters(BASE, BASE, {}, profiles=QUICK),
+_register("causal_film", Hyperparameters(BASE, BASE, {}, profiles=QUICK,
+                                         original_selection=ORIGINAL_SELECTION),
           "sensor-FiLM process encoder predicts the result code (as designed)",
           "Causal-FiLM (Ours)", role=Role.PROPOSED, row_code="C.N")
 _register("causal_film_sg", _variant("collapse-proof: result branch frozen at init (stop-gradient)",

@@ -48,11 +48,12 @@ class ConcatAEConfig:
     batch_size: int = 32
     lr: float = 1e-3
     weight_decay: float = 1e-5
-    select_every: int = 10  # offer VAL scores to the shared rule every k epochs
 
 
-HPARAMS_AV = unchanged(ConcatAEConfig())
-HPARAMS_ALL = unchanged(ConcatAEConfig(sources=("video_tokens", "audio_tokens", "sensor", "image_cls")))
+SUITE_DEFINED = "suite-defined (the run's selection policy applies)"
+HPARAMS_AV = unchanged(ConcatAEConfig(), SUITE_DEFINED)
+HPARAMS_ALL = unchanged(ConcatAEConfig(sources=("video_tokens", "audio_tokens", "sensor", "image_cls")),
+                        SUITE_DEFINED)
 
 
 class ConcatAE(Method):
@@ -82,7 +83,7 @@ class ConcatAE(Method):
         val_raw = self.pooled(val)
         _blocks.train(self.model, lambda b: F.mse_loss(self.model(b[0]), b[0]), [x], ctx,
                       epochs=hp.epochs, batch_size=hp.batch_size, optimizer=opt,
-                      val_scores=lambda: self._errors(val_raw), eval_every=hp.select_every)
+                      val_scores=lambda: self._errors(val_raw))
 
     def score(self, inputs: Inputs) -> Scores:
         return Scores(sample=self._errors(self.pooled(inputs)))

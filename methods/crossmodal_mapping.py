@@ -61,7 +61,6 @@ class CrossmodalMappingHP:
     center_result: bool = False  # the original feeds raw backbone features
     sensor_bins: int = 0  # no process side in the original (defined here)
     position_freqs: int = 0  # no position code in the original (features were aligned point-wise)
-    eval_every: int = 10  # checkpoint candidates offered to the shared selector (epochs)
 
 
 HPARAMS = Hyperparameters(
@@ -76,9 +75,10 @@ HPARAMS = Hyperparameters(
                           "predict patch-specific features",
     },
     profiles={"quick": ProfileChanges(
-        {"epochs": 10, "batch_size": 16, "eval_every": 5},
+        {"epochs": 10, "batch_size": 16},
         "quick profile: 10 epochs of fewer, larger steps (16 welds per step) to fit the 5-minute "
         "CPU budget")},
+    original_selection="last epoch (the official training script saves the final model)",
 )
 
 
@@ -118,7 +118,7 @@ class CrossmodalMapping(Method):
         val_process, val_patches = to_tensor(self.descriptor(val)), patch_tensor(val)
         optimizer = torch.optim.Adam(self.mappers.parameters(), lr=hp.lr)
         train_loop(self.mappers, loss_fn, (process, patches), ctx, epochs=hp.epochs,
-                   batch_size=hp.batch_size, optimizer=optimizer, eval_every=hp.eval_every,
+                   batch_size=hp.batch_size, optimizer=optimizer,
                    val_scores=lambda: self._score_tensors(val_process, val_patches)[0])
 
     def _directions(self, proc: torch.Tensor, patch: torch.Tensor, distance):

@@ -71,6 +71,7 @@ HPARAMS = Hyperparameters(
         {"resize": 112, "crop": 98, "iterations": 24, "warmup_iters": 1, "hard_mining_steps": 3},
         "quick profile: 112-px views (resize/crop scaled by 1/4) and a schedule scaled down "
         "(iterations, warm-up, hard-mining ramp) to fit the 5-minute CPU budget")},
+    original_selection="last iteration (paper and official code): no candidates, no VAL query",
 )
 
 
@@ -185,7 +186,10 @@ class Dinomaly(Method):
             optimizer.step()
             scheduler.step()
             ctx.record("train_loss", loss.item())
-        self.model.eval()  # NOTE: the paper keeps the last iteration; no VAL selection
+        self.model.eval()  # NOTE: the paper keeps the last iteration: nothing to select
+
+    def backbone_modules(self) -> list:
+        return [self.model.encoder] if hasattr(self, "model") else []
 
     def _prepare(self, images: torch.Tensor) -> torch.Tensor:
         return self.transform(images.to(self.device, torch.float32) / 255.0)

@@ -4,10 +4,12 @@ A suite-defined cross-modal baseline that applies the fusion rule of Stemmer et 
 (arXiv:2409.02290; see `methods/late_fusion_av.py`) one level up: the process score of
 `late_fusion_av` (video + audio) and the image score of a result-only method (Dinomaly by
 default) are each standardised with TRAIN statistics and combined as w * z_process +
-(1 - w) * z_image, with w in [0, 1] in steps of 0.01 chosen on VAL by the shared selection rule.
+(1 - w) * z_image; w follows the run's selection policy (equal weights under `last`; under `val`
+the best of a grid of K weights on VAL, the method's whole budget).
 
-Both sub-methods are built from the registry and fitted on the same TRAIN/VAL exactly as when
-they run alone (same seed, same features), so this row differs from theirs only by the fusion.
+Both sub-methods are built from the registry and fitted on the same TRAIN with the same seed and
+features; they read no VAL label (label-free sub-selectors), so under `last` this row differs
+from theirs only by the fusion, and under `val` its one label-consuming decision is the weight.
 The TRAIN statistics come from the fitted sub-methods' own TRAIN scores: optimistic (the models
 have seen those samples), which shrinks the std; as in the original recipe we accept it, and the
 VAL-chosen weight absorbs the remaining difference in scale between the two scores.
@@ -21,18 +23,16 @@ import numpy as np
 
 from benchmark.method import METHODS, FitContext, Group, Inputs, Method, Scores, register_method, unchanged
 from benchmark.profiles import Profile
-from methods._blocks import ScoreZ
-from methods.late_fusion_av import fusion_weight
+from methods._blocks import ScoreZ, fusion_weight
 
 
 @dataclass(frozen=True)
 class LateFusionCrossConfig:
     process_method: str = "late_fusion_av"
     image_method: str = "dinomaly"
-    weight_step: float = 0.01
 
 
-HPARAMS = unchanged(LateFusionCrossConfig())
+HPARAMS = unchanged(LateFusionCrossConfig(), "suite-defined (the run's selection policy applies)")
 
 
 def fusion_features(hp: LateFusionCrossConfig, profile: Profile) -> tuple[str, ...]:
@@ -54,7 +54,7 @@ class LateFusionCross(Method):
     def _fit_sub(self, name: str, train: Inputs, val: Inputs, ctx: FitContext) -> Method:
         method = METHODS.get(name).build(ctx.profile)
         ctx.reseed()  # NOTE: the sub-method trains exactly as it does when it runs alone
-        sub_ctx = dataclasses.replace(ctx, history={},
+        sub_ctx = dataclasses.replace(ctx, history={}, selector=ctx.selector.share(0),
                                       log=lambda msg, _n=name, _log=ctx.log: _log(f"[{_n}] {msg}"))
         method.fit(restrict(train, method.features), restrict(val, method.features), sub_ctx)
         for key, values in sub_ctx.history.items():
@@ -67,13 +67,9 @@ class LateFusionCross(Method):
     def fit(self, train: Inputs, val: Inputs, ctx: FitContext) -> None:
         self.process = self._fit_sub(self.hp.process_method, train, val, ctx)
         self.image = self._fit_sub(self.hp.image_method, train, val, ctx)
-        self.z = []
-        z_val = []
-        for method in (self.process, self.image):
-            s_train = self._scores(method, train)
-            self.z.append(ScoreZ(s_train))
-            z_val.append(self.z[-1](self._scores(method, val)))
-        self.weight = fusion_weight(ctx, z_val[0], z_val[1], self.hp.weight_step)
+        self.z = [ScoreZ(self._scores(m, train)) for m in (self.process, self.image)]
+        self.weight = fusion_weight(ctx, lambda: self.z[0](self._scores(self.process, val)),
+                                    lambda: self.z[1](self._scores(self.image, val)))
         ctx.record("process_weight", self.weight)
         ctx.log(f"late fusion (cross): process weight {self.weight:.2f}")
 
@@ -87,6 +83,9 @@ class LateFusionCross(Method):
 
     def torch_modules(self) -> list:
         return [module for m in self._subs() for module in m.torch_modules()]
+
+    def backbone_modules(self) -> list:
+        return [module for m in self._subs() for module in m.backbone_modules()]
 
     def memory_bank_bytes(self) -> int:
         return sum(m.memory_bank_bytes() for m in self._subs())

@@ -68,7 +68,6 @@ class M3DMFusionHP:
     coreset_projection: int = 128
     memory_bank: bool = True  # M3DM scores with memory banks of (fused) patch features
     bank_candidates: int = 0  # 0: every TRAIN patch enters the coreset selection
-    eval_every: int = 2  # checkpoint candidates offered to the shared selector (epochs)
 
 
 _REASONS = {
@@ -85,19 +84,20 @@ _REASONS = {
                       "position (4 frequencies per axis + view one-hot) makes the patch-wise "
                       "positives distinguishable",
 }
-QUICK = {"quick": ProfileChanges({"patches_per_sample": 64, "epochs": 8, "eval_every": 4})}
+QUICK = {"quick": ProfileChanges({"patches_per_sample": 64, "epochs": 8})}
+ORIGINAL_SELECTION = "last epoch (the official code trains the fusion block and keeps the final state)"
 _USED = M3DMFusionHP(accum_iter=1, epochs=20, patches_per_sample=256, center_result=True,
                      sensor_bins=8, position_freqs=4)
 HPARAMS = Hyperparameters(
     original=M3DMFusionHP(), used=dataclasses.replace(_USED, memory_bank=False),
     reasons={**_REASONS, "memory_bank": "row C.4 scores without a memory bank: the disagreement "
                                          "of the fused heads"},
-    profiles=QUICK)
+    profiles=QUICK, original_selection=ORIGINAL_SELECTION)
 HPARAMS_BANK = Hyperparameters(
     original=M3DMFusionHP(), used=dataclasses.replace(_USED, bank_candidates=200_000),
     reasons={**_REASONS, "bank_candidates": "at most 200k random TRAIN patches enter the greedy "
                                             "coreset (Weld-4M has 5 x 256 patches per weld)"},
-    profiles=QUICK)
+    profiles=QUICK, original_selection=ORIGINAL_SELECTION)
 
 
 # ---------------------------------------------------------------------------- the fusion block
@@ -192,7 +192,7 @@ class M3DMFusion(Method):
         val_process, val_patches = to_tensor(self.descriptor(val)), patch_tensor(val)
         train_loop(self.fusion, loss_fn, (process, patches), ctx, epochs=hp.epochs,
                    batch_size=hp.batch_size, optimizer=optimizer, scheduler=scheduler,
-                   step_scheduler_per_batch=True, eval_every=hp.eval_every,
+                   step_scheduler_per_batch=True,
                    val_scores=lambda: self._disagreement(val_process, val_patches)[0])
         if hp.memory_bank:
             self._build_bank(process, patches, ctx)

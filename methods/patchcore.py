@@ -50,6 +50,7 @@ HPARAMS = Hyperparameters(
         {"backbone": "test_resnet", "pre_trained": False, "image_size": 56, "coreset_ratio": 0.02},
         "quick profile: offline (no hub weights), tiny random-weight timm ResNet and 56-px "
         "views, 2 % coreset to fit the 5-minute CPU budget")},
+    original_selection="nothing to select (no training): no VAL query",
 )
 
 
@@ -82,6 +83,9 @@ class PatchCore(Method):
         self.model.eval()
         ctx.log(f"memory bank: {tuple(self.model.memory_bank.shape)} "
                 f"({self.memory_bank_bytes() / 2**20:.1f} MiB), {len(images)} views")
+
+    def backbone_modules(self) -> list:
+        return [self.model.feature_extractor] if hasattr(self, "model") else []
 
     def _prepare(self, images: torch.Tensor) -> torch.Tensor:
         return self.transform(images.to(self.device, torch.float32) / 255.0)

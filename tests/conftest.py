@@ -1,13 +1,18 @@
-"""Shared fixtures: a tiny synthetic twin for fast runner tests, and one quick-profile run of
-every registered method (slow tests share it: goldens, contracts, leakage, Causal-FiLM)."""
+"""Shared fixtures: a tiny synthetic twin for fast runner tests, one quick-profile run of every
+registered method on the default twin (Weld-4M's recipe structure; slow tests share it: goldens,
+contracts, recipe shortcut), and one quick-profile run of the one-sided methods and Causal-FiLM on
+the recipe-neutral twin (modality leakage, chain-breakers)."""
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no test may reach a model hub
+
+VAL_READS = "val_label_reads.json"  # written next to the quick run by its VAL-label spy
 
 
 @pytest.fixture(scope="session")
@@ -20,9 +25,41 @@ def tiny_twin(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def quick_run(tmp_path_factory) -> Path:
     """The quick profile exactly as `make run` runs it: all methods, seed 0, synthetic twin.
-    BENCH_QUICK_RUN=results/<run> reuses a finished run instead (for developing the slow tests)."""
-    from benchmark.runner import RunConfig, run
+    A spy wraps the runner's one VAL-label query function and counts every read
+    (`<run>/../val_label_reads.json`). BENCH_QUICK_RUN=results/<run> reuses a finished run instead
+    (for developing the slow tests)."""
+    from benchmark import runner
 
     if os.environ.get("BENCH_QUICK_RUN"):
         return Path(os.environ["BENCH_QUICK_RUN"])
-    return run(RunConfig(methods=("all",), seeds=(0,), out=tmp_path_factory.mktemp("quick")))
+    reads = []
+
+    def spying_query(labels):
+        query = runner.val_query(labels)
+
+        def spy(scores):
+            reads.append(1)
+            return query(scores)
+
+        return spy
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(runner, "val_query", spying_query)
+        run_dir = runner.run(runner.RunConfig(methods=("all",), seeds=(0,),
+                                              out=tmp_path_factory.mktemp("quick")))
+    (run_dir.parent / VAL_READS).write_text(json.dumps(len(reads)))
+    return run_dir
+
+
+NEUTRAL_METHODS = ("late_fusion_av", "concat_ae_av", "causal_film_process_only", "dinomaly",
+                   "patchcore", "causal_film_result_only", "causal_film")
+
+
+@pytest.fixture(scope="session")
+def neutral_run(tmp_path_factory) -> Path:
+    """The quick profile on the recipe-neutral twin (the same configurations for every category)
+    for the one-sided methods and Causal-FiLM: there a defect shows only in its modalities."""
+    from benchmark.runner import RunConfig, run
+
+    return run(RunConfig(methods=NEUTRAL_METHODS, seeds=(0,), synth_recipes="neutral",
+                         out=tmp_path_factory.mktemp("neutral")))

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from benchmark.method import Hyperparameters, ProfileChanges, Scores, Selector
+from benchmark.method import Hyperparameters, ProfileChanges, Scores, SelectionBudgetError, Selector
+from benchmark.profiles import Selection
+from benchmark.runner import val_query
 from benchmark.registry import Registry, UnknownNameError
 from benchmark.profiles import get_profile
 
@@ -46,11 +48,31 @@ def test_every_change_needs_a_reason():
 
 
 def test_selector_picks_best_val_auroc_earliest_on_ties():
-    selector = Selector([0, 0, 1, 1])
+    selector = Selector(Selection("val", budget=5), val_query([0, 0, 1, 1]))
     good, bad = [0.1, 0.2, 0.8, 0.9], [0.9, 0.8, 0.1, 0.2]
     assert selector.auroc(good) == 1.0 and selector.auroc(bad) == 0.0
     assert selector.best([bad, good, good]) == 1
-    assert not hasattr(selector, "labels")  # labels stay private to the runner's rule
+    assert selector.queries == 5 and selector.remaining == 0
+    assert not any(isinstance(v, (list, tuple, np.ndarray)) for v in vars(selector).values())
+
+
+def test_selector_budget_and_label_free_policy():
+    query = val_query([0, 1])
+    last = Selector(Selection("last"), query)
+    assert last.checkpoints(30) == () and list(last.weights()) == [0.5]
+    assert last.best([[0.1, 0.9]]) == 0  # one candidate: no query
+    with pytest.raises(SelectionBudgetError, match="'last'"):
+        last.auroc([0.1, 0.9])
+    val = Selector(Selection("val", budget=3), query)
+    assert val.checkpoints(30) == (10, 20, 30) and val.checkpoints(2) == (1, 2)
+    assert len(val.weights()) == 3
+    child = val.share(2)  # a sub-method's share, counted in the parent's budget
+    child.auroc([0.1, 0.9])
+    assert (child.queries, val.queries, val.remaining) == (1, 1, 2)
+    val.auroc([0.1, 0.9]), val.auroc([0.9, 0.1])
+    with pytest.raises(SelectionBudgetError, match="3 allowed"):
+        child.auroc([0.1, 0.9])
+    assert val.share(5).budget == 0 and val.share(0).checkpoints(10) == ()
 
 
 def test_scores_are_validated():

@@ -15,7 +15,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from benchmark.data.sample import WeldConfig  # noqa: E402
 from benchmark.method import FitContext, Inputs, Selector, load_methods, set_seed  # noqa: E402
-from benchmark.profiles import get_profile
+from benchmark.profiles import Selection, get_profile
+from benchmark.runner import val_query
 
 V, SIDE = 5, 112
 CONFIG = WeldConfig("FILLET", 8.0, "FE410", 180, 24, 4, 30)
@@ -36,8 +37,7 @@ def _views(rng: np.random.Generator, n: int, blob: bool = False) -> list[np.ndar
 
 
 def _inputs(views: list[np.ndarray], prefix: str) -> Inputs:
-    return Inputs(ids=tuple(f"{prefix}{i}" for i in range(len(views))),
-                  configs=(CONFIG,) * len(views), features={"image_pixels": views})
+    return Inputs(configs=(CONFIG,) * len(views), features={"image_pixels": views})
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,7 @@ def _run(name: str, data, seed: int = 0):
     set_seed(seed)  # as the runner does, once per unit, before the method is built
     method = spec.build(get_profile("quick"))
     method.hp = dataclasses.replace(method.hp, **FASTER[name])
-    ctx = FitContext(seed=seed, device="cpu", profile=get_profile("quick"), selector=Selector(val_labels),
+    ctx = FitContext(seed=seed, device="cpu", profile=get_profile("quick"), selector=Selector(Selection("val"), val_query(val_labels)),
                      text_embedding=lambda text: np.zeros(8, np.float32), log=lambda *_: None)
     method.fit(train, val, ctx)
     return method, method.score(test)

@@ -16,7 +16,8 @@ from benchmark.data.sample import WeldConfig
 import methods.crossmodal_mapping  # noqa: F401  (importing registers)
 import methods.m3dm_fusion  # noqa: F401
 from benchmark.method import METHODS, FitContext, Inputs, Selector, set_seed
-from benchmark.profiles import get_profile
+from benchmark.profiles import Selection, get_profile
+from benchmark.runner import val_query
 
 NAMES = ("crossmodal_mapping", "m3dm_fusion", "m3dm_fusion_bank")
 V, SIDE, D, T_V, T_A = 5, 4, 16, 8, 16
@@ -53,7 +54,7 @@ def make_inputs(n: int, seed: int, mismatched: int = 0) -> Inputs:
         feats["audio_tokens"].append((proc[c]["audio"] + wobble * rng.normal(0, 1, (T_A, D))).astype(np.float32))
         feats["sensor"].append((proc[c]["sensor"] + wobble * rng.normal(0, 1, (6, 128))).astype(np.float32))
         feats["image_patches"].append((bead[b] + 0.3 * rng.normal(0, 1, (V, SIDE * SIDE, D))).astype(np.float16))
-    return Inputs(ids=tuple(f"w{i:03d}" for i in range(n)), configs=tuple(configs), features=feats)
+    return Inputs(configs=tuple(configs), features=feats)
 
 
 def build(name: str):
@@ -69,7 +70,7 @@ def fit_and_score(name: str, seed: int = 0):
     test = make_inputs(N_TEST, seed=3, mismatched=N_MISMATCH)
     set_seed(seed)  # as the runner does, once per unit, before the method is built
     ctx = FitContext(seed=seed, device="cpu", profile=get_profile("quick"),
-                     selector=Selector([0] * 6 + [1] * 3), text_embedding=lambda _: np.zeros(8),
+                     selector=Selector(Selection("val"), val_query([0] * 6 + [1] * 3)), text_embedding=lambda _: np.zeros(8),
                      log=lambda _: None)
     method = build(name)
     method.fit(train, val, ctx)

@@ -18,7 +18,8 @@ import methods.late_fusion_cross  # noqa: F401
 from benchmark.data.sample import WeldConfig
 from benchmark.method import (METHODS, FitContext, Group, Inputs, Method, ProfileChanges, Scores, Selector,
                               register_method, set_seed, unchanged)
-from benchmark.profiles import get_profile
+from benchmark.profiles import Selection, get_profile
+from benchmark.runner import val_query
 from methods.late_fusion_av import moving_average_max, segments
 
 CONFIG = WeldConfig("FILLET", 8.0, "FE410", 180, 24, 4, 30)
@@ -65,8 +66,7 @@ def dataset(planted: str, seed: int = 0) -> tuple[Inputs, Inputs, Inputs, np.nda
     def split(n_normal, n_anomalous):
         samples = [_sample(rng, bases, None) for _ in range(n_normal)]
         samples += [_sample(rng, bases, planted) for _ in range(n_anomalous)]
-        ids = tuple(f"s{i}" for i in range(len(samples)))
-        inputs = Inputs(ids=ids, configs=(CONFIG,) * len(ids),
+        inputs = Inputs(configs=(CONFIG,) * len(samples),
                         features={k: [s[k] for s in samples] for k in samples[0]})
         return inputs, np.array([0] * n_normal + [1] * n_anomalous)
 
@@ -141,7 +141,7 @@ def run(name: str, planted: str, seed: int = 0, **overrides) -> tuple[Method, np
     train, val, test, val_labels, test_labels = dataset(planted)
     set_seed(seed)  # as the runner does, once per unit, before the method is built
     method = build(name, **overrides)
-    ctx = FitContext(seed=seed, device="cpu", profile=get_profile("quick"), selector=Selector(val_labels),
+    ctx = FitContext(seed=seed, device="cpu", profile=get_profile("quick"), selector=Selector(Selection("val"), val_query(val_labels)),
                      text_embedding=lambda prompt: np.zeros(8, np.float32), log=lambda msg: None)
     feats = method.features
     method.fit(only(train, feats), only(val, feats), ctx)
@@ -185,13 +185,16 @@ def test_same_seed_same_scores(name, overrides):
 
 
 def test_cross_fusion_reuses_the_standalone_process_model():
-    """Inside late_fusion_cross, late_fusion_av trains exactly as it does alone (same seed)."""
+    """Inside late_fusion_cross, late_fusion_av's autoencoders train exactly as they do alone
+    (same seed); its own weight is label-free there (equal weights): the cross weight is the
+    method's one label-consuming decision."""
     _, _, cross = cached_run("late_fusion_cross", "audio", 0, CROSS)
     _, _, alone = cached_run(FAST_AV, "audio", 0)
-    test = dataset("audio")[2]
-    inside = cross.process.score(only(test, cross.process.features)).sample
-    np.testing.assert_allclose(inside, alone.score(only(test, alone.features)).sample, rtol=1e-6)
-    assert 0.0 <= cross.weight <= 1.0
+    test = only(dataset("audio")[2], alone.features)
+    for branch in ("audio_scores", "video_scores"):
+        np.testing.assert_allclose(getattr(cross.process, branch)(test), getattr(alone, branch)(test),
+                                   rtol=1e-6)
+    assert cross.process.weight == 0.5 and 0.0 <= cross.weight <= 1.0
 
 
 def test_fusion_weight_uses_the_informative_modality():
@@ -201,16 +204,25 @@ def test_fusion_weight_uses_the_informative_modality():
     assert cached_run(FAST_AV, "video")[2].weight < 1.0
 
 
-def test_fusion_weight_grid():
-    from methods.late_fusion_av import fusion_weight
+def test_fusion_weight_follows_the_selection_policy():
+    from methods._blocks import fusion_weight
 
     labels = np.array([0, 0, 0, 1, 1, 1])
     informative, noise = np.array([0, 1, 2, 3, 4, 5.0]), np.array([5, 0, 4, 1, 3, 2.0]) * 10
-    ctx = FitContext(seed=0, device="cpu", profile=get_profile("quick"), selector=Selector(labels),
-                     text_embedding=lambda p: np.zeros(1))
-    assert fusion_weight(ctx, informative, noise, 0.01) > 0.9  # the earliest perfect weight
-    assert fusion_weight(ctx, noise, informative, 0.01) == 0.0
-    assert ctx.selector.calls == 2 * 101
+
+    def ctx(policy, budget=11):
+        return FitContext(seed=0, device="cpu", profile=get_profile("quick"),
+                          selector=Selector(Selection(policy, budget), val_query(labels)),
+                          text_embedding=lambda p: np.zeros(1))
+
+    val = ctx("val")  # a grid of 11 weights: 0, 0.1, ..., 1
+    assert fusion_weight(val, lambda: informative, lambda: noise) >= 0.9  # the earliest perfect one
+    assert val.selector.queries == 11
+    val = ctx("val")
+    assert fusion_weight(val, lambda: noise, lambda: informative) == 0.0
+    last = ctx("last")
+    assert fusion_weight(last, lambda: 1 / 0, lambda: 1 / 0) == 0.5  # no VAL score, no query
+    assert last.selector.queries == 0
 
 
 def test_registrations():

@@ -1,6 +1,8 @@
 """One quick-profile run of every registered method (`quick_run` in conftest.py, shared with the
-golden test): the method contract for every registered name, the modality-leakage check, and
-Causal-FiLM's detection of the categories that break the process-to-result chain.
+golden test): the method contract for every registered name and zero VAL-label reads under the
+default label-free selection. On the recipe-neutral twin (`neutral_run`): the modality-leakage
+check and Causal-FiLM's detection of the categories that break the process-to-result chain (on
+the default twin the recipe itself reveals most categories, see tests/test_recipes.py).
 
 Near chance is judged with the stratified bootstrap 95% interval of the per-category I-AUROC
 (Good vs that category on TEST), not a fixed threshold: the interval must contain 0.5.
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 
 import numpy as np
 import pytest
@@ -16,6 +19,7 @@ import pytest
 from benchmark import results as R
 from benchmark.method import Group, load_methods
 from benchmark.metrics import bootstrap_auroc_ci
+from conftest import NEUTRAL_METHODS, VAL_READS
 
 pytestmark = pytest.mark.slow
 METHODS = load_methods()
@@ -59,12 +63,27 @@ def test_method_contract(quick_run, method):
     efficiency = json.loads((folder / "efficiency.json").read_text())
     assert efficiency["parameters_total"] >= efficiency["parameters_trainable"] >= 0
     assert efficiency["fit_seconds"] > 0 and efficiency["peak_rss_bytes"] > 0
+    assert config["selection"]["policy"] == "last" and config["selection"]["val_queries"] == 0
     metrics = json.loads((folder / "metrics.json").read_text())
     assert 0.0 <= metrics["overall"]["I-AUROC"] <= 1.0
+    assert "recipe_matched" in metrics["subsets"]
     if spec.yields_maps:  # the twin has masks, so maps give pixel metrics
         assert isinstance(metrics["overall"]["P-AUPRO@30%"], float)
     else:
         assert "P-AUPRO@30%" not in metrics["overall"]
+
+
+def test_no_val_label_read_under_the_default_policy(quick_run):
+    """The spy around the runner's one VAL-label query saw no read from any registered method."""
+    reads = quick_run.parent / VAL_READS
+    assert reads.exists() or os.environ.get("BENCH_QUICK_RUN"), "the quick run had no spy"
+    if reads.exists():
+        assert json.loads(reads.read_text()) == 0
+
+
+def test_the_neutral_run_covers_every_one_sided_method():
+    one_sided = {m for m, s in METHODS.items() if s.group in (Group.PROCESS, Group.RESULT)}
+    assert one_sided <= set(NEUTRAL_METHODS), one_sided - set(NEUTRAL_METHODS)
 
 
 LEAKAGE = [(m, c) for m, s in METHODS.items() if s.group is Group.PROCESS for c in IMAGE_ONLY]
@@ -72,23 +91,24 @@ LEAKAGE += [(m, c) for m, s in METHODS.items() if s.group is Group.RESULT for c 
 
 
 @pytest.mark.parametrize("method,category", LEAKAGE)
-def test_no_modality_leakage(quick_run, method, category):
+def test_no_modality_leakage(neutral_run, method, category):
     """A process-only method cannot see image-only defects, and a result-only method cannot see
-    defects that leave the photos untouched (photos drawn with the label guard on)."""
-    lo, hi = _category_ci(_scores(quick_run, method), category)
+    defects that leave the photos untouched (photos drawn with the label guard on), on the twin
+    whose recipes say nothing about the defect."""
+    lo, hi = _category_ci(_scores(neutral_run, method), category)
     assert lo <= 0.5 <= hi, f"{method} detects {category} (I-AUROC 95% CI [{lo:.3f}, {hi:.3f}])"
 
 
-def test_causal_film_detects_chain_breakers(quick_run):
+def test_causal_film_detects_chain_breakers(neutral_run):
     """Well above chance on the categories that break the process-to-result chain: each one's
     I-AUROC above 0.6, and all of them pooled against Good with a 95% CI above 0.5."""
-    folder = R.unit_dir(quick_run, MAIN_FILM, 0)
+    folder = R.unit_dir(neutral_run, MAIN_FILM, 0)
     per_category = json.loads((folder / "metrics.json").read_text())["per_category"]
     aurocs = {c: per_category[c]["I-AUROC"] for c in CHAIN_BREAKERS}
     print(f"{MAIN_FILM} per-category I-AUROC:", {c: round(v, 3) for c, v in aurocs.items()})
     for category, auroc in aurocs.items():
         assert auroc > 0.6, f"{MAIN_FILM} on {category}: I-AUROC {auroc:.3f}"
-    rows = [r for r in _scores(quick_run, MAIN_FILM) if r["category"] in ("Good",) + CHAIN_BREAKERS]
+    rows = [r for r in _scores(neutral_run, MAIN_FILM) if r["category"] in ("Good",) + CHAIN_BREAKERS]
     lo, _ = bootstrap_auroc_ci(np.array([int(r["label"]) for r in rows]),
                                np.array([float(r["score"]) for r in rows]), n_boot=2000, seed=0)
     assert lo > 0.5, f"{MAIN_FILM}: pooled chain-breaker CI low {lo:.3f}"

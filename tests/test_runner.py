@@ -53,7 +53,8 @@ def test_readme_snippet_runs_through_registry_and_runner(tiny_twin, tmp_path, re
     assert 0.0 <= metrics["overall"]["I-AUROC"] <= 1.0
     config = json.loads((unit / "config.json").read_text())
     assert config["group"] == "result-only" and config["features"] == ["image_cls"]
-    assert config["selection_rule"].startswith("max VAL I-AUROC")
+    assert config["selection"]["rule"].startswith("max VAL I-AUROC")
+    assert config["selection"]["policy"] == "last" and config["selection"]["val_queries"] == 0
     info = json.loads((run_dir / "run.json").read_text())
     assert info["dataset"]["synthetic"] is True
     assert (run_dir / "manifest_used.csv").exists()

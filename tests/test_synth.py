@@ -46,11 +46,11 @@ def test_plan_sizes_and_splits():
     for code in range(1, 13):
         for split in ("VAL", "TEST"):
             assert sum(s.code == code and s.split == split for s in quick) >= 6
-    for plan_ in (full, quick):
+    for plan_ in (full, quick, S.plan(SEED, "quick", recipes="neutral")):
         assert all(s.split != "TRAIN" or s.code == 0 for s in plan_)
         assert len({s.run_id for s in plan_}) == len(plan_)
         for s in plan_:
-            weld = S.CONFIGS[s.cfg].weld_type
+            weld = s.config.weld_type
             assert not (s.code in S.FILLET_ONLY and weld != "FILLET")
             assert not (s.code in S.NON_FILLET_ONLY and weld != "NON_FILLET")
             assert s.run_id.endswith(f"-{s.code:02d}") and len(s.run_id) == 16
@@ -208,7 +208,8 @@ def image_stats(views: list[np.ndarray]) -> np.ndarray:
     return np.mean(out, axis=0)
 
 
-STAT_CFGS = (1, 5)  # one non-fillet and one fillet configuration
+STAT_CFGS = (S.CONFIGS[1], S.CONFIGS[5])  # one non-fillet and one fillet configuration (neutral)
+PARTNER = {S.CONFIGS[a]: S.CONFIGS[b] for a, b in S.PARTNER.items()}
 
 
 N_REF, N_HELD, N_DEFECT = 10, 10, 4
@@ -227,8 +228,8 @@ def stats():
     def add(code, cfg, role, modalities=MODS):
         nonlocal index
         index += 1
-        spec = replace(template, index=index, code=code, cfg=cfg,
-                       img_cfg=S.PARTNER[cfg] if code == 12 else cfg)
+        spec = replace(template, index=index, code=code, config=cfg,
+                       img_config=PARTNER[cfg] if code == 12 else cfg)
         r = {"role": role}
         if "video" in modalities:
             r["video"] = video_stats(S.render_video(SEED, spec))
@@ -240,7 +241,7 @@ def stats():
         rows.append((spec, r))
 
     for cfg in STAT_CFGS:
-        fillet = S.CONFIGS[cfg].weld_type == "FILLET"
+        fillet = cfg.weld_type == "FILLET"
         for _ in range(N_REF):
             add(0, cfg, "ref")
         for _ in range(N_HELD):
@@ -251,7 +252,7 @@ def stats():
             for _ in range(N_DEFECT):
                 add(code, cfg, "defect")
         for _ in range(N_REF):
-            add(0, S.PARTNER[cfg], "ref", modalities=("image",))
+            add(0, PARTNER[cfg], "ref", modalities=("image",))
     return rows
 
 
@@ -259,13 +260,13 @@ def _z(stats, modality, code, ref_cfg=None):
     """z-scores of `code`'s samples (held-out ones for code 0) of the two configurations,
     against the reference normals of their configuration (or of ref_cfg(spec))."""
     def reference(cfg):
-        return np.array([r[modality] for s, r in stats if r["role"] == "ref" and s.cfg == cfg])
+        return np.array([r[modality] for s, r in stats if r["role"] == "ref" and s.config == cfg])
 
     out = []
     for spec, r in stats:
-        if spec.code != code or r["role"] == "ref" or spec.cfg not in STAT_CFGS:
+        if spec.code != code or r["role"] == "ref" or spec.config not in STAT_CFGS:
             continue
-        n = reference(ref_cfg(spec) if ref_cfg else spec.cfg)
+        n = reference(ref_cfg(spec) if ref_cfg else spec.config)
         out.append((r[modality] - n.mean(0)) / n.std(0, ddof=1))
     return np.array(out)
 
@@ -297,7 +298,7 @@ def test_mismatch_bead_is_normal_for_the_partner_configuration(stats):
     from scipy.stats import ks_2samp
 
     own = _z(stats, "image", 12)
-    partner = _z(stats, "image", 12, ref_cfg=lambda s: S.PARTNER[s.cfg])
+    partner = _z(stats, "image", 12, ref_cfg=lambda s: PARTNER[s.config])
     normal_z = _z(stats, "image", 0)
     assert np.abs(own.mean(0)).max() > 2.5  # abnormal for its own (the manifest's) configuration
     for j in range(partner.shape[1]):

@@ -52,8 +52,13 @@ def _unit_metrics(name: str, seed: int, auroc: float, maps: bool) -> dict:
             block.update({"P-AUROC": 0.9, "P-AUPRO@30%": 0.70 - 0.05 * i + 0.01 * seed,
                           "P-AUPRO@1%": 0.20})
         per_category[c] = block
+    too_few = Undefined("too few anomalous samples in the subset (3 < 10)")
+    matched = {"overall": {"I-AUROC": auroc - 0.2},
+               "per_category": {c: {"I-AUROC": auroc - 0.25 if c == "Porosity" else too_few} for c in CATS},
+               "counts": {"n": 72, "normal": 60, "anomalous": 12}}
     metrics = {"overall": overall, "per_category": per_category, "per_config": {},
-               "counts": {"n": 100, "normal": 60, "anomalous": 40}}
+               "counts": {"n": 100, "normal": 60, "anomalous": 40},
+               "subsets": {"recipe_matched": matched}}
     if maps:
         overall.update({"P-AUROC": 0.91, "P-AUPRO@30%": 0.71 + 0.01 * seed, "P-AUPRO@1%": 0.21})
     else:
@@ -223,7 +228,8 @@ def test_ablation_and_segmentation_rows(run_dir):
 
 def test_appendix_lists_changes(written):
     text = next(p for p in written if p.name == "appendix.tex").read_text()
-    assert r"\subsection*{causal\_film}" in text
+    assert r"\subsection*{causal\_film ((C.N) Causal Film)}" in text
+    assert r"\textbf{Model selection:} original: not recorded; this run: policy '?'" in text
     assert r"60 TRAIN samples \& 5\% budget" in text
     assert r"\texttt{lr}~=~0.001" in text
 

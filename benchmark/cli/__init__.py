@@ -28,10 +28,11 @@ def main(argv: list[str] | None = None) -> int:
     from benchmark.data.sample import DataError
     from benchmark.data.split import ProtocolError
     from benchmark.registry import UnknownNameError
+    from benchmark.results import StaleResultsError
 
     try:
         return args.func(args)
-    except (DataError, ProtocolError, FileNotFoundError, UnknownNameError) as e:
+    except (DataError, ProtocolError, FileNotFoundError, UnknownNameError, StaleResultsError) as e:
         # NOTE: bad input gets one clear line naming the file and the problem, not a traceback
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"bench: error: {msg}", file=sys.stderr)

@@ -13,7 +13,8 @@ def add_parser(sub) -> None:
     a = sub.add_parser("audit", help="label-guard leakage audit: result-only methods, guard off vs on",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     a.add_argument("--root", type=Path,
-                   help="dataset with labels visible (default: the synthetic twin of --synth-seed)")
+                   help="dataset with labels visible (default: the recipe-neutral synthetic twin of "
+                        "--synth-seed)")
     a.add_argument("--method", type=O.csv_list, nargs="+", default=None,
                    help=f"result-only methods, names or comma lists (default: {' '.join(DEFAULT_METHODS)})")
     O.add_seeds(a)
@@ -21,6 +22,8 @@ def add_parser(sub) -> None:
                    help="runs go to <out>/audit-guard-off|on, the report to <out>/audit.md|json")
     O.add_cache(a)
     O.add_synth_seed(a)
+    a.add_argument("--synth-recipes", choices=("neutral", "real"), default="neutral",
+                   help="recipe structure of the default twin: neutral isolates the label leak")
     O.add_profile(a)
     O.add_device(a)
     a.add_argument("--n-boot", type=int, default=1000, help="bootstrap replicates of the chance interval")
@@ -33,7 +36,8 @@ def command(args) -> int:
 
     methods = tuple(m for group in (args.method or [DEFAULT_METHODS]) for m in group)
     config = AuditConfig(methods=methods, seeds=args.seeds, root=args.root, out=args.out,
-                         cache=args.cache, synth_seed=args.synth_seed, profile=args.profile,
+                         cache=args.cache, synth_seed=args.synth_seed,
+                         synth_recipes=args.synth_recipes, profile=args.profile,
                          device=args.device, n_boot=args.n_boot, probe=not args.no_probe)
     report = audit(config)
     print(render_markdown(report))

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from benchmark.cli import _options as O
+
 
 def add_parser(sub) -> None:
     d = sub.add_parser("data", help="synthetic twin and data checks")
@@ -12,7 +14,14 @@ def add_parser(sub) -> None:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--size", choices=("quick", "full", "tiny"), default="quick")
     s.add_argument("--no-label", action="store_true", help="draw the photos without the printed run-id label")
+    O.add_recipes(s, "--recipes")
     s.set_defaults(func=synth)
+    r = dsub.add_parser("recipes", help="how far the weld recipe alone goes on a manifest's split (no media)")
+    r.add_argument("--manifest", type=Path, required=True)
+    r.add_argument("--split-seed", type=int, default=0, help="seed of the derived split when the manifest has none")
+    r.add_argument("--out", type=Path, default=Path("recipe_matched.csv"),
+                   help="where the recipe-matched defects are written (CSV)")
+    r.set_defaults(func=recipes)
     c = dsub.add_parser("check", help="validate every sample of a dataset folder")
     c.add_argument("--root", type=Path, required=True)
     c.add_argument("--manifest", type=Path)
@@ -24,7 +33,8 @@ def add_parser(sub) -> None:
 def synth(args) -> int:
     from benchmark.data.synth import synthesize
 
-    out = synthesize(args.out, seed=args.seed, size=args.size, label=not args.no_label)
+    out = synthesize(args.out, seed=args.seed, size=args.size, label=not args.no_label,
+                     recipes=args.recipes)
     print(f"synthetic twin written to {out}")
     return 0
 
@@ -33,3 +43,12 @@ def check(args) -> int:
     from benchmark.data.check import main_check
 
     return main_check(args.root, args.manifest, args.json)
+
+
+def recipes(args) -> int:
+    from benchmark.recipe_report import recipe_report, render, write_matched
+
+    report = recipe_report(args.manifest, seed=args.split_seed)
+    print(render(report))
+    print(f"wrote {write_matched(report, args.out)}")
+    return 0

@@ -9,6 +9,7 @@ from benchmark.cli import _options as O
 
 def add_parser(sub) -> None:
     from benchmark.executors import EXECUTORS
+    from benchmark.profiles import SELECTION_POLICIES
 
     r = sub.add_parser("run", help="fit, select on VAL, score TEST; write results/<run>/",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -19,6 +20,7 @@ def add_parser(sub) -> None:
     r.add_argument("--root", type=Path, help="Weld-4M folder (default: the synthetic twin, generated on first use)")
     r.add_argument("--manifest", type=Path, help="manifest CSV with SPLIT (default: <root>/manifest.csv, else derived)")
     O.add_synth_seed(r)
+    O.add_recipes(r)
     O.add_device(r)
     r.add_argument("--out", type=Path, default=Path("results"))
     r.add_argument("--run", help="run name: results/<run>/ (default: <profile>-<dataset folder>)")
@@ -27,6 +29,13 @@ def add_parser(sub) -> None:
                    help="NAME=HUB_ID_OR_FOLDER for the pretrained preset, e.g. vjepa2=/models/vjepa2")
     r.add_argument("--no-label-guard", action="store_true", help="feed post-weld photos with the printed run id")
     r.add_argument("--split-seed", type=int, default=0, help="seed of the derived split when no manifest has one")
+    r.add_argument("--selection", choices=SELECTION_POLICIES, default="last",
+                   help="last: every method keeps its final state, equal fusion weights, no VAL label "
+                        "read; val: at most --selection-budget VAL I-AUROC queries per method")
+    r.add_argument("--selection-budget", type=int, default=10, metavar="K",
+                   help="VAL queries per method under --selection val")
+    r.add_argument("--rerun", action="store_true",
+                   help="redo the finished units whose settings differ (else the run stops and says what changed)")
     r.add_argument("--executor", choices=list(EXECUTORS), default="local")
     r.add_argument("--address", help="Ray cluster address (default: start a local cluster)")
     r.add_argument("--no-table", action="store_true", help="do not print the main table at the end")
@@ -41,7 +50,9 @@ def command(args) -> int:
         methods=args.method, seeds=args.seeds, profile=args.profile, root=args.root,
         manifest=args.manifest, device=args.device, out=args.out, run=args.run, cache=args.cache,
         label_guard=not args.no_label_guard, backbones=tuple(args.backbone),
-        split_seed=args.split_seed, synth_seed=args.synth_seed)
+        split_seed=args.split_seed, synth_seed=args.synth_seed, synth_recipes=args.synth_recipes,
+        selection=args.selection,
+        selection_budget=args.selection_budget, rerun=args.rerun)
     run_dir = run(config, EXECUTORS.get(args.executor)(address=args.address))
     print(f"results: {run_dir}")
     if not args.no_table:

@@ -47,6 +47,11 @@ class ExtractorStats:
     cached: int = 0
     seconds: float = 0.0
     labels_missed: int = 0  # views where the label guard found no label
+    # What one sample costs, from the entries' cost log (`cost.json` in the extractor's cache
+    # folder: measured when they were computed, in this run or an earlier one).
+    backbone: str | None = None
+    parameters: int = 0  # of the frozen backbone (0 without one)
+    ms_per_sample: float | None = None
 
 
 @dataclass
@@ -66,6 +71,11 @@ class FeatureStore:
             self._extractors[name] = EXTRACTORS.get(name)(self.profile, self.options, self.device,
                                                                 store=self)
         return self._extractors[name]
+
+    def upstream(self, name: str) -> tuple[str, ...]:
+        """The extractor and those whose output it is computed from (DINOv2 <- pixels)."""
+        ext = self.extractor(name)
+        return (name, *(u for up in ext.upstream for u in self.upstream(up)))
 
     def folder(self, name: str) -> Path:
         ext = self.extractor(name)
@@ -98,6 +108,7 @@ class FeatureStore:
         stats.cached += len(samples) - len(todo)
         bar = tqdm(total=len(todo), desc=f"features {name}", unit="sample", disable=not todo,
                    leave=False)
+        seconds_before = stats.seconds
         for start in range(0, len(todo), ext.batch_size):
             batch = todo[start:start + ext.batch_size]
             missed = getattr(ext, "labels_missed", 0)
@@ -110,6 +121,12 @@ class FeatureStore:
                 _atomic_save_npz(paths[i], result)
             bar.update(len(batch))
         bar.close()
+        if todo:
+            _log_cost(folder / "cost.json", len(todo), stats.seconds - seconds_before,
+                      ext.parameters(), self.device)
+        cost = _read_cost(folder / "cost.json")
+        stats.backbone, stats.parameters = ext.backbone, cost.get("parameters", 0)
+        stats.ms_per_sample = (1000 * cost["seconds"] / cost["samples"]) if cost else None
         entries = []
         for p in paths:
             with np.load(p) as z:
@@ -118,6 +135,18 @@ class FeatureStore:
 
     def report(self) -> dict:
         return {name: vars(s).copy() for name, s in self.stats.items()}
+
+
+def _read_cost(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _log_cost(path: Path, samples: int, seconds: float, parameters: int, device: str) -> None:
+    """Add a batch of computed entries to the folder's cost log (time per sample, parameters)."""
+    cost = _read_cost(path)
+    cost = {"samples": cost.get("samples", 0) + samples, "seconds": cost.get("seconds", 0.0) + seconds,
+            "parameters": parameters, "device": device}
+    _atomic_write_text(path, json.dumps(cost, indent=2))
 
 
 def _atomic_write_text(path: Path, text: str) -> None:

@@ -25,6 +25,7 @@ class Extractor(ABC):
     outputs: ClassVar[tuple[str, ...]]  # feature names this extractor provides
     modality: ClassVar[str]  # the sample modality it reads
     backbone: ClassVar[str | None] = None  # the frozen network it runs, if any
+    upstream: ClassVar[tuple[str, ...]] = ()  # extractors whose output it is computed from
     batch_size: ClassVar[int] = 8
 
     def __init__(self, profile: Profile, options: FeatureOptions, device: str = "cpu", store=None):
@@ -59,6 +60,10 @@ class Extractor(ABC):
 
     def model_shape(self) -> dict:
         return {}
+
+    def parameters(self) -> int:
+        """Parameters of the frozen backbone (0 for extractors without one)."""
+        return 0 if self.backbone is None else sum(p.numel() for p in self.model().parameters())
 
 
 EXTRACTORS: Registry[type[Extractor]] = Registry("feature extractor")
@@ -202,6 +207,7 @@ class ImageTokens(Extractor):
     outputs = ("image_cls", "image_patches")
     modality = "image"
     backbone = "dinov2"
+    upstream = ("pixels",)
 
     def preprocessing(self):
         pixels = ImagePixels(self.profile, self.options, self.device)

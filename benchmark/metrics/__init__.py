@@ -43,7 +43,7 @@ itself: the split into modules is not part of the API. Results to and from JSON:
 from __future__ import annotations
 
 from ._base import HIGHER_IS_BETTER, MetricValue, Undefined, aupro_key
-from .evaluation import aggregate_seeds, evaluate
+from .evaluation import MIN_SUBSET_ANOMALOUS, aggregate_seeds, evaluate
 from .image import IMAGE_KEYS, image_metrics
 from .pixel import aupro, pixel_auroc, pixel_metrics, pro_curve
 from .statistics import bootstrap_auroc_ci, delong_test
@@ -62,5 +62,6 @@ __all__ = [
     "bootstrap_auroc_ci",
     "delong_test",
     "evaluate",
+    "MIN_SUBSET_ANOMALOUS",
     "aggregate_seeds",
 ]

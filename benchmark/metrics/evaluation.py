@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ._base import MetricValue, Undefined, _as_labels, _as_scores, aupro_key
-from .image import image_metrics
+from .image import IMAGE_KEYS, image_metrics
 from .pixel import _check_limit, pixel_metrics
 from .statistics import bootstrap_auroc_ci
 
@@ -88,6 +88,7 @@ def evaluate(
     n_boot: int = 1000,
     seed: int = 0,
     normal_category: str = "Good",
+    subsets: Mapping[str, Sequence[bool]] | None = None,
 ) -> dict:
     """Full evaluation of one method on the test samples.
 
@@ -103,6 +104,10 @@ def evaluate(
             mask is left out of the pixel metrics. Each view is one image.
         fpr_limits: AU-PRO FPR limits.
         n_boot, seed: stratified bootstrap for ``"I-AUROC-CI95"``.
+        subsets: optional ``{name: (N,) bool}``, e.g. the recipe-matched TEST samples: each gets
+            the image metrics, ``"I-AUROC-CI95"`` and per-category image metrics of its samples;
+            with fewer than ``MIN_SUBSET_ANOMALOUS`` anomalous samples (overall, or in one
+            category) the values are Undefined, saying how many there are.
 
     Returns:
         ``{"overall": {...}, "per_category": {cat: {...}}, "per_config": {axis: {value: {...}}},
@@ -113,6 +118,7 @@ def evaluate(
         normal samples with the samples of category ``c`` (image metrics, plus pixel metrics on
         those views when maps and masks are given). ``per_config[axis][v]`` holds the image metrics
         of the samples with that configuration value. Undefined values carry their reason.
+        With ``subsets``, ``"subsets": {name: {"overall", "per_category", "counts"}}`` too.
     """
     y = _as_labels(labels)
     n = y.shape[0]
@@ -133,7 +139,11 @@ def evaluate(
     counts["per_category"] = cat_counts
     if configs:
         counts["per_config"] = config_counts
-    return {"overall": overall, "per_category": per_category, "per_config": per_config, "counts": counts}
+    out = {"overall": overall, "per_category": per_category, "per_config": per_config, "counts": counts}
+    if subsets:
+        out["subsets"] = {name: _subset(y, s, cats, normal_category, mask, n_boot, seed)
+                          for name, mask in subsets.items()}
+    return out
 
 
 def _checked_categories(categories: Sequence[str], y: np.ndarray, normal_category: str) -> np.ndarray:
@@ -179,6 +189,37 @@ def _per_category(
             block.update(pixels(idx))
         per_category[c] = block
     return per_category, cat_counts
+
+
+#: A subset's I-AUROC needs this many anomalous samples (overall, and per category): with fewer,
+#: its 95 % bootstrap interval spans more than about +-0.2 around any value, and the number would
+#: say little (the tables show a dash and the count instead).
+MIN_SUBSET_ANOMALOUS = 10
+
+
+def _subset(y: np.ndarray, s: np.ndarray, cats: np.ndarray, normal_category: str,
+            mask: Sequence[bool], n_boot: int, seed: int) -> dict:
+    """Image metrics, interval and per-category image metrics of the samples in ``mask``."""
+    keep = np.asarray(mask, dtype=bool)
+    if keep.shape[0] != y.shape[0]:
+        raise ValueError(f"a subset mask has {keep.shape[0]} entries but labels has {y.shape[0]}")
+    y, s, cats = y[keep], s[keep], cats[keep]
+    overall = _small(int(y.sum())) or _overall(y, s, n_boot, seed, None)
+    per_category, cat_counts = _per_category(y, s, cats, normal_category, None)
+    for c, block in per_category.items():
+        if (too_few := _small(cat_counts[c])):
+            per_category[c] = {k: too_few[k] for k in block}
+    counts = _class_counts(y)
+    counts["per_category"] = cat_counts
+    return {"overall": overall, "per_category": per_category, "counts": counts}
+
+
+def _small(n_anomalous: int) -> dict[str, Undefined] | None:
+    """Undefined image metrics for a subset with too few anomalous samples, else None."""
+    if n_anomalous >= MIN_SUBSET_ANOMALOUS:
+        return None
+    u = Undefined(f"too few anomalous samples in the subset ({n_anomalous} < {MIN_SUBSET_ANOMALOUS})")
+    return {k: u for k in (*IMAGE_KEYS, "I-AUROC-CI95")}
 
 
 def _per_config(

@@ -12,12 +12,14 @@ from pathlib import Path
 from benchmark import results as R
 from benchmark.tables.model import Cell, Column, Row, RowGroup, Table, summarise
 
-MODALITY_LETTERS = {"video": "V", "audio": "A", "sensor": "S", "image": "I"}
+MODALITY_LETTERS = {"video": "V", "audio": "A", "sensor": "S", "image": "I", "setpoints": "R"}
 MAIN_ROLES = ("proposed", "baseline")  # declared roles whose rows make the main table
 
 AUPRO = "P-AUPRO"
+MATCHED = "recipe_matched"  # the TEST subset whose defects share a recipe with TRAIN normals
 MAIN_COLUMNS = (
     Column("I-AUROC", "I-AUROC"),
+    Column(f"{MATCHED}/I-AUROC", "I-AUROC (matched)"),
     Column("I-AP", "I-AP"),
     Column("I-F1max", "I-F1max"),
     Column("P-AUPRO@30%", "@30%", span=AUPRO),
@@ -87,8 +89,29 @@ class MethodRuns:
         return [None] * len(self.units)
 
     def overall(self, key: str) -> Cell:
+        """A metric over the whole TEST split, or over a subset ("recipe_matched/I-AUROC")."""
+        subset, _, metric = key.rpartition("/")
+        if subset:
+            return self.subset(subset, metric)
         return summarise([u.metrics.get("overall", {}).get(key) for u in self.units],
                          self._missing_reasons(key))
+
+    def subset(self, subset: str, key: str, category: str | None = None) -> Cell:
+        """A metric on a TEST subset (overall or one category's), as the runner recorded it."""
+        values, reasons = [], []
+        for u in self.units:
+            block = u.metrics.get("subsets", {}).get(subset)
+            if block is not None and category is not None:
+                block = {"overall": block.get("per_category", {}).get(category)}
+            block = (block or {}).get("overall")
+            values.append(None if block is None else block.get(key))
+            reasons.append(f"no {subset.replace('_', '-')} subset in this result" if block is None
+                           else None)
+        return summarise(values, reasons)
+
+    def val_queries(self) -> Cell:
+        return summarise([u.config.get("selection", {}).get("val_queries") for u in self.units],
+                         ["not recorded"] * len(self.units))
 
     def category(self, category: str, key: str) -> Cell:
         vals = []
@@ -119,11 +142,36 @@ class RunData:
         by_method: dict[str, list[R.UnitResult]] = {}
         for u in units:
             by_method.setdefault(u.method, []).append(u)
+        _refuse_mixed_settings(run_dir, units)
         ordered = sorted(by_method, key=lambda m: method_order({"method": m, **by_method[m][0].config}))
         return cls(Path(run_dir), {m: MethodRuns(m, by_method[m]) for m in ordered}, R.run_info(run_dir))
 
     def all_units(self) -> list[R.UnitResult]:
         return [u for m in self.methods.values() for u in m.units]
+
+    def selection(self) -> dict:
+        """The run's selection policy (every unit shares it: mixed settings are refused)."""
+        return self.all_units()[0].config.get("selection", {})
+
+    def selection_text(self) -> str:
+        sel = self.selection()
+        if sel.get("policy") == "val":
+            return (f"Selection 'val': at most K={sel.get('budget')} VAL I-AUROC queries per method "
+                    f"(the column VAL q. gives each method's count).")
+        if sel.get("policy") == "last":
+            return ("Selection 'last': every method keeps its final state and fuses scores with "
+                    "equal weights; no VAL label is read.")
+        return "Selection policy not recorded."
+
+    def matched_text(self) -> str:
+        """How large the recipe-matched subset is (from any unit's counts)."""
+        counts = next((u.metrics["subsets"][MATCHED]["counts"] for u in self.all_units()
+                       if MATCHED in u.metrics.get("subsets", {})), None)
+        if counts is None:
+            return ""
+        return (f"I-AUROC (matched): on the TEST defects welded with a recipe that TRAIN normals also "
+                f"used ({counts['anomalous']}) against all TEST normals ({counts['normal']}); there "
+                f"the recipe does not give the answer.")
 
     def category_codes(self) -> dict[str, int]:
         """Category name -> code, as the runner recorded them with the results."""
@@ -176,6 +224,25 @@ class RunData:
         return text if len(counts) == 1 else text + " (fewer for some rows, see notes)"
 
 
+def _refuse_mixed_settings(run_dir: Path, units: list[R.UnitResult]) -> None:
+    """One table, one set of run settings: units whose run fingerprints differ are refused."""
+    by_digest: dict[str, list[R.UnitResult]] = {}
+    for u in units:
+        by_digest.setdefault(u.config.get("fingerprint", {}).get("run_digest", "none"), []).append(u)
+    if len(by_digest) < 2:
+        return
+    groups = sorted(by_digest.values(), key=len, reverse=True)
+    first, other = groups[0][0], groups[1][0]
+    what = R.changes({k: v for k, v in first.config.get("fingerprint", {}).get("parts", {}).items()
+                      if k != "method"},
+                     {k: v for k, v in other.config.get("fingerprint", {}).get("parts", {}).items()
+                      if k != "method"})
+    raise ValueError(f"{run_dir}: its units were made under {len(groups)} different run settings "
+                     f"(e.g. {first.method}/seed{first.seed} vs {other.method}/seed{other.seed}: "
+                     f"{'; '.join(what) or 'no fingerprint'}); one table shows one setting: rerun "
+                     f"with --rerun or pick a folder")
+
+
 # ---------------------------------------------------------------------------- the tables
 def _grouped(data: RunData, names: list[str], build_row) -> list[RowGroup]:
     """Rows by modality group, in the run's method order (groups by letter)."""
@@ -201,24 +268,48 @@ def _finish(table: Table) -> Table:
     return table
 
 
+VAL_QUERIES = Column("val_queries", "VAL q.", kind="number", fmt="{:.0f}", ranked=False,
+                     show_std=False)
+
+
 def metric_row(m: MethodRuns, columns) -> Row:
     cells = {c.key: m.overall(c.key) for c in columns if c.kind != "text"}
     cells[MODALITY_COLUMN.key] = Cell(text=m.modalities)
+    if any(c.key == VAL_QUERIES.key for c in columns):
+        cells[VAL_QUERIES.key] = m.val_queries()
     return Row(m.label, cells, m.name)
+
+
+def recipe_floor(data: RunData, names: list[str]) -> str:
+    """The recipe-only rows' scores, for the caption: the floor no reader may miss."""
+    floor = [data.methods[n] for n in names if data.methods[n].config.get("group") == "recipe-only"]
+    shown = []
+    for m in floor:
+        auroc, matched = m.overall("I-AUROC"), m.overall(f"{MATCHED}/I-AUROC")
+        text = f"{m.label} I-AUROC {100 * auroc.mean:.1f}" if auroc.defined else f"{m.label} I-AUROC n/a"
+        shown.append(text + (f" (matched {100 * matched.mean:.1f})" if matched.defined else ""))
+    if not shown:
+        return ""
+    return ("Recipe-only floor, reading nothing but the weld recipe: " + "; ".join(shown)
+            + ". A method above it overall but not on the matched subset may be reading the recipe.")
 
 
 def main_table(data: RunData, columns=MAIN_COLUMNS) -> Table:
     names = main_rows(data)
     if not names:
         raise ValueError(f"{data.run_dir}: no method for the main table")
+    if data.selection().get("policy") == "val":
+        columns = (*columns, VAL_QUERIES)
     cols = [MODALITY_COLUMN, *columns]
     return _finish(Table(
         name="main", title="Main table", label="tab:main", columns=cols,
         groups=_grouped(data, names, lambda m: metric_row(m, columns)),
-        caption=(f"Anomaly detection and localisation on the TEST split, grouped by the modalities "
-                 f"a method uses (V video, A audio, S sensors, I post-weld images); "
-                 f"values ×100, {data.seeds_text(names)}. Bold: best, underlined: second best "
-                 f"among the rows with the metric defined. {data.provenance()}"),
+        caption=" ".join(filter(None, [
+            f"Anomaly detection and localisation on the TEST split, grouped by the modalities a "
+            f"method uses (V video, A audio, S sensors, I post-weld images, R recipe set-points); "
+            f"values ×100, {data.seeds_text(names)}. Bold: best, underlined: second best among "
+            f"the rows with the metric defined.", data.matched_text(), recipe_floor(data, names),
+            data.selection_text(), data.provenance()])),
         extra_notes=_seed_notes(data, names)))
 
 
@@ -242,17 +333,29 @@ def per_category_table(data: RunData, metric: str, *, maps_only: bool) -> Table 
         cells["__overall__"] = m.overall(metric)
         return Row(m.label, cells, m.name)
 
+    def matched_row(m: MethodRuns) -> Row:
+        cells = {c: m.subset(MATCHED, metric, category=c) for c in cats}
+        cells["__overall__"] = m.subset(MATCHED, metric)
+        return Row(m.label, cells, m.name)
+
     task = "detection" if metric.startswith("I-") else "segmentation"
     what = ("per defect category: all normal TEST samples against the samples of one category"
             if task == "detection" else
             "per defect category, over the post-weld views of the normal samples and of one category;"
             " only methods that produce anomaly maps")
+    groups = _grouped(data, names, row)
+    matched = ""
+    if task == "detection" and data.matched_text():
+        groups.append(RowGroup("Recipe-matched TEST subset", [matched_row(data.methods[m]) for m in names],
+                               scope=MATCHED))
+        matched = (" The last row group repeats every method on the recipe-matched subset (ranked "
+                   "apart): " + data.matched_text())
     return _finish(Table(
         name=f"per_category_{task}", title=f"Per-category {task} ({metric})",
-        label=f"tab:per-category-{task}", columns=cols, groups=_grouped(data, names, row),
+        label=f"tab:per-category-{task}", columns=cols, groups=groups,
         caption=(f"{metric} {what}; 'All' is the whole TEST split. Values ×100, "
                  f"{data.seeds_text(names, std=False)}. "
-                 f"Bold: best, underlined: second best per column. {data.provenance()}"),
+                 f"Bold: best, underlined: second best per column.{matched} {data.provenance()}"),
         extra_notes=[_category_legend(data, cats), *_seed_notes(data, names)]))
 
 
@@ -300,45 +403,50 @@ def _text_cell(m: MethodRuns, key: str, fmt) -> Cell:
 
 
 def efficiency_table(data: RunData) -> Table:
+    """What each method costs, its frozen backbones charged next to its own part."""
     names = list(data.methods)
     cuda = any(u.efficiency.get("peak_cuda_bytes") for u in data.all_units())
+    ms = lambda key, label: Column(key, label, kind="number", fmt="{:.2f}", higher_is_better=False,
+                                   ranked=False, span="ms per sample")
     cols = [
-        Column("parameters_total", "Params", kind="text", align="r"),
-        Column("parameters_trainable", "Trainable", kind="text", align="r"),
+        Column("backbone_parameters", "Backbones", kind="text", align="r", span="Parameters"),
+        Column("parameters_total", "Own", kind="text", align="r", span="Parameters"),
+        Column("parameters_trainable", "Trainable", kind="text", align="r", span="Parameters"),
         Column("memory_bank_bytes", "Memory bank", kind="text", align="r"),
         Column("fit_seconds", "Fit (s)", kind="number", fmt="{:.1f}", higher_is_better=False,
                ranked=False),
-        Column("inference_ms_per_sample", "Infer. (ms/sample)", kind="number", fmt="{:.2f}",
-               higher_is_better=False, ranked=False),
+        ms("backbone_ms_per_sample", "Backbones"), ms("inference_ms_per_sample", "Own"),
+        ms("total_ms_per_sample", "Total"),
         Column("peak_rss_bytes", "Peak RSS", kind="text", align="r"),
     ]
     if cuda:
         cols.append(Column("peak_cuda_bytes", "Peak GPU", kind="text", align="r"))
     byte = lambda v: "0" if not v else _human(v, "B", 1024.0, ("", "Ki", "Mi", "Gi", "Ti"))
+    as_text = {"backbone_parameters": _human, "parameters_total": _human,
+               "parameters_trainable": _human, "memory_bank_bytes": byte, "peak_rss_bytes": byte,
+               "peak_cuda_bytes": byte}
 
     def row(m: MethodRuns) -> Row:
-        cells = {"parameters_total": _text_cell(m, "parameters_total", _human),
-                 "parameters_trainable": _text_cell(m, "parameters_trainable", _human),
-                 "memory_bank_bytes": _text_cell(m, "memory_bank_bytes", byte),
-                 "fit_seconds": m.efficiency("fit_seconds"),
-                 "inference_ms_per_sample": m.efficiency("inference_ms_per_sample"),
-                 "peak_rss_bytes": _text_cell(m, "peak_rss_bytes", byte)}
-        if cuda:
-            cells["peak_cuda_bytes"] = _text_cell(m, "peak_cuda_bytes", byte)
+        cells = {c.key: _text_cell(m, c.key, as_text[c.key]) if c.key in as_text
+                 else m.efficiency(c.key) for c in cols}
         return Row(m.label, cells, m.name)
 
     devices = sorted({str(u.efficiency.get("device", "?")) for u in data.all_units()})
     return _finish(Table(
         name="efficiency", title="Efficiency", label="tab:efficiency", columns=cols,
         groups=_grouped(data, names, row),
-        caption=(f"Cost of each method on device {', '.join(devices)}: parameters of the method's "
-                 f"own modules (frozen backbones excluded: features are extracted once and cached), "
-                 f"memory-bank size, fit time, TEST inference time per sample "
-                 f"({data.seeds_text(names)}), and peak memory while fitting and scoring. "
-                 f"{data.provenance()}"),
+        caption=(f"Cost of each method on device {', '.join(devices)} ({data.seeds_text(names)}). "
+                 f"Backbones: the frozen encoders whose features the method reads (V-JEPA 2, AST, "
+                 f"DINOv2; decoding and the label guard for the photos), with the time per sample "
+                 f"the extraction log measured when the features were computed, plus any frozen "
+                 f"encoder the method runs itself (parameters only: its time is in the method's "
+                 f"own time). Own: the method's other parameters (trainable ones apart), memory "
+                 f"bank, fit time, TEST inference time per sample. Total: backbones + own per "
+                 f"sample. {data.provenance()}"),
         extra_notes=["Peak RSS is the resident memory of the whole benchmark process (interpreter "
                      "and cached features included), sampled every 20 ms; it is an upper bound on "
-                     "the method's own memory. Times are wall-clock and depend on the machine.",
+                     "the method's own memory. Times are wall-clock and depend on the machine; "
+                     "extraction times were measured on the device that computed the features.",
                      *_seed_notes(data, names)]))
 
 
@@ -352,6 +460,9 @@ class Adaptation:
     paper: str
     changes: list[dict]  # rows of Hyperparameters.changes()
     kept: list[tuple[str, object]]  # hyperparameters used exactly as published
+    original_selection: str  # how the original chose its final model
+    selection: str  # what this run did instead (the run's policy and the method's VAL queries)
+    label: str = ""  # the row label of the paper's tables
 
 
 def adaptations(data: RunData) -> list[Adaptation]:
@@ -362,6 +473,12 @@ def adaptations(data: RunData) -> list[Adaptation]:
         changed = {c["name"] for c in changes}
         original = hp.get("original", {})
         kept = [(k, v) for k, v in original.items() if k not in changed]
+        sel = m.config.get("selection", {})
+        queries = m.val_queries()
+        used = (f"policy '{sel.get('policy', '?')}'"
+                + (f" (K={sel.get('budget')}), {queries.mean:.0f} VAL queries" if sel.get("policy") == "val"
+                   and queries.defined else ""))
         out.append(Adaptation(m.name, m.group_title, m.modalities,
-                              m.config.get("summary", ""), m.config.get("paper", ""), changes, kept))
+                              m.config.get("summary", ""), m.config.get("paper", ""), changes, kept,
+                              hp.get("original_selection", "not recorded"), used, m.label))
     return out

@@ -58,6 +58,7 @@ class Row:
 class RowGroup:
     title: str  # "" for an untitled group
     rows: list[Row]
+    scope: str = ""  # groups of one scope are ranked together (e.g. a subset's rows apart)
 
 
 @dataclass
@@ -78,14 +79,19 @@ class Table:
     def rank(self) -> None:
         """Bold the best and underline the second value of each ranked column.
 
-        NOTE: comparable rows = every row of this table (across its row groups) whose value in
-        that column is defined. Values are compared as displayed (rounded), so rows that look
-        equal share a rank; a column with fewer than two defined rows gets no marks.
+        NOTE: comparable rows = every row of this table (across its row groups of one scope)
+        whose value in that column is defined. Values are compared as displayed (rounded), so
+        rows that look equal share a rank; a column with fewer than two defined rows gets no marks.
         """
+        for scope in dict.fromkeys(g.scope for g in self.groups):
+            rows = [r for g in self.groups if g.scope == scope for r in g.rows]
+            self._rank(rows)
+
+    def _rank(self, rows: list[Row]) -> None:
         for col in self.columns:
             if col.kind == "text" or not col.ranked:
                 continue
-            cells = [r.cells[col.key] for r in self.rows() if col.key in r.cells]
+            cells = [r.cells[col.key] for r in rows if col.key in r.cells]
             defined = [c for c in cells if c.defined]
             if len(defined) < 2:
                 continue

@@ -5,8 +5,10 @@
 writes `<out>/<configuration folder>/<run id>/<run id>.avi|.flac|.csv`, `images/<stem>.jpg`
 (5 views), `masks/<stem>.png` (one per view, 0/255) and `<out>/manifest.csv` (MANIFEST_COLUMNS).
 
-Causal chain. Eight weld configurations (weld type x steel x thickness, `CONFIGS`) have their own
-set-points. One *process* draw per sample (realised current, voltage, feed, speed, gas, arc
+Causal chain. Every sample has a recipe (weld type, steel, plate, set-points): by default drawn
+from Weld-4M's own per-category recipes (`recipes="real"`: the recipe shortcut of the real data),
+or eight far-apart configurations shared by every category (`recipes="neutral"`, `CONFIGS`).
+One *process* draw per sample (realised current, voltage, feed, speed, gas, arc
 on/off times) drives every process modality: the weld-pool blob in the video (size and brightness
 ~ current*voltage, plate texture scrolls with the travel speed), the arc hum in the audio
 (pitch ~ voltage, loudness ~ current, broadband noise ~ heat input) and the sensor CSV
@@ -16,7 +18,8 @@ speed) / sqrt(feed ratio), height ~ feed / speed, ripple pitch ~ speed, heat-tin
 input) plus small image noise. The configurations are far apart, so a bead normal for one
 configuration is abnormal for another; code 12 (Process_Result_Mismatch) exploits exactly that:
 its video/audio/sensor are a normal run of its configuration A (the manifest's), its photos are a
-normal run of a partner configuration B of the same weld type (`PARTNER`).
+normal run of a partner configuration B of the same weld type (`PARTNER`; with real recipes, the
+normal recipe of its weld type whose bead differs most).
 
 Defects touch only the modalities of their row in `VISIBLE` (V video, A audio, S sensor, I image).
 Every modality has its own random stream, `np.random.default_rng([seed, index, stream])`, and the
@@ -42,9 +45,9 @@ from .images import (BEAD_X0, BEAD_X1, BEAD_Y, CANVAS_H, CANVAS_W, IMG_H, IMG_W,
                      label_text_size, render_images)
 from .process import (CONFIGS, DURATION_S, FEED_PER_A, FILLET_CFGS, FILLET_ONLY, FOLDER_RUNS,
                       MODALITY_LETTER, NON_FILLET_CFGS, NON_FILLET_ONLY, PARTNER, PLAN_STREAM,
-                      S_AUDIO, S_EVENTS, S_IMAGE, S_META, S_PROCESS, S_PROCESS_B, S_SENSOR, S_VIDEO,
-                      SIZES, TRAIN_SHARE_OF_NORMALS, VISIBLE, Config, Events, Process, SampleSpec,
-                      draw_process, events_of, plan, process_of)
+                      RECIPE_MODES, S_AUDIO, S_EVENTS, S_IMAGE, S_META, S_PROCESS, S_PROCESS_B,
+                      S_SENSOR, S_VIDEO, SIZES, TRAIN_SHARE_OF_NORMALS, VISIBLE, Config, Events,
+                      Process, SampleSpec, draw_process, events_of, plan, process_of)
 from .sensor import CSV_DT, OCV_V, WIRE_PER_FEED_S, render_sensor, sensor_csv
 from .video import FPS, VIDEO_H, VIDEO_W, render_video, write_video
 from .write import manifest_rows, synthesize, write_sample
@@ -53,7 +56,7 @@ __all__ = [
     # writing the twin
     "synthesize", "write_sample", "manifest_rows",
     # plan, configurations, process
-    "plan", "SampleSpec", "SIZES", "CONFIGS", "Config", "PARTNER", "VISIBLE", "MODALITY_LETTER",
+    "plan", "SampleSpec", "SIZES", "RECIPE_MODES", "CONFIGS", "Config", "PARTNER", "VISIBLE", "MODALITY_LETTER",
     "FILLET_ONLY", "NON_FILLET_ONLY", "FILLET_CFGS", "NON_FILLET_CFGS", "TRAIN_SHARE_OF_NORMALS",
     "FOLDER_RUNS", "DURATION_S", "FEED_PER_A", "Process", "draw_process", "process_of", "Events",
     "events_of", "PLAN_STREAM", "S_PROCESS", "S_VIDEO", "S_AUDIO", "S_SENSOR", "S_IMAGE",

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .process import (CONFIGS, FEED_PER_A, S_IMAGE, S_PROCESS_B, Config, Process, SampleSpec, _has,
+from .process import (FEED_PER_A, S_IMAGE, S_PROCESS_B, Config, Process, SampleSpec, _has,
                       _rng, draw_process, process_of)
 
 IMG_W, IMG_H = 320, 240  # photo size
@@ -110,10 +110,10 @@ def render_images(seed: int, spec: SampleSpec, code: int | None = None, label: b
 def _photographed_process(seed: int, spec: SampleSpec, code: int) -> tuple[Config, Process]:
     """The configuration and realised process of the bead in the photos."""
     if code == 12:
-        cfg = CONFIGS[spec.img_cfg]
+        cfg = spec.img_config
         p = draw_process(cfg, _rng(seed, spec, S_PROCESS_B))
     else:
-        cfg = CONFIGS[spec.cfg]
+        cfg = spec.config
         p = process_of(seed, spec, code if _has(code, "image") else 0)
     return cfg, p
 
@@ -176,8 +176,9 @@ def _draw_plate(img: np.ndarray, rng: np.random.Generator, cfg: Config, show: in
         face = plate & (v < BEAD_Y - 2)
         plate_rgb = np.where(face[..., None], plate_rgb * 1.35 + 10, plate_rgb)
     img = np.where(plate[..., None], plate_rgb, img)
-    # plate edge shadow (thickness)
-    edge = (xx >= PLATE_X0) & (xx <= PLATE_X1) & (v > PLATE_V1) & (v <= PLATE_V1 + 5)
+    # plate edge shadow: as wide as the plate is thick (5 px for 7 mm, 2 px for 3 mm)
+    edge_px = round(0.7 * cfg.thickness_mm)
+    edge = (xx >= PLATE_X0) & (xx <= PLATE_X1) & (v > PLATE_V1) & (v <= PLATE_V1 + edge_px)
     img[edge] = img[edge] * 0.5
     return img, plate
 

@@ -1,9 +1,19 @@
 """The sample plan and the realised process: what every modality of a sample is rendered from.
 
-Eight weld configurations (weld type x steel x thickness, `CONFIGS`) have their own set-points.
+Every sample has a weld configuration (its recipe: weld type, steel, plate thickness, current,
+voltage, gas, robot speed). Two recipe structures (`RECIPE_MODES`):
+
+* `real` (the default): each category's recipes are drawn from Weld-4M's own per-category recipe
+  table (`benchmark.data.recipes.twin_recipes`), in proportion to how often each was used, so the
+  twin has the real data's recipe shortcut (most defects were welded with recipes no normal weld
+  used) and its recipe-matched subset (Lack of Fusion and Warping share recipes with Good);
+* `neutral`: eight configurations (weld type x steel x thickness, `CONFIGS`) with set-points far
+  apart, the same for every category: the recipe says nothing about the defect.
+
 One *process* draw per sample (realised current, voltage, feed, speed, gas, arc on/off times,
-`process_of`) drives every process modality and the bead of the photos; defect events (`events_of`)
-are drawn once and shared by the modalities that show them.
+`process_of`) drives every process modality and the bead of the photos; each defect adds its own
+signature on top (`VISIBLE`); defect events (`events_of`) are drawn once and shared by the
+modalities that show them.
 
 Choices (documented, not facts of the real data): every medium is `DURATION_S` = 6 s long (real
 ~38 s) with the arc on for ~3.8 s in the middle; sizes "tiny" (tests), "quick" (default), "full"
@@ -16,7 +26,7 @@ from datetime import date, datetime, timedelta
 
 import numpy as np
 
-from ..sample import CATEGORIES
+from ..sample import CATEGORIES, CATEGORY_CODES
 
 # ------------------------------------------------------------------------------------ constants
 
@@ -72,6 +82,7 @@ NON_FILLET_CFGS = (0, 1, 2, 3)
 FILLET_CFGS = (4, 5, 6, 7)
 # Code 12: the photos come from this partner configuration (same weld type, far-off bead).
 PARTNER = {0: 3, 1: 0, 2: 3, 3: 0, 4: 7, 5: 4, 6: 7, 7: 4}
+RECIPE_MODES = ("real", "neutral")
 
 # Samples per (code, weld type). "full": the real Weld-4M counts per category, derived by hand once
 # from the published manifest (4040 runs: Good 659 non-fillet + 160 fillet, ..., Crater_Cracks
@@ -98,8 +109,8 @@ FOLDER_RUNS = 20  # runs per configuration folder (as in most real folders)
 class SampleSpec:
     index: int
     code: int
-    cfg: int  # configuration index (the manifest's, the process's)
-    img_cfg: int  # configuration of the photographed bead (== cfg except for code 12)
+    config: Config  # the manifest's recipe, realised by the process
+    img_config: Config  # the recipe of the photographed bead (== config except for code 12)
     folder: str
     run_id: str
     split: str
@@ -116,18 +127,86 @@ def _slug(code: int) -> str:
     return "good_weld" if code == 0 else CATEGORIES[code].lower()
 
 
-def plan(seed: int, size: str = "quick") -> list[SampleSpec]:
-    """Every sample's identity, configuration, folder, run id, split and time stamps."""
-    if size not in SIZES:
-        raise ValueError(f"unknown size {size!r}; expected one of {sorted(SIZES)}")
-    rng = np.random.default_rng([seed, PLAN_STREAM])
-    # 1. groups: (code, cfg) with their sample counts; configs cycle within the weld type
-    groups: list[tuple[int, int, int]] = []
+def _neutral_groups(size: str) -> list[tuple[int, Config, Config, int]]:
+    """(code, config, photographed config, count): configurations cycle within the weld type."""
+    groups = []
     for code in sorted(SIZES[size]):
         n_nf, n_f = SIZES[size][code]
         for n, cfgs in ((n_nf, NON_FILLET_CFGS), (n_f, FILLET_CFGS)):
             per = [n // len(cfgs) + (1 if k < n % len(cfgs) else 0) for k in range(len(cfgs))]
-            groups += [(code, c, m) for c, m in zip(cfgs, per) if m > 0]
+            groups += [(code, CONFIGS[c], CONFIGS[PARTNER[c] if code == 12 else c], m)
+                       for c, m in zip(cfgs, per) if m > 0]
+    return groups
+
+
+def _recipe_groups(size: str) -> list[tuple[int, Config, Config, int]]:
+    """(code, config, photographed config, count): every category's `SIZES` total spread over
+    its Weld-4M recipes in proportion to their use (largest remainders, ties to the first).
+    Code 12, which Weld-4M lacks, welds with the normal recipes and photographs the bead of the
+    normal recipe of its weld type that lies farthest in bead space (`_partner`)."""
+    from ..recipes import twin_recipes
+
+    table: dict[int, list[tuple[Config, int]]] = {}
+    for r in twin_recipes():
+        config = Config(r["WELD_TYPE"], r["STEEL_TYPE"], int(r["THICKNESS_MM"]), int(r["CURRENT_A"]),
+                        float(r["VOLTAGE_V"]), float(r["GAS_BAR"]), int(r["ROBOT_SPEED_CPM"]))
+        table.setdefault(CATEGORY_CODES[r["CATEGORY"]], []).append((config, r["N"]))
+    table[12] = table[0]
+    groups = []
+    for code in sorted(SIZES[size]):
+        recipes = table[code]
+        share = np.array([n for _, n in recipes], dtype=float)
+        share = sum(SIZES[size][code]) * share / share.sum()
+        counts = np.floor(share).astype(int)
+        extra = np.argsort(-(share - counts), kind="stable")[: sum(SIZES[size][code]) - counts.sum()]
+        counts[extra] += 1
+        normals = [c for c, _ in table[0]]
+        groups += [(code, c, _partner(c, normals) if code == 12 else c, int(m))
+                   for (c, _), m in zip(recipes, counts) if m > 0]
+    return groups
+
+
+def _partner(config: Config, normals: list[Config]) -> Config:
+    """The normal recipe of the same weld type whose bead differs most (bead-space distance)."""
+    def bead(c: Config) -> np.ndarray:
+        return np.array([np.sqrt(c.heat / c.speed_cpm), c.feed / c.speed_cpm, c.speed_cpm / 10])
+
+    same = [c for c in normals if c.weld_type == config.weld_type]
+    return max(same, key=lambda c: float(np.linalg.norm(bead(c) - bead(config))))
+
+
+def _normal_splits_per_recipe(counts: list[int], rng: np.random.Generator) -> list[str]:
+    """Splits of the normals, recipe by recipe (in group order). In Weld-4M every normal recipe
+    has 10 or more welds, so its seeded shuffle leaves welds of every recipe in TRAIN; the twin's
+    few welds per recipe need the split per recipe for the same to hold: each recipe with two or
+    more welds keeps at least one in TRAIN, the TRAIN total stays the protocol's share, and the rest
+    alternate between VAL and TEST across recipes."""
+    counts_ = np.array(counts)
+    target = counts_ * TRAIN_SHARE_OF_NORMALS
+    train = np.floor(target).astype(int)
+    train[(counts_ >= 2) & (train == 0)] = 1
+    order = np.argsort(-(target - train), kind="stable")  # largest remainder first
+    for i in order[: max(0, round(counts_.sum() * TRAIN_SHARE_OF_NORMALS) - train.sum())]:
+        train[i] += int(train[i] < counts_[i])
+    out, to_val = [], True
+    for m, t in zip(counts, train):
+        rest = []
+        for _ in range(m - t):
+            rest.append("VAL" if to_val else "TEST")
+            to_val = not to_val
+        out += ["TRAIN"] * int(t) + [rest[i] for i in rng.permutation(len(rest))]
+    return out
+
+
+def plan(seed: int, size: str = "quick", recipes: str = "real") -> list[SampleSpec]:
+    """Every sample's identity, configuration, folder, run id, split and time stamps."""
+    if size not in SIZES:
+        raise ValueError(f"unknown size {size!r}; expected one of {sorted(SIZES)}")
+    if recipes not in RECIPE_MODES:
+        raise ValueError(f"unknown recipe structure {recipes!r}; expected one of {RECIPE_MODES}")
+    rng = np.random.default_rng([seed, PLAN_STREAM])
+    # 1. groups: (code, config, photographed config) with their sample counts
+    groups = _recipe_groups(size) if recipes == "real" else _neutral_groups(size)
     # 2. splits per category (seeded shuffle, as the published split)
     splits: dict[int, list[str]] = {}
     for code in sorted(SIZES[size]):
@@ -136,14 +215,15 @@ def plan(seed: int, size: str = "quick") -> list[SampleSpec]:
         rest = n - n_train
         labels = ["TRAIN"] * n_train + ["VAL"] * ((rest + 1) // 2) + ["TEST"] * (rest // 2)
         splits[code] = [labels[i] for i in rng.permutation(n)]
+    if recipes == "real":
+        splits[0] = _normal_splits_per_recipe([m for code, _, _, m in groups if code == 0], rng)
     taken = {code: 0 for code in splits}
     # 3. folders of <= FOLDER_RUNS runs, one date each (dates unique -> run ids unique)
     specs: list[SampleSpec] = []
     day0 = date(2022, 8, 1)
     folder_no: dict[int, int] = {}
     day = 0
-    for code, cfg_i, m in groups:
-        cfg = CONFIGS[cfg_i]
+    for code, cfg, img_cfg, m in groups:
         for chunk0 in range(0, m, FOLDER_RUNS):
             runs = min(FOLDER_RUNS, m - chunk0)
             folder_no[code] = folder_no.get(code, 0) + 1
@@ -169,8 +249,7 @@ def plan(seed: int, size: str = "quick") -> list[SampleSpec]:
                 split = splits[code][taken[code]]
                 taken[code] += 1
                 specs.append(SampleSpec(
-                    index=len(specs), code=code, cfg=cfg_i,
-                    img_cfg=PARTNER[cfg_i] if code == 12 else cfg_i, folder=folder,
+                    index=len(specs), code=code, config=cfg, img_config=img_cfg, folder=folder,
                     run_id=run_id, split=split, start=t, image_stems=stems, folder_runs=runs))
     return specs
 
@@ -213,7 +292,7 @@ def process_of(seed: int, spec: SampleSpec, code: int | None = None) -> Process:
     """The realised process of a sample, with the process-level effect of its defect (heat for
     01/02/04, seen by V A S I; surplus wire feed for 08, which only S and I read)."""
     code = spec.code if code is None else code
-    p = draw_process(CONFIGS[spec.cfg], _rng(seed, spec, S_PROCESS))
+    p = draw_process(spec.config, _rng(seed, spec, S_PROCESS))
     if code in (1, 4):
         p = _replace(p, current=p.current * 1.22, voltage=p.voltage * 1.08)
     elif code == 2:

@@ -1,7 +1,8 @@
 """Writing the twin: every sample's files in the real layout, the manifest, the synthetic marker.
 
-Choice (not a fact of the real data): set-points in the manifest are the configuration's nominal
-ones for every category (they do not leak the defect).
+The manifest's set-points are the sample's recipe (`SampleSpec.config`): with the `real` recipe
+structure they carry the recipe shortcut as Weld-4M's do; with `neutral` they are the
+configuration's nominal ones for every category (they do not leak the defect).
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from pathlib import Path
 from ..sample import CATEGORIES, MANIFEST_COLUMNS
 from .audio import render_audio, write_audio
 from .images import encode_jpg, encode_png, render_images
-from .process import CONFIGS, SampleSpec, plan
+from .process import SampleSpec, plan
 from .sensor import render_sensor, sensor_csv
 from .video import render_video, write_video
 
@@ -47,7 +48,7 @@ def _write_chunk(args) -> int:
 def manifest_rows(specs: list[SampleSpec]) -> list[dict]:
     rows = []
     for s in specs:
-        c = CONFIGS[s.cfg]
+        c = s.config
         rows.append({"CATEGORY": CATEGORIES[s.code], "WELD_TYPE": c.weld_type,
                      "THICKNESS_MM": str(c.thickness_mm), "STEEL_TYPE": c.steel_type,
                      "SAMPLES": str(s.folder_runs), "CURRENT_A": str(c.current_a),
@@ -58,13 +59,14 @@ def manifest_rows(specs: list[SampleSpec]) -> list[dict]:
 
 
 def synthesize(out: Path, seed: int, size: str = "quick", label: bool = True,
-               workers: int | None = None) -> Path:
-    """Write the synthetic twin into `out` (created; must be empty or absent) and return it."""
+               workers: int | None = None, recipes: str = "real") -> Path:
+    """Write the synthetic twin into `out` (created; must be empty or absent) and return it.
+    `recipes`: the recipe structure, `real` (Weld-4M's per category) or `neutral` (see `plan`)."""
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"{out}: output directory is not empty")
     out.mkdir(parents=True, exist_ok=True)
-    specs = plan(seed, size)
+    specs = plan(seed, size, recipes)
     workers = workers if workers is not None else min(2, os.cpu_count() or 1)
     if workers <= 1 or len(specs) < 8:
         _write_chunk((str(out), seed, specs, label))
@@ -80,5 +82,6 @@ def synthesize(out: Path, seed: int, size: str = "quick", label: bool = True,
         writer.writerows(manifest_rows(specs))
     # NOTE: marks the folder as synthetic so that results and table captions say so.
     (out / "synthetic.json").write_text(json.dumps(
-        {"generator": "benchmark.data.synth", "seed": seed, "size": size, "label": label}, indent=2))
+        {"generator": "benchmark.data.synth", "seed": seed, "size": size, "label": label,
+         "recipes": recipes}, indent=2))
     return out
