@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -29,6 +30,9 @@ from benchmark.features.backbones import BackboneConfig, TextEncoder
 from benchmark.features.cache import FeatureStore
 from benchmark.method import METHODS, FitContext, Inputs, MethodSpec, Selector, load_methods, set_seed
 from benchmark.profiles import FeatureOptions, Profile, get_profile
+
+if TYPE_CHECKING:
+    from benchmark.data.loader import Dataset
 
 log = logging.getLogger("bench")
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / "datasets"
@@ -52,6 +56,7 @@ class RunConfig:
     backbones: tuple[tuple[str, str], ...] = ()  # (backbone, hub id or local folder) overrides
     split_seed: int = 0  # derives the split when the manifest has none
     synth_seed: int = 0  # seed of the synthetic twin generated when no root is given
+    save_maps: bool = False  # keep each TEST view's anomaly map (methods with maps) and the views
 
     def resolved_profile(self) -> Profile:
         return get_profile(self.profile)
@@ -85,9 +90,14 @@ class RunPlan:
 
 
 # ---------------------------------------------------------------------------- preparing a run
+def twin_path(seed: int = 0) -> Path:
+    """Where the embedded default lives (it may not be generated yet)."""
+    return DEFAULT_DATA / f"synthetic-twin-seed{seed}-quick"
+
+
 def default_dataset(seed: int = 0) -> Path:
     """The embedded default: the synthetic twin, generated into datasets/ on first use."""
-    root = DEFAULT_DATA / f"synthetic-twin-seed{seed}-quick"
+    root = twin_path(seed)
     if not (root / SYNTHETIC_MARKER).exists():
         import shutil
 
@@ -110,7 +120,9 @@ def resolve_methods(names: Iterable[str]) -> list[MethodSpec]:
     return [registry.get(n) for n in names]
 
 
-def prepare(config: RunConfig) -> RunPlan:
+def plan_run(config: RunConfig) -> tuple[RunPlan, Dataset]:
+    """The run's plan (dataset, split, exclusions, units, features) and its dataset, with nothing
+    written and nothing extracted (`bench run --dry-run` shows it)."""
     from benchmark.data.loader import load_dataset
     from benchmark.data.split import assert_train_normal
 
@@ -122,9 +134,6 @@ def prepare(config: RunConfig) -> RunPlan:
     dataset = load_dataset(root, config.manifest, seed=config.split_seed, require=tuple(needed),
                            allow_missing=True)
     run_dir = Path(config.out) / (config.run or f"{profile.name}-{root.name}")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    dataset.write_manifest(run_dir / "manifest_used.csv")
-
     samples = {split: dataset.split(split) for split in ("TRAIN", "VAL", "TEST")}
     assert_train_normal(samples["TRAIN"])
     features = tuple(dict.fromkeys(f for s in specs for f in s.feature_names(profile)))
@@ -133,6 +142,15 @@ def prepare(config: RunConfig) -> RunPlan:
                    has_masks=any(s.masks for s in samples["TEST"]),
                    synthetic=(root / SYNTHETIC_MARKER).exists(),
                    units=[(s.name, seed) for s in specs for seed in config.seeds])
+    return plan, dataset
+
+
+def prepare(config: RunConfig) -> RunPlan:
+    plan, dataset = plan_run(config)
+    profile, options, root = plan.profile, plan.options, dataset.root
+    run_dir, samples, features = plan.run_dir, plan.samples, plan.features
+    run_dir.mkdir(parents=True, exist_ok=True)
+    dataset.write_manifest(run_dir / "manifest_used.csv")
 
     # Every feature of every sample is extracted here, once, before the units fan out.
     store = plan.store()
@@ -274,12 +292,26 @@ def run_unit(plan: RunPlan, method_name: str, seed: int) -> Path:
     }
     scores = [{"id": s.id, "split": s.split, "category": s.category, "label": s.label,
                "config": s.config.key, "score": float(v)} for s, v in zip(test, out.sample)]
+    maps = None
+    if plan.config.save_maps and out.maps is not None:
+        maps = {s.id: m for s, m in zip(test, out.maps)}
+        _keep_test_views(plan, store)
     folder = R.write_unit(plan.run_dir, method_name, seed, metrics=metrics, scores=scores,
-                          config=config, efficiency=efficiency, history=ctx.history)
+                          config=config, efficiency=efficiency, history=ctx.history, maps=maps)
     overall = metrics["overall"]
     log.info("%s/seed%d: I-AUROC %s (fit %.1f s, %.2f ms/sample)", method_name, seed,
              _fmt(overall.get("I-AUROC")), fit_seconds, efficiency["inference_ms_per_sample"])
     return folder
+
+
+def _keep_test_views(plan: RunPlan, store: FeatureStore) -> None:
+    """The label-guarded TEST views that the saved maps belong to, once per run (the cached
+    `image_pixels`: exactly what the image models saw), so that overlays need no dataset."""
+    if R.has_views(plan.run_dir):
+        return
+    test = plan.samples["TEST"]
+    views = store.get(test, ("image_pixels",))["image_pixels"]
+    R.write_views(plan.run_dir, {s.id: v for s, v in zip(test, views)})
 
 
 def _fmt(v) -> str:
@@ -306,8 +338,12 @@ class LocalExecutor:
         return [run_unit(plan, m, s) for m, s in tqdm(units, desc="units", unit="unit")]
 
 
-def run(config: RunConfig, executor=None) -> Path:
+def run(config: RunConfig, executor=None, on_prepared: Callable[[RunPlan], None] | None = None) -> Path:
+    """Prepare, then run the units not done yet; `on_prepared(plan)` is called in between (the
+    CLI saves its resolved configuration into the run folder there)."""
     plan = prepare(config)
+    if on_prepared is not None:
+        on_prepared(plan)
     executor = executor or LocalExecutor()
     todo = [u for u in plan.units if not R.is_done(plan.run_dir, *u)]
     if len(todo) < len(plan.units):
