@@ -12,8 +12,9 @@ STAGES: tuple[tuple[str, ...], ...] = (
     ("benchmark.method", "methods"),  # the adapter contract and the adapters
     ("benchmark.metrics",),  # numbers from scores, labels and maps
     ("benchmark.results",),  # unit folders on disk
-    ("benchmark.runner", "benchmark.executors"),  # the protocol: prepare, fit, select, score
-    ("benchmark.tables", "benchmark.plots", "benchmark.golden", "benchmark.audit",
-     "benchmark.recipe_report"),  # read results (or a manifest)
+    ("benchmark.runner", "benchmark.executors", "benchmark.dryrun"),  # the protocol
+    ("benchmark.tables", "benchmark.plots", "benchmark.golden", "benchmark.audit",  # read results
+     "benchmark.leaderboard", "benchmark.compare", "benchmark.report",
+     "benchmark.recipe_report"),  # (or a manifest)
     ("benchmark.cli",),  # the `bench` command
 )

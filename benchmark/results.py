@@ -1,7 +1,9 @@
 """Run outputs on disk: `results/<run>/<method>/seed<k>/` with metrics, scores, config, versions,
-efficiency and training history. Units are written to a temporary folder and renamed, so a
-folder that exists is complete. JSON round trip: an `Undefined` metric is stored as
-`{"value": null, "reason": ...}`."""
+efficiency and training history (and, with `--save-maps`, `maps.npz`: each TEST sample's anomaly
+maps, one per post-weld view). Units are written to a temporary folder and renamed, so a folder
+that exists is complete. A run that saves maps also keeps its label-guarded TEST views once, in
+`results/<run>/test_views/`, so that overlays need no dataset. JSON round trip: an `Undefined`
+metric is stored as `{"value": null, "reason": ...}`."""
 from __future__ import annotations
 
 import csv
@@ -15,7 +17,7 @@ import platform
 import shutil
 import subprocess
 from dataclasses import dataclass
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,16 @@ from benchmark.metrics import Undefined
 UNIT_FILES = ("metrics.json", "scores.csv", "config.json", "versions.json", "efficiency.json",
               "history.json")
 SCORE_COLUMNS = ("id", "split", "category", "label", "config", "recipe_matched", "score")
+MAPS_FILE = "maps.npz"  # optional: only units of methods with maps, in runs with --save-maps
+VIEWS_DIR = "test_views"
+# NOTE: every installed package whose version can move a number: decoders (av, soundfile,
+# opencv, pillow), backbones and their loaders (torch, torchvision, timm, transformers,
+# open-clip-torch, safetensors, huggingface-hub), adapters (anomalib, lightning, kornia, einops,
+# FrEIA), metrics and data handling (numpy, scipy, scikit-learn, scikit-image, pandas).
+VERSIONED_PACKAGES = (
+    "weld-bench", "torch", "torchvision", "timm", "transformers", "open-clip-torch", "safetensors",
+    "huggingface-hub", "anomalib", "lightning", "kornia", "einops", "FrEIA", "numpy", "scipy",
+    "scikit-learn", "scikit-image", "pandas", "opencv-python-headless", "pillow", "av", "soundfile")
 
 
 def unit_dir(run_dir: Path, method: str, seed: int) -> Path:
@@ -39,8 +51,10 @@ def is_done(run_dir: Path, method: str, seed: int) -> bool:
 
 
 def write_unit(run_dir: Path, method: str, seed: int, *, metrics: dict, scores: list[dict],
-               config: dict, efficiency: dict, history: dict) -> Path:
-    """Write one (method, seed) unit atomically: into a temporary folder, then rename."""
+               config: dict, efficiency: dict, history: dict,
+               maps: Mapping[str, np.ndarray] | None = None) -> Path:
+    """Write one (method, seed) unit atomically: into a temporary folder, then rename.
+    `maps`: sample id -> that sample's maps (V, h, w), saved compressed (see `_storable`)."""
     final = unit_dir(run_dir, method, seed)
     tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -55,26 +69,63 @@ def write_unit(run_dir: Path, method: str, seed: int, *, metrics: dict, scores: 
         writer = csv.DictWriter(f, fieldnames=SCORE_COLUMNS)
         writer.writeheader()
         writer.writerows(scores)
+    if maps is not None:
+        np.savez_compressed(tmp / MAPS_FILE, **{k: _storable(v) for k, v in maps.items()})
     if final.exists():  # a stale partial unit from an older layout; never read
         shutil.rmtree(final)
     os.replace(tmp, final)
     return final
 
 
+def _storable(amap) -> np.ndarray:
+    """float16 (a third of float32's size once compressed: a quick-profile PatchCore unit holds
+    ~11 MB of maps instead of ~35 MB), float32 where float16 would overflow. The pixel metrics in
+    metrics.json come from the full-precision maps; the saved ones are for looking at."""
+    full = np.asarray(amap, dtype=np.float32)
+    half = full.astype(np.float16)
+    return half if np.isfinite(half).all() or not np.isfinite(full).all() else full
+
+
 def versions() -> dict:
-    out = {"python": platform.python_version(), "platform": platform.platform()}
-    for pkg in ("weld-bench", "torch", "transformers", "anomalib", "numpy", "scikit-learn",
-                "open-clip-torch"):
+    """Python, platform, every package of `VERSIONED_PACKAGES`, native libraries, the CUDA build
+    and the GPUs this process sees, and the git commit of the suite."""
+    return dict(_versions())
+
+
+@functools.lru_cache(maxsize=1)  # NOTE: fixed for the life of a process; one unit per call otherwise
+def _versions() -> tuple[tuple[str, Any], ...]:
+    out: dict[str, Any] = {"python": platform.python_version(), "platform": platform.platform()}
+    for pkg in VERSIONED_PACKAGES:
         try:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
             out[pkg] = None
+    out.update(_native_versions())
+    out.update(_accelerator())
     try:
         out["git_commit"] = subprocess.run(
             ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
             cwd=Path(__file__).parent).stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         out["git_commit"] = None
+    return tuple(out.items())
+
+
+def _native_versions() -> dict:
+    """Libraries under the Python packages that decode the data: FFmpeg (av), libsndfile."""
+    out: dict[str, Any] = {}
+    try:
+        import av
+
+        out["ffmpeg"] = {name: ".".join(map(str, v)) for name, v in av.library_versions.items()}
+    except Exception:  # noqa: BLE001 - a missing or broken decoder is recorded, not fatal
+        out["ffmpeg"] = None
+    try:
+        import soundfile
+
+        out["libsndfile"] = soundfile.__libsndfile_version__
+    except Exception:  # noqa: BLE001
+        out["libsndfile"] = None
     return out
 
 
@@ -114,6 +165,22 @@ def changes(old: Mapping, new: Mapping, limit: int = 6) -> list[str]:
     return lines[:limit] + ([f"and {len(lines) - limit} more"] if len(lines) > limit else [])
 
 
+def _accelerator() -> dict:
+    """CUDA and cuDNN of the torch build, and the name and capability of each visible GPU."""
+    try:
+        import torch
+    except ImportError:
+        return {"cuda": None, "cudnn": None, "gpus": []}
+    gpus = []
+    if torch.cuda.is_available():
+        for i in range(torch.cuda.device_count()):
+            p = torch.cuda.get_device_properties(i)
+            gpus.append({"name": p.name, "capability": f"{p.major}.{p.minor}",
+                         "memory_gib": round(p.total_memory / 2**30, 1)})
+    cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+    return {"cuda": torch.version.cuda, "cudnn": cudnn, "gpus": gpus}
+
+
 @dataclass(frozen=True)
 class UnitResult:
     method: str
@@ -129,6 +196,30 @@ class UnitResult:
 
     def history(self) -> dict:
         return json.loads((self.folder / "history.json").read_text())
+
+    def versions(self) -> dict:
+        return json.loads((self.folder / "versions.json").read_text())
+
+    @property
+    def has_maps(self) -> bool:
+        return (self.folder / MAPS_FILE).exists()
+
+    def maps(self, ids: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+        """Sample id -> anomaly maps (V, h, w) of a unit saved with --save-maps (all samples, or
+        those of `ids`)."""
+        return dict(self.iter_maps(ids))
+
+    def iter_maps(self, ids: Iterable[str] | None = None) -> Iterator[tuple[str, np.ndarray]]:
+        """(sample id, maps) one sample at a time: a paper-size run's maps need not fit in memory."""
+        path = self.folder / MAPS_FILE
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no saved anomaly maps (run with --save-maps, "
+                                    f"for a method that gives maps)")
+        with np.load(path) as z:
+            for k in z.files if ids is None else ids:
+                if k not in z.files:
+                    raise KeyError(f"{path}: no maps of sample {k}")
+                yield k, z[k]
 
 
 def read_json(path: Path) -> dict:
@@ -155,6 +246,45 @@ def load_run(run_dir: Path) -> list[UnitResult]:
 def run_info(run_dir: Path) -> dict:
     path = Path(run_dir) / "run.json"
     return json.loads(path.read_text()) if path.exists() else {}
+
+
+# ---------------------------------------------------------------------------- TEST views
+def has_views(run_dir: Path) -> bool:
+    return (Path(run_dir) / VIEWS_DIR).is_dir()
+
+
+def write_views(run_dir: Path, views: Mapping[str, Any]) -> Path:
+    """Keep each TEST sample's label-guarded post-weld views (uint8 RGB, (V, H, W, 3)) as JPEG
+    files, once per run: a folder written whole, then renamed (a second writer finds it there)."""
+    from PIL import Image
+
+    final = Path(run_dir) / VIEWS_DIR
+    if final.is_dir():
+        return final
+    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for sample_id, sample_views in views.items():
+        for k, view in enumerate(sample_views):
+            Image.fromarray(np.asarray(view, dtype=np.uint8)).save(tmp / f"{sample_id}_view{k}.jpg",
+                                                                   quality=90)
+    try:
+        os.replace(tmp, final)
+    except OSError:  # another worker renamed its copy first; the views are the same
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def read_views(run_dir: Path, sample_id: str) -> list[np.ndarray]:
+    """The kept views of one TEST sample, in view order (RGB uint8)."""
+    from PIL import Image
+
+    folder = Path(run_dir) / VIEWS_DIR
+    paths = sorted(folder.glob(f"{sample_id}_view*.jpg"), key=lambda p: int(p.stem.rpartition("view")[2]))
+    if not paths:
+        raise FileNotFoundError(f"{folder}: no kept view of TEST sample {sample_id} "
+                                f"(the run was made without --save-maps)")
+    return [np.asarray(Image.open(p).convert("RGB")) for p in paths]
 
 
 # ---------------------------------------------------------------------------- JSON

@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -39,6 +40,9 @@ from benchmark.features.backbones import BackboneConfig, TextEncoder
 from benchmark.features.cache import FeatureStore
 from benchmark.method import METHODS, FitContext, Inputs, MethodSpec, Selector, load_methods, set_seed
 from benchmark.profiles import FeatureOptions, Profile, Selection, get_profile
+
+if TYPE_CHECKING:
+    from benchmark.data.loader import Dataset
 
 log = logging.getLogger("bench")
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / "datasets"
@@ -69,6 +73,7 @@ class RunConfig:
 
     def selection_policy(self) -> Selection:
         return Selection(self.selection, self.selection_budget)
+    save_maps: bool = False  # keep each TEST view's anomaly map (methods with maps) and the views
 
     def resolved_profile(self) -> Profile:
         return get_profile(self.profile)
@@ -103,10 +108,15 @@ class RunPlan:
 
 
 # ---------------------------------------------------------------------------- preparing a run
+def twin_path(seed: int = 0, recipes: str = "real") -> Path:
+    """Where the embedded default lives (it may not be generated yet)."""
+    return DEFAULT_DATA / f"synthetic-twin-seed{seed}-quick{'' if recipes == 'real' else '-' + recipes}"
+
+
 def default_dataset(seed: int = 0, recipes: str = "real") -> Path:
     """The embedded default: the synthetic twin, generated into datasets/ on first use (with
     Weld-4M's recipe structure unless `recipes="neutral"`)."""
-    root = DEFAULT_DATA / f"synthetic-twin-seed{seed}-quick{'' if recipes == 'real' else '-' + recipes}"
+    root = twin_path(seed, recipes)
     marker = root / SYNTHETIC_MARKER
     if not marker.exists() or json.loads(marker.read_text()).get("recipes") != recipes:
         from benchmark.data.synth import synthesize
@@ -134,13 +144,14 @@ def order_key(sample: Sample) -> str:
     return hashlib.sha256(sample.id.encode()).hexdigest()
 
 
-def prepare(config: RunConfig) -> RunPlan:
+def plan_run(config: RunConfig) -> tuple[RunPlan, Dataset]:
+    """The run's plan (dataset, split, exclusions, units, features) and its dataset, with nothing
+    written and nothing extracted (`bench run --dry-run` shows it)."""
     from benchmark.data.loader import load_dataset
     from benchmark.data.split import assert_train_normal
 
     profile = config.resolved_profile()
     options = config.feature_options()
-    selection = config.selection_policy()
     root = Path(config.root) if config.root else default_dataset(config.synth_seed, config.synth_recipes)
     specs = resolve_methods(config.methods)
     needed = sorted({m for s in specs for m in s.modalities} & set(MODALITIES))  # files to require
@@ -155,7 +166,15 @@ def prepare(config: RunConfig) -> RunPlan:
                    has_masks=any(s.masks for s in samples["TEST"]),
                    synthetic=(root / SYNTHETIC_MARKER).exists(),
                    units=[(s.name, seed) for s in specs for seed in config.seeds])
+    return plan, dataset
+
+
+def prepare(config: RunConfig) -> RunPlan:
+    plan, dataset = plan_run(config)
     _refuse_stale_units(plan)  # NOTE: before anything is written or extracted
+    profile, options, root = plan.profile, plan.options, dataset.root
+    selection = config.selection_policy()
+    run_dir, samples, features = plan.run_dir, plan.samples, plan.features
     run_dir.mkdir(parents=True, exist_ok=True)
     dataset.write_manifest(run_dir / "manifest_used.csv")
 
@@ -387,8 +406,12 @@ def run_unit(plan: RunPlan, method_name: str, seed: int) -> Path:
     scores = [{"id": s.id, "split": s.split, "category": s.category, "label": s.label,
                "config": s.config.key, "recipe_matched": int(m), "score": float(v)}
               for s, v, m in zip(test, out.sample, matched)]
+    maps = None
+    if plan.config.save_maps and out.maps is not None:
+        maps = {s.id: m for s, m in zip(test, out.maps)}
+        _keep_test_views(plan, store)
     folder = R.write_unit(plan.run_dir, method_name, seed, metrics=metrics, scores=scores,
-                          config=config, efficiency=efficiency, history=ctx.history)
+                          config=config, efficiency=efficiency, history=ctx.history, maps=maps)
     overall = metrics["overall"]
     log.info("%s/seed%d: I-AUROC %s (fit %.1f s, %.2f ms/sample)", method_name, seed,
              _fmt(overall.get("I-AUROC")), fit_seconds, efficiency["inference_ms_per_sample"])
@@ -425,6 +448,16 @@ def _costs(method, plan: RunPlan, features) -> dict:
     }
 
 
+def _keep_test_views(plan: RunPlan, store: FeatureStore) -> None:
+    """The label-guarded TEST views that the saved maps belong to, once per run (the cached
+    `image_pixels`: exactly what the image models saw), so that overlays need no dataset."""
+    if R.has_views(plan.run_dir):
+        return
+    test = plan.samples["TEST"]
+    views = store.get(test, ("image_pixels",))["image_pixels"]
+    R.write_views(plan.run_dir, {s.id: v for s, v in zip(test, views)})
+
+
 def _fmt(v) -> str:
     return f"{v:.4f}" if isinstance(v, float) else str(v)
 
@@ -449,8 +482,12 @@ class LocalExecutor:
         return [run_unit(plan, m, s) for m, s in tqdm(units, desc="units", unit="unit")]
 
 
-def run(config: RunConfig, executor=None) -> Path:
+def run(config: RunConfig, executor=None, on_prepared: Callable[[RunPlan], None] | None = None) -> Path:
+    """Prepare, then run the units not done yet; `on_prepared(plan)` is called in between (the
+    CLI saves its resolved configuration into the run folder there)."""
     plan = prepare(config)
+    if on_prepared is not None:
+        on_prepared(plan)
     executor = executor or LocalExecutor()
     todo = [u for u in plan.units if not R.is_done(plan.run_dir, *u)]
     if len(todo) < len(plan.units):

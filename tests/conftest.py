@@ -1,16 +1,21 @@
-"""Shared fixtures: a tiny synthetic twin for fast runner tests, one quick-profile run of every
-registered method on the default twin (Weld-4M's recipe structure; slow tests share it: goldens,
-contracts, recipe shortcut), and one quick-profile run of the one-sided methods and Causal-FiLM on
-the recipe-neutral twin (modality leakage, chain-breakers)."""
+"""Shared fixtures: a tiny synthetic twin for fast runner tests, the README's adapter registered
+as written, one quick-profile run of every registered method on the default twin (Weld-4M's
+recipe structure; slow tests share it: goldens, contracts, recipe shortcut), and one quick-profile
+run of the one-sided methods and Causal-FiLM on the recipe-neutral twin (modality leakage,
+chain-breakers)."""
 from __future__ import annotations
 
 import json
 import os
+import re
+import sys
+import types
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no test may reach a model hub
+ROOT = Path(__file__).resolve().parents[1]
 
 VAL_READS = "val_label_reads.json"  # written next to the quick run by its VAL-label spy
 
@@ -63,3 +68,20 @@ def neutral_run(tmp_path_factory) -> Path:
 
     return run(RunConfig(methods=NEUTRAL_METHODS, seeds=(0,), synth_recipes="neutral",
                          out=tmp_path_factory.mktemp("neutral")))
+
+
+@pytest.fixture(scope="module")
+def readme_method():
+    """Exec the README's "Add your method" snippet exactly as written; unregister afterwards."""
+    from benchmark.method import METHODS, load_methods
+
+    text = (ROOT / "README.md").read_text()
+    block = re.search(r"<!-- add-your-method:start -->\n```python\n(.*?)```", text, re.S)
+    assert block, "README has no add-your-method block"
+    load_methods()
+    module = types.ModuleType("readme_snippet")  # a real module: dataclasses look it up
+    sys.modules[module.__name__] = module
+    exec(compile(block.group(1), "README.md", "exec"), module.__dict__)
+    yield "pooled_knn"
+    METHODS.remove("pooled_knn")
+    del sys.modules[module.__name__]

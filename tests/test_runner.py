@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import pytest
@@ -17,23 +15,6 @@ from benchmark import results as R
 from benchmark.method import METHODS, load_methods
 from benchmark.data.split import ProtocolError
 from benchmark.runner import LocalExecutor, RunConfig, prepare, run
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def readme_method():
-    """Exec the README's "Add your method" snippet exactly as written; unregister afterwards."""
-    text = (ROOT / "README.md").read_text()
-    block = re.search(r"<!-- add-your-method:start -->\n```python\n(.*?)```", text, re.S)
-    assert block, "README has no add-your-method block"
-    load_methods()
-    module = types.ModuleType("readme_snippet")  # a real module: dataclasses look it up
-    sys.modules[module.__name__] = module
-    exec(compile(block.group(1), "README.md", "exec"), module.__dict__)
-    yield "pooled_knn"
-    METHODS.remove("pooled_knn")
-    del sys.modules[module.__name__]
 
 
 def _config(twin, out, **kw) -> RunConfig:

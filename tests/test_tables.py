@@ -117,7 +117,7 @@ def run_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def written(run_dir, tmp_path_factory) -> list[Path]:
     out = tmp_path_factory.mktemp("tex") / "main.tex"
-    return write_tables(run_dir, out, appendix=True)
+    return write_tables(run_dir, out, appendix=True, ci=True)
 
 
 def _row(table, method):
@@ -212,7 +212,8 @@ def test_synthetic_caption(run_dir, written, tmp_path):
 def test_files_written(written):
     names = sorted(p.name for p in written)
     assert names == sorted(["main.tex", "per_category_detection.tex", "per_category_segmentation.tex",
-                            "ablation.tex", "efficiency.tex", "tables.md", "appendix.tex"])
+                            "ablation.tex", "efficiency.tex", "tables.md", "appendix.tex",
+                            "significance.tex"])
 
 
 def test_ablation_and_segmentation_rows(run_dir):
@@ -297,14 +298,15 @@ def test_plots_and_cli_parsers(run_dir, tmp_path):
 
     paths = write_plots(run_dir, tmp_path / "plots", seed=1)
     names = {p.name for p in paths}
-    assert {"roc_process-only.png", "roc_result-only.png", "roc_cross-modal.png",
+    assert {"roc_pr_process-only.png", "roc_pr_result-only.png", "roc_pr_cross-modal.png",
             "scores_causal_film.png"} <= names
+    assert not any(n.startswith("maps_") for n in names)  # no maps saved in this run
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in paths)
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="command")
     plot.add_parser(sub)
     golden.add_parser(sub)
     args = parser.parse_args(["plot", str(run_dir), "--out", str(tmp_path / "p2")])
-    assert args.func(args) == 0 and (tmp_path / "p2" / "roc_cross-modal.png").exists()
+    assert args.func(args) == 0 and (tmp_path / "p2" / "roc_pr_cross-modal.png").exists()
     args = parser.parse_args(["golden", "update", str(run_dir), "--golden", str(tmp_path / "g.json")])
     assert args.run_dir == run_dir and args.func is golden.update

@@ -7,9 +7,10 @@ import argparse
 import logging
 import sys
 
-from benchmark.cli import audit, data, golden, listing, plot, run, table
+from benchmark.cli import (audit, compare, data, golden, listing, plot, report, run, runs, show,
+                           table)
 
-SUBCOMMANDS = (run, listing, data, table, plot, golden, audit)
+SUBCOMMANDS = (run, listing, data, runs, show, table, compare, plot, report, golden, audit)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,21 +19,30 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     for module in SUBCOMMANDS:
         module.add_parser(sub)
+    p.subcommands = sub.choices  # name -> parser: a configuration file sets one parser's defaults
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    from benchmark.cli._config import ConfigError, resolve
     from benchmark.data.sample import DataError
     from benchmark.data.split import ProtocolError
     from benchmark.registry import UnknownNameError
     from benchmark.results import StaleResultsError
 
     try:
+        if hasattr(args, "config"):  # a subcommand that takes --config
+            args = resolve(parser, parser.subcommands[args.command], args, argv)
+            if args.print_config:
+                print(args.config_text, end="")
+                return 0
         return args.func(args)
-    except (DataError, ProtocolError, FileNotFoundError, UnknownNameError, StaleResultsError) as e:
+    except (DataError, ProtocolError, FileNotFoundError, UnknownNameError, ConfigError,
+            StaleResultsError) as e:
         # NOTE: bad input gets one clear line naming the file and the problem, not a traceback
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"bench: error: {msg}", file=sys.stderr)

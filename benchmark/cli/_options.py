@@ -24,6 +24,9 @@ def backbone_source(text: str) -> tuple[str, str]:
     return name, source
 
 
+backbone_source.unparse = "=".join  # the pair back to its text, for configuration files
+
+
 def add_profile(p: argparse.ArgumentParser) -> None:
     from benchmark.profiles import PROFILES
 

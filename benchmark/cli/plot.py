@@ -1,4 +1,4 @@
-"""`bench plot`: ROC curves and per-category score distributions (PNG)."""
+"""`bench plot`: ROC and PR curves, per-category score distributions and anomaly-map overlays (PNG)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,17 +7,20 @@ from benchmark.cli import _options as O
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("plot", help="ROC curves and per-category score distributions (PNG)")
+    p = sub.add_parser("plot", help="ROC and PR curves, score distributions, map overlays (PNG)")
     O.add_run_dir(p)
     p.add_argument("--out", type=Path, default=Path("plots"))
     p.add_argument("--seed", type=int, default=0,
                    help="seed whose scores are plotted (a method without it: its lowest seed)")
+    p.add_argument("--maps", action="store_true",
+                   help="overlay the saved anomaly maps (bench run --save-maps) on the views of the "
+                        "highest- and lowest-scored TEST sample of each category")
     p.set_defaults(func=command)
 
 
 def command(args) -> int:
     from benchmark.plots import write_plots
 
-    for path in write_plots(args.run_dir, args.out, seed=args.seed):
+    for path in write_plots(args.run_dir, args.out, seed=args.seed, maps=args.maps or False):
         print(f"wrote {path}")
     return 0

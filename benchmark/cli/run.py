@@ -1,10 +1,15 @@
-"""`bench run`: fit on TRAIN, select on VAL, score TEST once; write results/<run>/."""
+"""`bench run`: fit on TRAIN, select on VAL, score TEST once; write results/<run>/ (with its
+resolved configuration, `run.toml`, and the leaderboard CSVs). Every option is also a key of a
+`--config` TOML file (`benchmark/cli/_config.py`)."""
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from benchmark.cli import _config as C
 from benchmark.cli import _options as O
+
+CONFIG_FILE = "run.toml"  # the resolved configuration, saved in the run folder
 
 
 def add_parser(sub) -> None:
@@ -39,6 +44,13 @@ def add_parser(sub) -> None:
     r.add_argument("--executor", choices=list(EXECUTORS), default="local")
     r.add_argument("--address", help="Ray cluster address (default: start a local cluster)")
     r.add_argument("--no-table", action="store_true", help="do not print the main table at the end")
+    r.add_argument("--save-maps", action="store_true",
+                   help="keep the anomaly map of every TEST view (methods with maps) and the "
+                        "label-guarded views, for `bench plot --maps` and `bench report`")
+    C.add_config_options(r)
+    r.add_argument("--dry-run", action="store_true",
+                   help="list the units (done / to run), the features (cached / to extract) and "
+                        "the resources the run would ask for, and exit without computing")
     r.set_defaults(func=command)
 
 
@@ -51,10 +63,22 @@ def command(args) -> int:
         manifest=args.manifest, device=args.device, out=args.out, run=args.run, cache=args.cache,
         label_guard=not args.no_label_guard, backbones=tuple(args.backbone),
         split_seed=args.split_seed, synth_seed=args.synth_seed, synth_recipes=args.synth_recipes,
-        selection=args.selection,
-        selection_budget=args.selection_budget, rerun=args.rerun)
-    run_dir = run(config, EXECUTORS.get(args.executor)(address=args.address))
+        selection=args.selection, selection_budget=args.selection_budget, rerun=args.rerun,
+        save_maps=args.save_maps)
+    if args.dry_run:
+        from benchmark.dryrun import dry_run
+
+        print(dry_run(config, args.executor, args.address).render())
+        return 0
+    executor = EXECUTORS.get(args.executor)(address=args.address)
+    config_text = getattr(args, "config_text", None)  # set by `bench` (main); absent when called directly
+    save = None if config_text is None else (lambda plan: (plan.run_dir / CONFIG_FILE).write_text(config_text))
+    run_dir = run(config, executor, on_prepared=save)
     print(f"results: {run_dir}")
+    from benchmark.leaderboard import write_leaderboard
+
+    for path in write_leaderboard(run_dir):
+        print(f"wrote {path}")
     if not args.no_table:
         from benchmark.tables import print_main_table
 

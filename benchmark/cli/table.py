@@ -11,6 +11,9 @@ def add_parser(sub) -> None:
     O.add_run_dir(t)
     t.add_argument("--out", type=Path, default=Path("tables/main.tex"))
     t.add_argument("--appendix", action="store_true", help="also write the adaptation appendix")
+    t.add_argument("--ci", action="store_true",
+                   help="also write significance.tex: the main table with 95 %% intervals and "
+                        "marks on the rows that differ significantly from the proposed model")
     t.set_defaults(func=command)
 
 
@@ -20,7 +23,7 @@ def command(args) -> int:
     from benchmark.tables import write_tables
 
     try:
-        paths = write_tables(args.run_dir, args.out, appendix=args.appendix)
+        paths = write_tables(args.run_dir, args.out, appendix=args.appendix, ci=args.ci)
     except ValueError as e:  # a results folder the tables cannot be made from
         print(f"bench: error: {e}", file=sys.stderr)
         return 2

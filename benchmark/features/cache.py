@@ -77,9 +77,15 @@ class FeatureStore:
         ext = self.extractor(name)
         return (name, *(u for up in ext.upstream for u in self.upstream(up)))
 
+    def _folder_path(self, name: str) -> Path:
+        return self.root / name / _digest(self.extractor(name).settings())
+
+    def _entry_path(self, folder: Path, name: str, sample: Sample) -> Path:
+        return folder / f"{sample.id}-{content_key(sample, self.extractor(name).modality)}.npz"
+
     def folder(self, name: str) -> Path:
         ext = self.extractor(name)
-        folder = self.root / name / _digest(ext.settings())
+        folder = self._folder_path(name)
         if not (folder / "settings.json").exists():
             folder.mkdir(parents=True, exist_ok=True)
             _atomic_write_text(folder / "settings.json", json.dumps(ext.settings(), indent=2))
@@ -103,7 +109,7 @@ class FeatureStore:
         ext = self.extractor(name)
         folder = self.folder(name)
         stats = self.stats.setdefault(name, ExtractorStats())
-        paths = [folder / f"{s.id}-{content_key(s, ext.modality)}.npz" for s in samples]
+        paths = [self._entry_path(folder, name, s) for s in samples]
         todo = [i for i, p in enumerate(paths) if not p.exists()]
         stats.cached += len(samples) - len(todo)
         bar = tqdm(total=len(todo), desc=f"features {name}", unit="sample", disable=not todo,
@@ -132,6 +138,17 @@ class FeatureStore:
             with np.load(p) as z:
                 entries.append({k: z[k] for k in z.files})
         return entries
+
+    def cached(self, samples: list[Sample], features: list[str] | tuple[str, ...]) -> dict[str, tuple[int, int]]:
+        """Extractor name -> (samples in the cache, samples to extract) for `features`; writes
+        nothing and runs no backbone (`bench run --dry-run`)."""
+        index = feature_index()
+        out = {}
+        for name in dict.fromkeys(index[f] for f in features):
+            folder = self._folder_path(name)
+            hits = sum(self._entry_path(folder, name, s).exists() for s in samples)
+            out[name] = (hits, len(samples) - hits)
+        return out
 
     def report(self) -> dict:
         return {name: vars(s).copy() for name, s in self.stats.items()}

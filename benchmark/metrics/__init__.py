@@ -35,7 +35,7 @@ Conventions
 * Multi-view samples: every view is one image for pixel metrics.
 
 Modules: ``_base`` (:class:`Undefined`, metric directions, label/score checks), ``image``,
-``pixel`` (P-AUROC, PRO curve, AU-PRO), ``statistics`` (bootstrap interval, DeLong test),
+``pixel`` (P-AUROC, PRO curve, AU-PRO), ``statistics`` (bootstrap intervals, DeLong test),
 ``evaluation`` (:func:`evaluate`, :func:`aggregate_seeds`). Import from ``benchmark.metrics``
 itself: the split into modules is not part of the API. Results to and from JSON:
 ``benchmark.results.to_jsonable`` / ``from_jsonable``.
@@ -46,7 +46,7 @@ from ._base import HIGHER_IS_BETTER, MetricValue, Undefined, aupro_key
 from .evaluation import MIN_SUBSET_ANOMALOUS, aggregate_seeds, evaluate
 from .image import IMAGE_KEYS, image_metrics
 from .pixel import aupro, pixel_auroc, pixel_metrics, pro_curve
-from .statistics import bootstrap_auroc_ci, delong_test
+from .statistics import bootstrap_auroc_ci, bootstrap_auroc_diff_ci, delong_test
 
 __all__ = [
     "Undefined",
@@ -60,6 +60,7 @@ __all__ = [
     "pro_curve",
     "pixel_metrics",
     "bootstrap_auroc_ci",
+    "bootstrap_auroc_diff_ci",
     "delong_test",
     "evaluate",
     "MIN_SUBSET_ANOMALOUS",

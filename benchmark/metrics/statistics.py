@@ -1,8 +1,10 @@
-"""Uncertainty of the I-AUROC: stratified bootstrap interval, paired DeLong test."""
+"""Uncertainty of the I-AUROC: stratified bootstrap intervals (of one I-AUROC and of a paired
+difference), paired DeLong test."""
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -35,14 +37,61 @@ def _multinomial_counts(rng: np.random.Generator, n: int, b: int) -> np.ndarray:
     return np.bincount(idx.ravel(), minlength=b * n).reshape(b, n)
 
 
+def _score_rows(scores: Any, n: int, name: str = "scores") -> np.ndarray:
+    """Scores as rows (S, N): one row per seed of the same N samples ((N,) gives one row)."""
+    if np.ndim(scores) <= 1:
+        return _as_scores(scores, n, name)[None]
+    arr = np.asarray(scores, dtype=np.float64)
+    if arr.ndim != 2 or arr.shape[1] != n or arr.shape[0] == 0:
+        raise ValueError(f"{name} must be (N,) or (seeds, N) with N={n}, got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} contain NaN or infinite values")
+    return arr
+
+
+def _bootstrap_checks(y: np.ndarray, n_boot: int, level: float) -> str | None:
+    """Why the stratified bootstrap cannot run on these labels (None: it can)."""
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
+    reason = _one_class_reason(y)
+    if reason is not None:
+        return reason
+    n_pos = int(y.sum())
+    if n_pos < 2 or y.shape[0] - n_pos < 2:
+        return f"bootstrap needs >= 2 samples per class (normal={y.shape[0] - n_pos}, anomalous={n_pos})"
+    return None
+
+
+def _bootstrap_aurocs(y: np.ndarray, row_sets: Sequence[np.ndarray], n_boot: int, seed: int) -> list[np.ndarray]:
+    """Exact AUROC of every row of each (S, N) set in each of `n_boot` stratified replicates,
+    (n_boot, S) per set; every row of every set is scored on the same replicate (paired)."""
+    pos_mask = y == 1
+    n_pos, n_neg = int(pos_mask.sum()), int((~pos_mask).sum())
+    rng = np.random.default_rng(seed)
+    out = [np.empty((n_boot, rows.shape[0])) for rows in row_sets]
+    chunk = max(1, min(n_boot, 4_000_000 // (n_pos + n_neg)))
+    for start in range(0, n_boot, chunk):
+        b = min(chunk, n_boot - start)
+        w_pos = _multinomial_counts(rng, n_pos, b)
+        w_neg = _multinomial_counts(rng, n_neg, b)
+        for rows, aucs in zip(row_sets, out):
+            for j, row in enumerate(rows):
+                aucs[start : start + b, j] = _weighted_aurocs(row[pos_mask], row[~pos_mask], w_pos, w_neg)
+    return out
+
+
 def bootstrap_auroc_ci(
-    labels: Sequence[int], scores: Sequence[float], n_boot: int = 1000, level: float = 0.95, seed: int = 0
+    labels: Sequence[int], scores: Any, n_boot: int = 1000, level: float = 0.95, seed: int = 0
 ) -> tuple[float, float] | Undefined:
     """Stratified bootstrap percentile interval for the I-AUROC.
 
     Normals and anomalies are resampled separately (with replacement, keeping both class sizes),
     the AUROC of each replicate is computed exactly (ties count 1/2), and the
     ``(1-level)/2`` and ``1-(1-level)/2`` quantiles are returned. Deterministic for a given seed.
+    ``scores`` may be ``(S, N)``: S seeds scored on the same N samples; the interval is then the
+    one of the mean I-AUROC over the seeds (each replicate resamples the samples once for all).
 
     Returns:
         ``(low, high)``, or :class:`Undefined` when a class has fewer than 2 samples (the
@@ -53,29 +102,41 @@ def bootstrap_auroc_ci(
     True
     """
     y = _as_labels(labels)
-    s = _as_scores(scores, y.shape[0])
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"level must be in (0, 1), got {level}")
-    if n_boot < 1:
-        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
-    reason = _one_class_reason(y)
+    rows = _score_rows(scores, y.shape[0])
+    reason = _bootstrap_checks(y, n_boot, level)
     if reason is not None:
         return Undefined(reason)
-    pos, neg = s[y == 1], s[y == 0]
-    if pos.size < 2 or neg.size < 2:
-        return Undefined(
-            f"bootstrap needs >= 2 samples per class (normal={neg.size}, anomalous={pos.size})"
-        )
-    rng = np.random.default_rng(seed)
-    aucs = np.empty(n_boot)
-    chunk = max(1, min(n_boot, 4_000_000 // (pos.size + neg.size)))
-    for start in range(0, n_boot, chunk):
-        b = min(chunk, n_boot - start)
-        w_pos = _multinomial_counts(rng, pos.size, b)
-        w_neg = _multinomial_counts(rng, neg.size, b)
-        aucs[start : start + b] = _weighted_aurocs(pos, neg, w_pos, w_neg)
+    aucs = _bootstrap_aurocs(y, [rows], n_boot, seed)[0].mean(axis=1)
     alpha = (1.0 - level) / 2.0
     lo, hi = np.quantile(aucs, [alpha, 1.0 - alpha])
+    return float(lo), float(hi)
+
+
+def bootstrap_auroc_diff_ci(
+    labels: Sequence[int], scores_a: Any, scores_b: Any, n_boot: int = 1000, level: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float] | Undefined:
+    """Paired stratified bootstrap percentile interval of I-AUROC(a) - I-AUROC(b) on the same samples.
+
+    Each replicate resamples the samples once (normals and anomalies separately, as in
+    :func:`bootstrap_auroc_ci`) and scores both methods on it, so the interval keeps the pairing
+    that the DeLong test uses. ``scores_a`` / ``scores_b`` are ``(N,)`` or ``(S, N)`` (seeds of the
+    same samples); a method's I-AUROC is then its mean over its seeds.
+
+    >>> lo, hi = bootstrap_auroc_diff_ci([0, 0, 0, 1, 1, 1], [1, 2, 3, 4, 5, 6], [1, 2, 4, 3, 5, 6], n_boot=200)
+    >>> 0.0 <= lo <= 1 / 9 <= hi
+    True
+    """
+    y = _as_labels(labels)
+    a = _score_rows(scores_a, y.shape[0], "scores_a")
+    b = _score_rows(scores_b, y.shape[0], "scores_b")
+    reason = _bootstrap_checks(y, n_boot, level)
+    if reason is not None:
+        return Undefined(reason)
+    auc_a, auc_b = _bootstrap_aurocs(y, [a, b], n_boot, seed)
+    diffs = auc_a.mean(axis=1) - auc_b.mean(axis=1)
+    alpha = (1.0 - level) / 2.0
+    lo, hi = np.quantile(diffs, [alpha, 1.0 - alpha])
     return float(lo), float(hi)
 
 

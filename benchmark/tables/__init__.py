@@ -4,8 +4,10 @@
 
 writes, next to `--out`: the main table (its own name), `per_category_detection.tex`,
 `per_category_segmentation.tex` (methods with anomaly maps only), `ablation.tex` (Causal-FiLM
-variants), `efficiency.tex`, `tables.md` (all of them in Markdown) and, with `--appendix`,
-`appendix.tex` (the adaptation chapter). Tables are pure functions of the saved results.
+variants), `efficiency.tex`, `tables.md` (all of them in Markdown), with `--ci`
+`significance.tex` (the main table with 95 % intervals and marks, `benchmark.compare`) and, with
+`--appendix`, `appendix.tex` (the adaptation chapter). Tables are pure functions of the saved
+results.
 """
 from __future__ import annotations
 
@@ -16,10 +18,10 @@ from pathlib import Path
 from benchmark.tables.build import (MAIN_COLUMNS, RunData, ablation_table, adaptations,
                                     efficiency_table, main_table, per_category_table)
 from benchmark.tables.model import Table
-from benchmark.tables.render import appendix_latex, tex_escape, to_latex, to_text
+from benchmark.tables.render import appendix_latex, tex_escape, to_html, to_latex, to_text
 
 __all__ = ["MAIN_COLUMNS", "RunData", "Table", "build_tables", "latest_run", "print_main_table",
-           "resolve_run_dir", "tex_escape", "to_latex", "to_text", "write_tables"]
+           "resolve_run_dir", "tex_escape", "to_html", "to_latex", "to_text", "write_tables"]
 
 log = logging.getLogger("bench")
 RESULTS = Path("results")
@@ -50,10 +52,14 @@ def build_tables(run_dir: Path | None) -> tuple[RunData, list[Table]]:
     return data, [t for t in tables if t is not None]
 
 
-def write_tables(run_dir: Path | None, out: Path, appendix: bool = False) -> list[Path]:
+def write_tables(run_dir: Path | None, out: Path, appendix: bool = False, ci: bool = False) -> list[Path]:
     """Write the LaTeX tables (and Markdown) of a run; `out` names the main table's file and the
     folder of the others. Returns the written paths."""
     data, tables = build_tables(run_dir)
+    if ci:
+        from benchmark.compare import significance_table
+
+        tables.insert(1, significance_table(data))
     out = Path(out)
     folder = out.parent
     folder.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,8 @@ _TEX = {
     "←": r"$\leftarrow$", "–": "--", "—": "---", "·": r"$\cdot$", "…": r"\dots{}",
     "µ": r"$\mu$", "μ": r"$\mu$", "Δ": r"$\Delta$", "α": r"$\alpha$", "β": r"$\beta$",
     "γ": r"$\gamma$", "λ": r"$\lambda$", "σ": r"$\sigma$", "τ": r"$\tau$", "ε": r"$\epsilon$",
-    "“": "``", "”": "''", "‘": "`", "’": "'", "\n": " ", "\t": " ",
+    "“": "``", "”": "''", "‘": "`", "’": "'", "\n": " ", "\t": " ", "†": r"$\dagger$",
+    "−": r"$-$",
 }
 
 
@@ -177,3 +178,56 @@ def to_text(table: Table, style: str = "plain") -> str:
         lines.append(f"<sup>{marker}</sup> {text}  " if md else f"({marker}) {text}")
     lines += [f"{n}  " if md else n for n in table.extra_notes]
     return "\n".join(lines).rstrip() + "\n"
+
+
+# ---------------------------------------------------------------------------- HTML
+def _html_cell(col: Column, cell: Cell | None, heat=None) -> str:
+    """One <td>: best <strong>, second <u>, std in a <small>, footnote markers as <sup>; `heat`
+    (value -> CSS colours) paints a defined metric cell."""
+    from markupsafe import escape
+
+    if cell is None:
+        return "<td></td>"
+    mark = f"<sup>{escape(cell.note)}</sup>" if cell.note else ""
+    title = f' title="{escape(cell.reason)}"' if cell.reason else ""
+    if cell.text is not None or col.kind == "text":
+        return f'<td class="text"{title}>{escape(cell.text if cell.text is not None else "–")}{mark}</td>'
+    if not cell.defined:
+        return f'<td class="dash"{title}>–{mark}</td>'
+    mean, std = format_number(col, cell)
+    body = str(escape(mean)) + (f"<small> ± {escape(std)}</small>" if std is not None else "")
+    if cell.rank == BEST:
+        body = f"<strong>{body}</strong>"
+    elif cell.rank == SECOND:
+        body = f"<u>{body}</u>"
+    style = f' style="{heat(cell.mean)}"' if heat is not None else ""
+    return f'<td class="num"{style}{title}>{body}{mark}</td>'
+
+
+def to_html(table: Table, heat=None) -> str:
+    """The table as an HTML fragment (<table> with caption, row groups and notes): the same cells,
+    ranks and footnotes as the LaTeX and terminal tables. `heat`: see `_html_cell`."""
+    from markupsafe import escape
+
+    head = []
+    if any(c.span for c in table.columns):
+        cells = ['<th class="blank"></th>'] + [
+            f'<th colspan="{w}" class="{"span" if label else "blank"}">{escape(label)}</th>'
+            for label, _, w in _header_spans(table.columns)]
+        head.append("<tr>" + "".join(cells) + "</tr>")
+    head.append("<tr>" + f"<th>{escape(table.row_header)}</th>"
+                + "".join(f"<th>{escape(c.label)}</th>" for c in table.columns) + "</tr>")
+    body = []
+    for g in table.groups:
+        if g.title:
+            body.append(f'<tr class="group"><th colspan="{len(table.columns) + 1}">{escape(g.title)}</th></tr>')
+        for r in g.rows:
+            name = f' <span class="name">[{escape(r.method)}]</span>' if r.method not in ("", r.label) else ""
+            body.append(f'<tr><th scope="row">{escape(r.label)}{name}</th>'
+                        + "".join(_html_cell(c, r.cells.get(c.key), heat) for c in table.columns) + "</tr>")
+    notes = [f"<li><sup>{escape(m)}</sup> {escape(t)}</li>" for m, t in table.notes]
+    notes += [f"<li>{escape(t)}</li>" for t in table.extra_notes]
+    return (f'<figure class="table" id="{escape(table.name)}">\n<table>\n'
+            f"<caption>{escape(table.caption)}</caption>\n"
+            f"<thead>{''.join(head)}</thead>\n<tbody>\n" + "\n".join(body) + "\n</tbody>\n</table>\n"
+            + (f'<ul class="notes">{"".join(notes)}</ul>\n' if notes else "") + "</figure>")

@@ -1,0 +1,25 @@
+"""`bench report [RUN] --html DIR`: the run as one static HTML page."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from benchmark.cli import _options as O
+
+
+def add_parser(sub) -> None:
+    r = sub.add_parser("report", help="a run as one static HTML page (tables, heatmap, curves, maps, "
+                                      "provenance)")
+    O.add_run_dir(r)
+    r.add_argument("--html", type=Path, required=True, metavar="DIR",
+                   help="folder of the page: DIR/index.html, DIR/figures/, the CSVs")
+    r.add_argument("--seed", type=int, default=0,
+                   help="seed whose curves and maps are drawn (a method without it: its lowest seed)")
+    r.set_defaults(func=command)
+
+
+def command(args) -> int:
+    from benchmark.report import write_report
+
+    page = write_report(args.run_dir, args.html, seed=args.seed)
+    print(f"wrote {page} (open it in a browser; it needs no server)")
+    return 0

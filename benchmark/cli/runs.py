@@ -1,0 +1,24 @@
+"""`bench runs`: the runs of a results folder, with date, profile, dataset and fingerprint."""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def add_parser(sub) -> None:
+    r = sub.add_parser("runs", help="list the runs of a results folder")
+    r.add_argument("--out", type=Path, default=Path("results"), help="the results folder")
+    r.set_defaults(func=command)
+
+
+def command(args) -> int:
+    from tabulate import tabulate
+
+    from benchmark.leaderboard import list_runs
+
+    runs = list_runs(args.out)
+    if not runs:
+        print(f"{args.out}/: no run with results")
+        return 0
+    columns = ("run", "updated", "profile", "dataset", "fingerprint", "units", "methods", "seeds")
+    print(tabulate([[r[c] for c in columns] for r in runs], headers=columns, disable_numparse=True))
+    return 0

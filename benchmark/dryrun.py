@@ -1,0 +1,94 @@
+"""What `bench run` would do, computed without doing it (`bench run --dry-run`): the units
+(done / to run), the features (cached / to extract) and the resources the units would ask for.
+
+It loads the dataset and hashes the samples' files (the feature-cache key needs their content),
+and writes nothing: no run folder, no cache folder, no synthetic twin.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from benchmark import results as R
+from benchmark.runner import SYNTHETIC_MARKER, RunConfig, plan_run, resolve_methods, twin_path
+
+
+@dataclass
+class DryRun:
+    run_dir: Path
+    dataset: str  # one line: where the samples come from
+    units: list[tuple[str, int, bool]]  # (method, seed, done)
+    features: list[tuple[str, int, int]]  # (extractor, samples cached, samples to extract)
+    resources: list[str]  # one line each
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def to_run(self) -> list[tuple[str, int]]:
+        return [(m, s) for m, s, done in self.units if not done]
+
+    def render(self) -> str:
+        from tabulate import tabulate
+
+        n_done = len(self.units) - len(self.to_run)
+        lines = ["dry run: nothing computed, nothing written", f"run folder: {self.run_dir}",
+                 f"dataset: {self.dataset}", "",
+                 f"units: {len(self.units)} ({n_done} done, {len(self.to_run)} to run)",
+                 tabulate([(m, s, "done" if d else "to run") for m, s, d in self.units],
+                          headers=["method", "seed", "state"]), ""]
+        if self.features:
+            lines += ["features (samples):",
+                      tabulate([(name, c, t) for name, c, t in self.features],
+                               headers=["extractor", "cached", "to extract"]), ""]
+        lines += ["resources:", *(f"  {r}" for r in self.resources)]
+        lines += self.notes
+        return "\n".join(lines)
+
+
+def dry_run(config: RunConfig, executor: str = "local", address: str | None = None) -> DryRun:
+    specs = resolve_methods(config.methods)  # unknown names fail here, as in a real run
+    profile = config.resolved_profile()
+    config.feature_options()  # unknown backbone names too
+    twin = twin_path(config.synth_seed, config.synth_recipes)
+    if config.root is None and not (twin / SYNTHETIC_MARKER).exists():
+        root = twin
+        run_dir = Path(config.out) / (config.run or f"{profile.name}-{root.name}")
+        units = [(s.name, seed, R.is_done(run_dir, s.name, seed)) for s in specs for seed in config.seeds]
+        return DryRun(run_dir, f"synthetic twin, not generated yet: `bench run` generates it into {root}",
+                      units, [], _resources(config, executor, address, [u[:2] for u in units if not u[2]]),
+                      ["every feature of every sample is still to extract (no dataset yet)"])
+    plan, dataset = plan_run(config)
+    counts = ", ".join(f"{k} {len(v)}" for k, v in plan.samples.items())
+    kind = "synthetic twin" if plan.synthetic else "dataset"
+    described = (f"{kind} {dataset.root} ({counts}; {len(dataset.excluded)} excluded; "
+                 f"fingerprint {plan.dataset_fingerprint})")
+    units = [(m, s, R.is_done(plan.run_dir, m, s)) for m, s in plan.units]
+    samples = [s for split in plan.samples.values() for s in split]
+    cached = plan.store().cached(samples, plan.features)
+    features = [(name, hit, miss) for name, (hit, miss) in cached.items()]
+    return DryRun(plan.run_dir, described, units, features,
+                  _resources(config, executor, address, [u[:2] for u in units if not u[2]]))
+
+
+def _resources(config: RunConfig, executor: str, address: str | None,
+               todo: list[tuple[str, int]]) -> list[str]:
+    from benchmark.executors.ray_executor import unit_resources
+    from benchmark.method import load_methods
+
+    profile = config.resolved_profile()
+    lines = [f"feature extraction: this process, device {config.device}"]
+    if executor != "ray":
+        lines.append(f"units: one after another in this process, device {config.device} "
+                     f"(executor {executor})")
+        return lines
+    registry = load_methods()
+    asks = [unit_resources(registry.get(m), profile, config.device) for m, _ in todo]
+    where = f"the Ray cluster at {address}" if address else "a local Ray cluster on this machine"
+    lines.append(f"units: {len(todo)} Ray tasks on {where}")
+    for (m, s), res in zip(todo, asks):
+        memory = f", {res.memory_gb:g} GiB" if res.memory_gb else ""
+        lines.append(f"  {m}/seed{s}: {res.cpus:g} CPUs, {res.gpus:g} GPUs{memory}")
+    if asks:
+        lines.append(f"  every unit at once would hold {sum(r.cpus for r in asks):g} CPUs and "
+                     f"{sum(r.gpus for r in asks):g} GPUs; the largest needs {max(r.cpus for r in asks):g} "
+                     f"CPUs and {max(r.gpus for r in asks):g} GPUs on one node")
+    return lines

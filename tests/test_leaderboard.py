@@ -1,0 +1,112 @@
+"""leaderboard.csv and summary.csv against the FIXTURE run of test_tables (FABRICATED numbers of
+no method, written with `benchmark.results.write_unit`), and `bench show` / `bench runs`."""
+from __future__ import annotations
+
+import csv
+import doctest
+import json
+import math
+import shutil
+
+import pytest
+from test_tables import CATS, FAKE, NO_MAPS, make_fixture_run
+
+from benchmark import leaderboard as L
+from benchmark.cli import main
+from benchmark.metrics import HIGHER_IS_BETTER
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory):
+    run = make_fixture_run(tmp_path_factory.mktemp("leaderboard"))
+    lb, summary = L.write_leaderboard(run)
+    read = lambda p: list(csv.DictReader(open(p, newline="")))
+    return run, read(lb), read(summary), lb, summary
+
+
+def _one(rows, **where):
+    found = [r for r in rows if all(r[k] == str(v) for k, v in where.items())]
+    assert len(found) == 1, (where, len(found))
+    return found[0]
+
+
+def test_leaderboard_columns_and_size(written):
+    run, rows, _, lb, _ = written
+    assert lb == run / "leaderboard.csv"
+    with open(lb) as f:
+        assert next(csv.reader(f)) == ["method", "display_name", "group", "modalities", "seed",
+                                       "metric", "category", "value", "undefined_reason"]
+    categories = 1 + len(CATS)  # "all" and each defect category
+    image_metrics = [k for k in HIGHER_IS_BETTER if not k.startswith("P-")]
+    # the whole TEST split (every metric), the recipe-matched subset (image metrics), the interval
+    per_unit = len(HIGHER_IS_BETTER) * categories + len(image_metrics) * categories + len(L.CI_BOUNDS)
+    assert len(rows) == sum(len(v[3]) for v in FAKE.values()) * per_unit
+    assert {r["category"] for r in rows} == {"all", *CATS, "all [recipe_matched]",
+                                             *(f"{c} [recipe_matched]" for c in CATS)}
+    matched = _one(rows, method="causal_film", seed=1, metric="I-AUROC", category="all [recipe_matched]")
+    assert float(matched["value"]) == pytest.approx(0.93 - 0.2)
+
+
+def test_leaderboard_values_and_reasons(written):
+    _, rows, _, _, _ = written
+    film = _one(rows, method="causal_film", seed=1, metric="I-AUROC", category="all")
+    assert (film["display_name"], film["group"], film["modalities"], float(film["value"])) == (
+        "Causal Film", "cross-modal", "video+audio+sensor+image", 0.93)
+    assert film["undefined_reason"] == ""
+    assert float(_one(rows, method="causal_film", seed=0, metric="I-AUROC", category="Porosity")["value"]) == pytest.approx(0.93)
+    no_maps = _one(rows, method="seq_ae", seed=0, metric="P-AUPRO@30%", category="all")
+    assert no_maps["value"] == "" and no_maps["undefined_reason"] == NO_MAPS
+    only_normal = _one(rows, method="sensor_knn", seed=0, metric="I-AUROC", category="Undercut")
+    assert only_normal["value"] == "" and only_normal["undefined_reason"] == "only normal samples (n=40)"
+    one_class = _one(rows, method="image_ae", seed=1, metric="I-F1max", category="all")
+    assert one_class["undefined_reason"] == "fabricated: one class only"
+    low = _one(rows, method="patch_mem", seed=0, metric="I-AUROC-CI95-low", category="all")
+    assert float(low["value"]) == pytest.approx(0.88 - 0.05)
+    assert float(_one(rows, method="patch_mem", seed=1, metric="P-AUPRO@30%", category="all")["value"]) == pytest.approx(0.72)
+
+
+def test_summary_mean_std_interval(written):
+    _, _, summary, _, path = written
+    with open(path) as f:
+        assert tuple(next(csv.reader(f))) == L.SUMMARY_COLUMNS
+    film = _one(summary, method="causal_film", metric="I-AUROC", category="all")
+    mean, std = float(film["mean"]), float(film["std"])
+    assert mean == pytest.approx(0.94) and std == pytest.approx(math.sqrt(2) * 0.01)
+    half = 12.706204736174707 * std / math.sqrt(2)  # t(0.975, 1 degree of freedom)
+    assert (float(film["ci95_low"]), float(film["ci95_high"])) == pytest.approx((0.94 - half, 0.94 + half))
+    assert film["n"] == "2" and film["n_undefined"] == "0"
+    partial = _one(summary, method="image_ae", metric="I-F1max", category="all")
+    assert partial["n"] == "1" and partial["n_undefined"] == "1" and partial["ci95_low"] == ""
+    assert "fabricated: one class only" in partial["undefined_reason"] and "one seed" in partial["undefined_reason"]
+    dash = _one(summary, method="seq_ae", metric="P-AUROC", category="all")
+    assert dash["n"] == "0" and dash["mean"] == "" and dash["undefined_reason"] == NO_MAPS
+    assert not any(r["metric"] in L.CI_BOUNDS for r in summary)
+
+
+def test_bench_show_and_runs(written, tmp_path, capsys, monkeypatch):
+    run = written[0]
+    assert main(["show", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "Main table" in out and "94.0 ± 1.4 *" in out and "Efficiency" not in out
+    assert main(["show", str(run), "--all"]) == 0
+    assert "Efficiency" in capsys.readouterr().out
+    results = tmp_path / "results"
+    shutil.copytree(run, results / "run-b")
+    (results / "run-b" / "run.json").write_text(json.dumps({
+        "profile": {"name": "quick"}, "units": ["x/seed0"] * 20,
+        "dataset": {"root": "/data/twin-x", "fingerprint": "f" * 64, "synthetic": True}}))
+    shutil.copytree(run, results / "run-a")
+    (results / "empty").mkdir()
+    assert main(["runs", "--out", str(results)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["run", "updated", "profile", "dataset", "fingerprint", "units", "methods", "seeds"]
+    run_b = next(line for line in lines if line.startswith("run-b"))
+    assert "twin-x (synthetic)" in run_b and "f" * 12 in run_b and "18/20" in run_b and "0,1" in run_b
+    assert not any(line.startswith("empty") for line in lines)
+    monkeypatch.chdir(tmp_path)
+    assert main(["show"]) == 0  # the latest run under ./results
+    assert "run: results/run-" in capsys.readouterr().out
+
+
+def test_docstring_examples_run():
+    assert doctest.testmod(L).failed == 0
