@@ -10,18 +10,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .process import DURATION_S, S_AUDIO, SampleSpec, _has, _rng, events_of, process_of
+from .process import DURATION_S, S_AUDIO, SampleSpec, process_draws
 
 AUDIO_RATE = 16000
 
 
 def render_audio(seed: int, spec: SampleSpec, code: int | None = None) -> np.ndarray:
     """float32 mono wave at 16 kHz in [-1, 1]: arc hum + arc noise while welding."""
-    code = spec.code if code is None else code
-    show = code if _has(code, "audio") else 0
-    p = process_of(seed, spec, code if _has(code, "audio") else 0)
-    ev = events_of(seed, spec, p)
-    rng = _rng(seed, spec, S_AUDIO)
+    show, p, ev, rng = process_draws(seed, spec, code, "audio", S_AUDIO)
     n = int(round(DURATION_S * AUDIO_RATE))
     t = np.arange(n, dtype=np.float64) / AUDIO_RATE
     ramp = 0.02

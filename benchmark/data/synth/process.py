@@ -326,3 +326,14 @@ def events_of(seed: int, spec: SampleSpec, p: Process) -> Events:
 def _has(code: int, modality: str) -> bool:
     return MODALITY_LETTER[modality] in VISIBLE[code]
 
+
+def process_draws(seed: int, spec: SampleSpec, code: int | None, modality: str, stream: int
+                  ) -> tuple[int, Process, Events, np.random.Generator]:
+    """What a process modality is rendered from: the defect it shows (0 outside its row), the
+    realised process (with the defect's process-level effect only if the modality shows it), the
+    defect events, and the modality's own random stream."""
+    code = spec.code if code is None else code
+    show = code if _has(code, modality) else 0
+    p = process_of(seed, spec, show)
+    return show, p, events_of(seed, spec, p), _rng(seed, spec, stream)
+

@@ -11,7 +11,7 @@ from datetime import timedelta
 import numpy as np
 
 from ..sample import SENSOR_HEADER
-from .process import DURATION_S, S_SENSOR, SampleSpec, _has, _rng, events_of, process_of
+from .process import DURATION_S, S_SENSOR, SampleSpec, process_draws
 
 CSV_DT = 0.109  # mean row spacing of the real CSVs (~9 Hz)
 OCV_V = 40.23  # open-circuit voltage the real sensor shows just before ignition
@@ -21,11 +21,7 @@ WIRE_PER_FEED_S = 1.3  # wire-consumed units per (feed unit * second) while the 
 def render_sensor(seed: int, spec: SampleSpec, code: int | None = None
                   ) -> tuple[np.ndarray, np.ndarray]:
     """(t seconds from the first row (n,), channels (n, 6) in SENSOR_CHANNELS order)."""
-    code = spec.code if code is None else code
-    show = code if _has(code, "sensor") else 0
-    p = process_of(seed, spec, code if _has(code, "sensor") else 0)
-    ev = events_of(seed, spec, p)
-    rng = _rng(seed, spec, S_SENSOR)
+    show, p, ev, rng = process_draws(seed, spec, code, "sensor", S_SENSOR)
     steps = np.round(rng.uniform(CSV_DT - 0.012, CSV_DT + 0.012, int(DURATION_S / CSV_DT) + 5), 3)
     t = np.concatenate([[0.0], np.cumsum(steps)])
     t = t[t <= DURATION_S]

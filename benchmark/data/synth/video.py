@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .process import DURATION_S, S_VIDEO, SampleSpec, _has, _rng, events_of, process_of
+from .process import DURATION_S, S_VIDEO, SampleSpec, process_draws
 
 FPS = 30
 VIDEO_W, VIDEO_H = 64, 48
@@ -18,11 +18,7 @@ VIDEO_W, VIDEO_H = 64, 48
 
 def render_video(seed: int, spec: SampleSpec, code: int | None = None) -> np.ndarray:
     """uint8 (T, 48, 64, 3) RGB: the torch-arm view of the weld pool."""
-    code = spec.code if code is None else code
-    show = code if _has(code, "video") else 0
-    p = process_of(seed, spec, code if _has(code, "video") else 0)
-    ev = events_of(seed, spec, p)
-    rng = _rng(seed, spec, S_VIDEO)
+    show, p, ev, rng = process_draws(seed, spec, code, "video", S_VIDEO)
     T = int(round(DURATION_S * FPS))
     t = np.arange(T) / FPS
     on = (t >= p.t_on) & (t < p.t_off)
