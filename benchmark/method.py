@@ -306,7 +306,7 @@ class ViewPooling(str, Enum):
     def description(self) -> str:
         return {"max": "maximum of the per-view scores",
                 "mean": "mean of the per-view scores",
-                "features": "views pooled into one feature before scoring (no per-view score)",
+                "features": "views pooled into one feature before scoring, no per-view score",
                 "none": "reads no post-weld view"}[self.value]
 
 

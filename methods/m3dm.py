@@ -14,9 +14,10 @@ the post-weld views; the UFF block is trained on process/patch pairs (`methods/_
   descriptor of every TRAIN weld (one entry per weld: the process has no patches; see
   `methods/_pairing.py`), the *image bank* every DINOv2 patch token of every TRAIN view, the
   *fused bank* the UFF fused feature (both MLP outputs joined, before the heads) of every TRAIN
-  (view, patch). Each bank is standardised with one scalar mean and std of its TRAIN features
-  (the official `run_coreset` standardises every bank with the point bank's mean and the RGB
-  bank's std, a slip not kept) and reduced to `coreset_ratio` of its entries by a greedy
+  (view, patch). Each bank is standardised with one scalar mean and std of its own TRAIN
+  features (`bank_standardisation`: the official `run_coreset` standardises every bank with the
+  point bank's mean and the RGB bank's std, `shared`) and reduced to `coreset_ratio` of its
+  entries by a greedy
   k-centre coreset, anomalib's `KCenterGreedy` (a sparse random projection with eps 0.9, as the
   official `get_coreset_idx_randomp`; the official code sizes the RGB and fused banks from the
   already reduced point bank, about 4 % and 1 %, where the paper and `--f_coreset` say 10 %).
@@ -70,11 +71,19 @@ class M3DMHP(UFFConfig):
     ocsvm_max_iter: int = 1000  # official --ocsvm_maxiter
     smoothing_sigma_px: float = 4.0  # KNNGaussianBlur(4) of every bank's map, in pixels
     bank_candidates: int = 0  # 0: every TRAIN patch enters the coreset selection
+    # shared: every bank z-scored with the point (here: process) bank's mean and the RGB (here:
+    # image) bank's std, as the official run_coreset does; per_bank: each bank with its own
+    bank_standardisation: str = "shared"
 
 
 HPARAMS = Hyperparameters(
-    original=M3DMHP(), used=M3DMHP(**UFF_USED, bank_candidates=200_000),
+    original=M3DMHP(),
+    used=M3DMHP(**UFF_USED, bank_candidates=200_000, bank_standardisation="per_bank"),
     reasons={**UFF_REASONS,
+             "bank_standardisation": "the official code's shared statistics read as a slip (its "
+                                     "variables are named per bank); the process descriptor, "
+                                     "DINOv2 tokens and fused features differ in scale, so each "
+                                     "bank is z-scored with its own TRAIN mean and std",
              "bank_candidates": "at most 200k random TRAIN patches enter each patch bank's greedy "
                                 "coreset (Weld-4M has 5 x 256 patches per weld, 4k-d fused features)"},
     profiles={"quick": ProfileChanges(
@@ -86,14 +95,22 @@ HPARAMS = Hyperparameters(
 
 
 # ---------------------------------------------------------------------------- the banks
-class MemoryBank:
-    """One M3DM memory bank: scalar-standardised TRAIN features reduced by a greedy coreset."""
+def scalar_statistics(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One mean and one std over every value of a bank's TRAIN features."""
+    features = features.float()
+    return features.mean(), features.std() + 1e-12
 
-    def __init__(self, features: torch.Tensor, ratio: float, reweight_neighbors: int, device: str):
+
+class MemoryBank:
+    """One M3DM memory bank: scalar-standardised TRAIN features reduced by a greedy coreset
+    (`statistics`: the (mean, std) to standardise with; default: the features' own)."""
+
+    def __init__(self, features: torch.Tensor, ratio: float, reweight_neighbors: int, device: str,
+                 statistics: tuple[torch.Tensor, torch.Tensor] | None = None):
         from anomalib.models.components.sampling import KCenterGreedy
 
         features = features.to(device).float()
-        self.mean, self.std = features.mean(), features.std() + 1e-12
+        self.mean, self.std = statistics or scalar_statistics(features)
         z = (features - self.mean) / self.std
         ratio = max(ratio, 1.0 / len(z))  # NOTE: at least one entry (KCenterGreedy refuses none)
         self.entries = z[KCenterGreedy(embedding=z, sampling_ratio=ratio).select_coreset_idxs()]
@@ -152,19 +169,27 @@ class M3DM(Method):
         process, patches = self.uff.fit(train, ctx)  # NOTE: no VAL candidates: M3DM keeps the last
         features = self._features(process, patches)
         gen = torch.Generator().manual_seed(ctx.seed)
-        ratios = {"process": hp.process_coreset_ratio, "image": hp.coreset_ratio, "fused": hp.coreset_ratio}
+        ratios = {"process": hp.process_coreset_ratio, "image": hp.coreset_ratio,
+                  "fused": hp.coreset_ratio}
+        shared = None
+        if hp.bank_standardisation == "shared":
+            shared = (scalar_statistics(features["process"])[0], scalar_statistics(features["image"])[1])
+        elif hp.bank_standardisation != "per_bank":
+            raise ValueError(f"bank_standardisation {hp.bank_standardisation!r}: shared or per_bank")
         self.banks = {}
         for name in BANKS:
             x = features[name].reshape(-1, features[name].shape[-1])
             if name != "process" and hp.bank_candidates and len(x) > hp.bank_candidates:
                 x = x[torch.randperm(len(x), generator=gen)[:hp.bank_candidates]]
-            self.banks[name] = MemoryBank(x, ratios[name], hp.reweight_neighbors, ctx.device)
+            self.banks[name] = MemoryBank(x, ratios[name], hp.reweight_neighbors, ctx.device,
+                                          statistics=shared and tuple(s.to(ctx.device) for s in shared))
             ctx.log(f"{name} bank: {len(self.banks[name].entries)} of {len(x)} entries")
         sample, per_patch = self._bank_scores(features)
         self.detect = fit_decision_layer(sample, hp.ocsvm_nu, hp.ocsvm_max_iter, ctx.seed)
         self.segment = fit_decision_layer(per_patch.reshape(-1, len(BANKS)), hp.ocsvm_nu,
                                           hp.ocsvm_max_iter, ctx.seed)
-        ctx.log(f"decision layer weights (process, image, fused): {np.round(self.detect.coef_, 4).tolist()}")
+        ctx.log("decision layer weights (process, image, fused): "
+                f"{np.round(self.detect.coef_, 4).tolist()}")
 
     @torch.no_grad()
     def _features(self, process: torch.Tensor, patches: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -181,7 +206,8 @@ class M3DM(Method):
         n = len(features["process"])
         scores, maps = [], []
         for name, weight in zip(BANKS, self.hp.bank_weights):
-            s, d = zip(*(self.banks[name].score(features[name][i:i + chunk]) for i in range(0, n, chunk)))
+            s, d = zip(*(self.banks[name].score(features[name][i:i + chunk])
+                         for i in range(0, n, chunk)))
             s, d = torch.cat(s).cpu().numpy(), torch.cat(d).cpu().numpy()
             if name == "process":  # one distance per weld: the same value on every patch
                 d = np.broadcast_to(d.reshape(n, 1, 1, 1), (n, views, side, side))
@@ -195,7 +221,8 @@ class M3DM(Method):
 
     def score(self, inputs: Inputs) -> Scores:
         sample, per_patch = self._bank_scores(self._features(*self.uff.encode(inputs)))
-        maps = self.segment.score_samples(per_patch.reshape(-1, len(BANKS))).reshape(per_patch.shape[:-1])
+        maps = self.segment.score_samples(per_patch.reshape(-1, len(BANKS)))
+        maps = maps.reshape(per_patch.shape[:-1])
         return Scores(sample=self.detect.score_samples(sample), maps=list(maps.astype(np.float32)))
 
     def torch_modules(self) -> list:

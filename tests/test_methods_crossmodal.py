@@ -215,3 +215,33 @@ def test_m3dm_scores_are_its_decision_layers(results):
     np.testing.assert_allclose(scores.sample, sample @ method.detect.coef_.ravel(), rtol=1e-6)
     np.testing.assert_allclose(np.stack(scores.maps), per_patch @ method.segment.coef_.ravel(),
                                rtol=1e-5, atol=1e-6)
+
+
+def test_m3dm_bank_standardisation(results):
+    """Used: each bank z-scored with its own TRAIN statistics; the official `shared` statistics
+    (the point bank's mean, the RGB bank's std) stay available and give every bank the same."""
+    method, _, _ = results["m3dm"]
+    assert method.hp.bank_standardisation == "per_bank"
+    assert len({float(b.std) for b in method.banks.values()}) == 3
+    shared, _, _ = fit_and_score_with(bank_standardisation="shared")
+    means = {float(b.mean) for b in shared.banks.values()}
+    stds = {float(b.std) for b in shared.banks.values()}
+    assert len(means) == 1 and len(stds) == 1
+    assert means == {float(method.banks["process"].mean)}
+    assert stds == {float(method.banks["image"].std)}
+
+
+def fit_and_score_with(**overrides):
+    """m3dm with hyperparameter overrides, fitted and scored like `fit_and_score`."""
+    train, val = make_inputs(N_TRAIN, seed=1), make_inputs(9, seed=2, mismatched=3)
+    set_seed(0)
+    spec = METHODS.get("m3dm")
+    hp = dataclasses.replace(spec.hparams.for_profile(get_profile("quick")),
+                             **{k: v for k, v in FAST.items() if hasattr(spec.hparams.used, k)},
+                             **overrides)
+    method = spec.cls(hp, spec.feature_names(get_profile("quick")))
+    ctx = FitContext(seed=0, device="cpu", profile=get_profile("quick"),
+                     selector=Selector(Selection("last")), text_embedding=lambda _: np.zeros(8),
+                     log=lambda _: None)
+    method.fit(train, val, ctx)
+    return method, method.score(make_inputs(N_TEST, seed=3, mismatched=N_MISMATCH)), None
