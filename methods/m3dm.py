@@ -112,7 +112,8 @@ class MemoryBank:
         features = features.to(device).float()
         self.mean, self.std = statistics or scalar_statistics(features)
         z = (features - self.mean) / self.std
-        ratio = max(ratio, 1.0 / len(z))  # NOTE: at least one entry (KCenterGreedy refuses none)
+        if int(len(z) * ratio) < 1:  # NOTE: keep one entry (KCenterGreedy refuses an empty bank)
+            ratio = 1.5 / len(z)
         self.entries = z[KCenterGreedy(embedding=z, sampling_ratio=ratio).select_coreset_idxs()]
         self.reweight_neighbors = reweight_neighbors
 

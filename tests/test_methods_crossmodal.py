@@ -245,3 +245,13 @@ def fit_and_score_with(**overrides):
                      log=lambda _: None)
     method.fit(train, val, ctx)
     return method, method.score(make_inputs(N_TEST, seed=3, mismatched=N_MISMATCH)), None
+
+
+def test_m3dm_bank_keeps_at_least_one_entry():
+    from methods.m3dm import MemoryBank
+
+    for n in (3, 49, 90):  # int(n * 0.02) == 0 for these; 1 / 49 * 49 < 1 in floating point
+        bank = MemoryBank(torch.randn(n, 4), ratio=0.02, reweight_neighbors=3, device="cpu")
+        assert len(bank.entries) == 1
+        score, dist = bank.score(torch.randn(2, 5, 4))
+        assert score.shape == (2,) and dist.shape == (2, 5) and torch.isfinite(score).all()
