@@ -292,6 +292,24 @@ class Method(ABC):
         return 0
 
 
+class ViewPooling(str, Enum):
+    """How a method turns a weld's post-weld views into its one sample score: a declared fact,
+    written into every result and shown in the appendix (a max flags a weld by its worst view,
+    a mean dilutes a defect seen in one view of V)."""
+
+    MAX = "max"  # one score per view; the sample score is their maximum
+    MEAN = "mean"  # one score per view; the sample score is their mean
+    FEATURES = "features"  # the views are pooled into one feature before scoring (no view score)
+    NONE = "none"  # the method reads no post-weld view
+
+    @property
+    def description(self) -> str:
+        return {"max": "maximum of the per-view scores",
+                "mean": "mean of the per-view scores",
+                "features": "views pooled into one feature before scoring, no per-view score",
+                "none": "reads no post-weld view"}[self.value]
+
+
 class Role(str, Enum):
     """Where a method's rows go: `proposed` and `baseline` rows make the main table; an
     `ablation` appears only in the ablation table, next to its family's main row."""
@@ -319,6 +337,7 @@ class MethodSpec:
     role: Role = Role.BASELINE
     display_name: str = ""  # the row label of the paper's tables
     row_code: str = ""  # e.g. "C.1"; the tables order a group's rows by it
+    view_pooling: ViewPooling = ViewPooling.NONE  # how the views make the sample score
 
     def feature_names(self, profile: Profile) -> tuple[str, ...]:
         hp = self.hparams.for_profile(profile)
@@ -335,6 +354,8 @@ class MethodSpec:
                 "group": self.group.value, "group_letter": self.group.letter,
                 "group_title": self.group.title,
                 "modalities": list(self.modalities), "yields_maps": self.yields_maps,
+                "view_pooling": self.view_pooling.value,
+                "view_pooling_text": self.view_pooling.description,
                 "summary": self.summary, "paper": self.paper}
 
 
@@ -345,15 +366,28 @@ def register_method(name: str, cls: type[Method], *, hparams: Hyperparameters, f
                     summary: str, paper: str = "", group: Group | None = None,
                     modalities: tuple[str, ...] | None = None, yields_maps: bool | None = None,
                     family: str | None = None, role: Role = Role.BASELINE,
-                    display_name: str | None = None, row_code: str = "") -> MethodSpec:
+                    display_name: str | None = None, row_code: str = "",
+                    view_pooling: ViewPooling | str | None = None) -> MethodSpec:
     """Register `cls` under `name`; group/modalities/maps default to the class attributes, the
-    family and the display name to the registry name."""
+    family and the display name to the registry name. A method that reads the post-weld images
+    must declare `view_pooling` (how its views make the sample score); one that reads none gets
+    `none`."""
+    modalities = modalities or cls.modalities
+    if view_pooling is None:
+        if "image" in modalities:
+            raise ValueError(f"method {name!r} reads the post-weld images: declare view_pooling "
+                             f"({', '.join(v.value for v in ViewPooling)})")
+        view_pooling = ViewPooling.NONE
+    view_pooling = ViewPooling(view_pooling)
+    if (view_pooling is ViewPooling.NONE) != ("image" not in modalities):
+        raise ValueError(f"method {name!r}: view_pooling {view_pooling.value!r} does not fit its "
+                         f"modalities {modalities}")
     spec = MethodSpec(
         name=name, cls=cls, hparams=hparams, features=features,
-        group=group or cls.group, modalities=modalities or cls.modalities,
+        group=group or cls.group, modalities=modalities,
         yields_maps=cls.yields_maps if yields_maps is None else yields_maps,
         summary=summary, paper=paper, family=family or name, role=Role(role),
-        display_name=display_name or name, row_code=row_code,
+        display_name=display_name or name, row_code=row_code, view_pooling=view_pooling,
     )
     return METHODS.add(name, spec)
 

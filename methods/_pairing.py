@@ -1,5 +1,5 @@
 """Pairing of temporal process features with spatial result patches, shared by the
-cross-modal adapters (`crossmodal_mapping`, `m3dm_fusion`): one TRAIN-standardised process
+cross-modal adapters (`crossmodal_mapping`, `m3dm`, `m3dm_nobank`): one TRAIN-standardised process
 descriptor per weld, paired with every DINOv2 patch plus a fixed code of the patch's position."""
 from __future__ import annotations
 

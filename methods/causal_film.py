@@ -2,10 +2,12 @@
 
 The process (video, audio, sensors) causes the result (post-weld photos). Frozen backbones give
 features; the sensor stream is turned into FiLM scale and shift for the video and audio tokens; a
-cross-attention process encoder and an MLP result encoder give two 128-d codes; a small decoder
-with linear attention and a dropout "noisy bottleneck" predicts the result code from the process
-code; a CLIP text embedding of "a normal weld" constrains the prediction. Anomaly score: cosine
-distance between the predicted and the observed result code.
+process encoder (standard transformer decoder layers: self-attention over the video tokens,
+cross-attention to the audio tokens, dropout 0.1, post-norm, as the seed's pseudocode) and an MLP
+result encoder give two 128-d codes; a small decoder with linear attention and a dropout "noisy
+bottleneck" predicts the result code from the process code; a CLIP text embedding of "a normal
+weld" constrains the prediction (the text head's output size is the text embedding's). Anomaly
+score: cosine distance between the predicted and the observed result code.
 
 Paper: the Causal-FiLM proposal (this suite's subject; the design below is the one the paper
 describes, D_model = 128). Research code: not public; nothing here is taken from it.
@@ -13,11 +15,21 @@ describes, D_model = 128). Research code: not public; nothing here is taken from
 Two findings the design implies, surfaced rather than hidden:
 (a) The decoder attends over a length-1 sequence (the pooled process code). Attention over one
     token returns its value projection whatever the weights, so each decoder block reduces to a
-    residual MLP. `causal_film_tokens` gives attention a sequence to attend over.
+    residual MLP, and softmax and linear attention compute the same function there. The softmax
+    ablation therefore runs on the token-level decoder (`causal_film_tokens_softmax` against
+    `causal_film_tokens`), where attention has a sequence; a global softmax variant is refused.
 (b) With both encoders trainable, a constant Z_result = Z_pred has zero loss (the text term is
     satisfied by any constant whose head output matches the prompt). The batch standard deviation
     of Z_result is recorded every epoch (`history.json`: z_result_std); `causal_film_sg` freezes
     the result branch (stop-gradient at its seeded initialisation), which cannot collapse.
+
+Direction ablations (the thesis is that the process causes the result): `causal_film_reverse`
+(the result code predicts the process code), `causal_film_symmetric` (both directions, two
+decoders, the two distances summed) and `causal_film_no_split` (no process/result split: video,
+audio and the views' [CLS] tokens through one transformer encoder, the sensor still as FiLM, its
+pooled code reconstructing every modality's frozen pooled features; the score sums the four
+cosine distances). The text constraint stays on the result code: the prediction (forward,
+symmetric), the observed Z_result (reverse), the decoder output (no split).
 """
 from __future__ import annotations
 
@@ -28,7 +40,7 @@ import torch
 from torch import nn
 
 from benchmark.method import (FitContext, Group, Hyperparameters, Inputs, Method, ProfileChanges, Role,
-                              Scores, register_method)
+                              Scores, ViewPooling, register_method)
 from methods._blocks import AttentionBlock, Standardizer, cosine_distance, mlp, to_tensor
 from methods._blocks import train as train_loop
 
@@ -41,15 +53,17 @@ class CausalFiLMConfig:
     heads: int = 4
     ffn: int = 256
     encoder_layers: int = 2
+    encoder_dropout: float = 0.1  # process encoder (torch TransformerDecoderLayer, post-norm)
     decoder_blocks: int = 2
     bottleneck_dropout: float = 0.2
     text_weight: float = 0.1
     text_prompt: str = "a normal weld"
     sensor_conditioning: str = "film"  # film | token | none
-    decoder_attention: str = "linear"  # linear | softmax
+    decoder_attention: str = "linear"  # linear | softmax (tokens level only: see finding (a))
     result_target: str = "trainable"  # trainable | frozen (stop-gradient at init)
     level: str = "global"  # global: one code per sample; tokens: per-view patch tokens
     inputs: str = "cross"  # cross: process -> result; process / result: one side, frozen target
+    direction: str = "forward"  # forward | reverse | symmetric | joint (cross, global level only)
     # Training schedule: not given by the design; chosen here and kept for every variant.
     epochs: int = 100
     batch_size: int = 32
@@ -63,6 +77,7 @@ QUICK = {"quick": ProfileChanges({"epochs": 30})}
 # NOTE: ~12x the tokens per sample of the global model
 QUICK_TOKENS = {"quick": ProfileChanges({"epochs": 10})}
 ORIGINAL_SELECTION = "not given by the design (the run's selection policy applies)"
+SENSOR_STATS = 2  # per channel: mean and std over time (the no-split reconstruction target)
 
 
 def _features(hp: CausalFiLMConfig, profile=None) -> tuple[str, ...]:
@@ -71,19 +86,15 @@ def _features(hp: CausalFiLMConfig, profile=None) -> tuple[str, ...]:
     return {"cross": process + result, "process": process, "result": result}[hp.inputs]
 
 
-class CrossAttentionLayer(nn.Module):
-    """Pre-norm cross-attention (query: video tokens; key/value: audio tokens) with FFN."""
-
-    def __init__(self, d: int, heads: int, ffn: int):
-        super().__init__()
-        self.norm_q, self.norm_kv, self.norm_ffn = nn.LayerNorm(d), nn.LayerNorm(d), nn.LayerNorm(d)
-        self.attn = nn.MultiheadAttention(d, heads, batch_first=True)
-        self.ffn = nn.Sequential(nn.Linear(d, ffn), nn.GELU(), nn.Linear(ffn, d))
-
-    def forward(self, q: torch.Tensor, kv: torch.Tensor) -> torch.Tensor:
-        kv = self.norm_kv(kv)
-        q = q + self.attn(self.norm_q(q), kv, kv, need_weights=False)[0]
-        return q + self.ffn(self.norm_ffn(q))
+def _check(hp: CausalFiLMConfig) -> None:
+    """Refuse the combinations the design gives no meaning to."""
+    if hp.decoder_attention == "softmax" and hp.level == "global":
+        raise ValueError("softmax attention at the global level attends over one token, where it "
+                         "computes the same function as linear attention: use level='tokens'")
+    if hp.direction != "forward" and (hp.inputs != "cross" or hp.level != "global"):
+        raise ValueError(f"direction {hp.direction!r} needs inputs='cross' and level='global'")
+    if hp.direction == "joint" and hp.sensor_conditioning == "token":
+        raise ValueError("the no-split encoder takes the sensor as FiLM or not at all")
 
 
 class SensorModulator(nn.Module):
@@ -100,9 +111,16 @@ class SensorModulator(nn.Module):
         return gamma.unsqueeze(1), beta.unsqueeze(1), h[-1]
 
 
+def _decoder(hp: CausalFiLMConfig) -> nn.ModuleList:
+    linear = hp.decoder_attention == "linear"
+    return nn.ModuleList(AttentionBlock(hp.d_model, hp.heads, hp.ffn, linear=linear)
+                         for _ in range(hp.decoder_blocks))
+
+
 class CausalFiLMNet(nn.Module):
-    def __init__(self, hp: CausalFiLMConfig, dims: dict[str, int], n_tokens: int = 0):
+    def __init__(self, hp: CausalFiLMConfig, dims: dict[str, int], n_tokens: int = 0, text_dim: int = 0):
         super().__init__()
+        _check(hp)
         self.hp = hp
         d = hp.d_model
         self.process = hp.inputs in ("cross", "process")
@@ -113,12 +131,21 @@ class CausalFiLMNet(nn.Module):
                 self.sensor = SensorModulator(dims["sensor"], hp.gru_hidden, hp.gru_layers, d)
                 if hp.sensor_conditioning == "token":
                     self.sensor_token = nn.Linear(hp.gru_hidden, d)
-            self.encoder = nn.ModuleList(CrossAttentionLayer(d, hp.heads, hp.ffn)
-                                         for _ in range(hp.encoder_layers))
+            if hp.direction == "joint":
+                # NOTE: no causal split: one encoder over every modality's tokens (self-attention)
+                self.joint_image_proj = nn.Linear(dims["image"], d)
+                self.encoder = nn.TransformerEncoder(
+                    nn.TransformerEncoderLayer(d, hp.heads, hp.ffn, hp.encoder_dropout, batch_first=True),
+                    hp.encoder_layers, enable_nested_tensor=False)
+            else:
+                # tgt: video tokens (self-attention), memory: audio tokens (cross-attention)
+                self.encoder = nn.TransformerDecoder(
+                    nn.TransformerDecoderLayer(d, hp.heads, hp.ffn, hp.encoder_dropout, batch_first=True),
+                    hp.encoder_layers)
         if hp.inputs == "result":
             self.image_proj = nn.Linear(dims["image"], d)
             self.image_encoder = mlp([d, d, d])
-        if hp.inputs == "cross" and hp.level == "global":
+        if hp.inputs == "cross" and hp.level == "global" and hp.direction != "joint":
             # Result branch: projection + MLP 128-128-128 (frozen at init for the sg variant).
             self.result_proj = nn.Linear(dims["image"], d)
             self.result_encoder = mlp([d, d, d])
@@ -126,14 +153,15 @@ class CausalFiLMNet(nn.Module):
                 self.result_proj.requires_grad_(False)
                 self.result_encoder.requires_grad_(False)
         self.bottleneck = nn.Dropout(hp.bottleneck_dropout)
-        linear = hp.decoder_attention == "linear"
-        self.decoder = nn.ModuleList(AttentionBlock(d, hp.heads, hp.ffn, linear=linear)
-                                     for _ in range(hp.decoder_blocks))
+        self.decoder = _decoder(hp)
+        if hp.direction == "symmetric":
+            self.decoder_back = _decoder(hp)  # result code -> process code
         if hp.level == "tokens":
             self.queries = nn.Parameter(torch.randn(n_tokens, d) * 0.02)  # one per view x patch
-        # Frozen targets (one-sided variants, token level) live in feature space: map back to it.
+        # Frozen targets (one-sided variants, token level, no split) live in feature space.
         self.out = nn.Linear(d, dims["target"]) if dims.get("target") else nn.Identity()
-        self.text_head = mlp([d, 256, 512]) if hp.text_weight > 0 and hp.inputs == "cross" else None
+        self.text_head = (mlp([d, 256, text_dim]) if hp.text_weight > 0 and hp.inputs == "cross"
+                          and text_dim else None)
 
     def encode_process(self, video, audio, sensor=None) -> torch.Tensor:
         v, a = self.video_proj(video), self.audio_proj(audio)
@@ -143,25 +171,34 @@ class CausalFiLMNet(nn.Module):
         elif self.hp.sensor_conditioning == "token":
             _, _, h = self.sensor(sensor)
             a = torch.cat([a, self.sensor_token(h).unsqueeze(1)], dim=1)
-        for layer in self.encoder:
-            v = layer(v, a)
-        return v  # (B, T_v, d) process tokens; Z_process is their mean
+        return self.encoder(v, a)  # (B, T_v, d) process tokens; Z_process is their mean
+
+    def encode_joint(self, video, audio, image_cls, sensor=None) -> torch.Tensor:
+        """Every modality through one encoder: video, audio and view tokens (sensor as FiLM)."""
+        v, a = self.video_proj(video), self.audio_proj(audio)
+        if self.hp.sensor_conditioning == "film":
+            gamma, beta, _ = self.sensor(sensor)
+            v, a = v * (gamma + 1) + beta, a * (gamma + 1) + beta
+        return self.encoder(torch.cat([v, a, self.joint_image_proj(image_cls)], dim=1))
 
     def encode_result(self, image_cls: torch.Tensor) -> torch.Tensor:
         return self.result_encoder(self.result_proj(image_cls).mean(1))  # views mean-pooled
 
-    def predict(self, z: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
-        """Noisy bottleneck + decoder, in the 128-d model space. Global: z (B, d) as a length-1 sequence. Tokens: learned
-        per-view-patch queries conditioned on z, attending together with the process context."""
+    def predict(self, z: torch.Tensor, context: torch.Tensor | None = None,
+                decoder: nn.ModuleList | None = None) -> torch.Tensor:
+        """Noisy bottleneck + decoder, in the 128-d model space. Global: z (B, d) as a length-1
+        sequence. Tokens: learned per-view-patch queries conditioned on z, attending together
+        with the process context."""
+        decoder = self.decoder if decoder is None else decoder
         z = self.bottleneck(z)
         if self.hp.level == "tokens":
             x = self.queries.unsqueeze(0) + z.unsqueeze(1)
             x = torch.cat([context, x], dim=1)
-            for block in self.decoder:
+            for block in decoder:
                 x = block(x)
             return x[:, context.shape[1]:]
         x = z.unsqueeze(1)
-        for block in self.decoder:
+        for block in decoder:
             x = block(x)
         return x[:, 0]
 
@@ -191,24 +228,31 @@ class CausalFiLM(Method):
             dims["target"] = dims["video_tokens"] + dims["audio_tokens"]
         elif hp.inputs == "result":
             dims["target"] = dims["image"]
-        self.net = CausalFiLMNet(hp, dims, n_tokens).to(self.device)
+        elif hp.direction == "joint":
+            self.joint_sizes = [dims["video_tokens"], dims["audio_tokens"], dims["image"]]
+            if dims["sensor"]:
+                self.joint_sizes.append(SENSOR_STATS * dims["sensor"])
+            dims["target"] = sum(self.joint_sizes)
         text = None
-        if self.net.text_head is not None:
-            text = torch.as_tensor(ctx.text_embedding(hp.text_prompt), device=self.device)
+        if hp.text_weight > 0 and hp.inputs == "cross":
+            text = torch.as_tensor(np.asarray(ctx.text_embedding(hp.text_prompt), np.float32),
+                                   device=self.device).reshape(-1)
+        text_dim = 0 if text is None else len(text)
+        self.net = CausalFiLMNet(hp, dims, n_tokens, text_dim=text_dim).to(self.device)
         params = [p for p in self.net.parameters() if p.requires_grad]
         opt = torch.optim.AdamW(params, lr=hp.lr, weight_decay=hp.weight_decay)
         names = list(x)
 
         def loss_fn(batch):
-            hidden, target = self._forward(dict(zip(names, batch)))
-            loss = cosine_distance(self.net.out(hidden), target).mean()
+            pairs, text_code = self._forward(dict(zip(names, batch)))
+            loss = sum(cosine_distance(pred, target).mean() for pred, target in pairs)
             if text is not None:
-                pooled = hidden.mean(1) if hidden.dim() == 3 else hidden
+                pooled = text_code.mean(1) if text_code.dim() == 3 else text_code
                 loss = loss + hp.text_weight * cosine_distance(self.net.text_head(pooled), text).mean()
             return loss
 
         def record_collapse(epoch):
-            if hp.inputs == "cross" and hp.level == "global":
+            if hp.inputs == "cross" and hp.level == "global" and hp.direction != "joint":
                 with torch.no_grad():
                     self.net.eval()
                     z = self.net.encode_result(x["image_cls"])
@@ -217,9 +261,9 @@ class CausalFiLM(Method):
 
         val_x = self._tensors(val)
         train_loop(self.net, loss_fn, [x[n] for n in names], ctx, epochs=hp.epochs,
-              batch_size=hp.batch_size, optimizer=opt,
-              val_scores=lambda: self._scores(val_x)[0],
-              on_epoch=record_collapse)
+                   batch_size=hp.batch_size, optimizer=opt,
+                   val_scores=lambda: self._scores(val_x)[0],
+                   on_epoch=record_collapse)
         if "z_result_std" in ctx.history:
             stds = ctx.history["z_result_std"]
             ctx.log(f"Z_result batch std: first epoch {stds[0]:.4f}, last {stds[-1]:.4f}")
@@ -241,28 +285,45 @@ class CausalFiLM(Method):
     def _tensors(self, inputs: Inputs) -> dict[str, torch.Tensor]:
         return {n: to_tensor(self.norms[n](self._raw(inputs, n)), self.device) for n in self.features}
 
-    def _forward(self, x: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """(decoder output in model space, target) for a batch; `net.out` maps the first to the
-        target space."""
+    def _forward(self, x: dict[str, torch.Tensor]):
+        """([(prediction, target), ...] in the target space, the code the text constraint reads)
+        for a batch; the anomaly score sums the pairs' cosine distances."""
         hp, net = self.hp, self.net
         if hp.inputs == "result":
             z = net.image_encoder(net.image_proj(x["image_cls"]).mean(1))
-            return net.predict(z), x["image_cls"].mean(1)
+            return [(net.out(net.predict(z)), x["image_cls"].mean(1))], None
+        if hp.direction == "joint":
+            tokens = net.encode_joint(x["video_tokens"], x["audio_tokens"], x["image_cls"], x.get("sensor"))
+            z = tokens.mean(1)
+            hidden = net.predict(z)
+            targets = [x["video_tokens"].mean(1), x["audio_tokens"].mean(1), x["image_cls"].mean(1)]
+            if "sensor" in x:
+                targets.append(torch.cat([x["sensor"].mean(2), x["sensor"].std(2)], dim=-1))
+            preds = net.out(hidden).split(self.joint_sizes, dim=-1)
+            return list(zip(preds, targets)), hidden
         tokens = net.encode_process(x["video_tokens"], x["audio_tokens"], x.get("sensor"))
         z = tokens.mean(1)
         if hp.inputs == "process":
             target = torch.cat([x["video_tokens"].mean(1), x["audio_tokens"].mean(1)], dim=-1)
-            return net.predict(z), target
+            return [(net.out(net.predict(z)), target)], None
         if hp.level == "tokens":
             target = x["image_patches"].flatten(1, 2)  # (B, V*N, D): frozen DINOv2 patch tokens
-            return net.predict(z, context=tokens), target
-        return net.predict(z), net.encode_result(x["image_cls"])
+            hidden = net.predict(z, context=tokens)
+            return [(net.out(hidden), target)], hidden
+        z_result = net.encode_result(x["image_cls"])
+        if hp.direction == "reverse":
+            return [(net.predict(z_result), z)], z_result
+        hidden = net.predict(z)
+        pairs = [(hidden, z_result)]
+        if hp.direction == "symmetric":
+            pairs.append((net.predict(z_result, decoder=net.decoder_back), z))
+        return pairs, hidden
 
     @torch.no_grad()
     def _scores(self, x: dict[str, torch.Tensor]) -> tuple[np.ndarray, list[np.ndarray] | None]:
         self.net.eval()
-        hidden, target = self._forward(x)
-        dist = cosine_distance(self.net.out(hidden), target)
+        pairs, _ = self._forward(x)
+        dist = sum(cosine_distance(pred, target) for pred, target in pairs)
         if self.hp.level != "tokens":
             return dist.cpu().numpy(), None
         v, side = self.grid
@@ -287,10 +348,19 @@ def _variant(reason: str, profiles: dict = QUICK, **changes) -> Hyperparameters:
                            original_selection=ORIGINAL_SELECTION)
 
 
+def _view_pooling(hp: CausalFiLMConfig) -> ViewPooling:
+    """Token level: the maximum over the views; global: the views' [CLS] are pooled first."""
+    if hp.inputs == "process":
+        return ViewPooling.NONE
+    return ViewPooling.MAX if hp.level == "tokens" else ViewPooling.FEATURES
+
+
 def _register(name: str, hparams: Hyperparameters, summary: str, display_name: str,
               role: Role = Role.ABLATION, **facts) -> None:
+    _check(hparams.used)
     register_method(name, CausalFiLM, hparams=hparams, features=_features, paper=PAPER,
-                    family=FAMILY, role=role, display_name=display_name, summary=summary, **facts)
+                    family=FAMILY, role=role, display_name=display_name, summary=summary,
+                    view_pooling=_view_pooling(hparams.used), **facts)
 
 
 _register("causal_film", Hyperparameters(BASE, BASE, {}, profiles=QUICK,
@@ -311,13 +381,32 @@ _register("causal_film_sensor_token",
           _variant("ablation: sensor as an extra key/value token instead of FiLM",
                    sensor_conditioning="token"),
           "ablation: sensor concatenated as a token", "Causal-FiLM, sensor as a token")
-_register("causal_film_softmax", _variant("ablation: softmax instead of linear attention",
-                                          decoder_attention="softmax"),
-          "ablation: softmax attention in the decoder", "Causal-FiLM, softmax attention")
+_register("causal_film_tokens_softmax",
+          _variant("ablation of causal_film_tokens: softmax instead of linear attention in the "
+                   "token-level decoder (the global decoder attends over one token, where both "
+                   "compute the same function)", level="tokens", decoder_attention="softmax",
+                   profiles=QUICK_TOKENS),
+          "ablation: softmax attention in the token-level decoder (compare causal_film_tokens)",
+          "Causal-FiLM, token level, softmax attention", yields_maps=True)
 _register("causal_film_no_bottleneck", _variant("ablation: no noisy bottleneck", bottleneck_dropout=0.0),
           "ablation: no dropout on Z_process", "Causal-FiLM w/o noisy bottleneck")
 _register("causal_film_no_text", _variant("ablation: no CLIP text loss", text_weight=0.0),
           "ablation: no text constraint", "Causal-FiLM w/o text constraint")
+_register("causal_film_reverse",
+          _variant("direction ablation: the result code predicts the process code",
+                   direction="reverse"),
+          "direction ablation: result -> process (the decoder predicts Z_process from Z_result)",
+          "Causal-FiLM, reverse direction (result → process)")
+_register("causal_film_symmetric",
+          _variant("direction ablation: both directions, two decoders, distances summed",
+                   direction="symmetric"),
+          "direction ablation: process -> result and result -> process, scores summed",
+          "Causal-FiLM, both directions")
+_register("causal_film_no_split",
+          _variant("direction ablation: no process/result split; one encoder over all modalities "
+                   "reconstructs every modality's pooled features", direction="joint"),
+          "direction ablation: all four modalities through one encoder, reconstructing all",
+          "Causal-FiLM w/o causal split (one encoder)")
 _register("causal_film_process_only",
           _variant("one side only (video+audio): reconstruct frozen pooled features",
                    inputs="process", sensor_conditioning="none", text_weight=0.0),

@@ -20,13 +20,20 @@ point. Here the process side is temporal and the result side spatial, so the pai
   **result->process** mapper: [patch token, position code] -> the descriptor, predicted from every
   patch separately. Both are the paper's 3-layer GELU MLP of hidden width (in + out) // 2, trained
   jointly with the cosine distance (1 - cos) on TRAIN (normal welds) only.
-* **Score** (as the official inference): per patch, the Euclidean distance between the
-  L2-normalised prediction and the L2-normalised observation in each direction, multiplied
-  (product of the two directions). Maps are (V, h, w) on the patch grid; the image score of a view
-  is the maximum of its map after Gaussian smoothing (sigma given in input pixels and converted
-  to patch units), and the **sample score is the maximum over the views**.
+* **Score** (as the official inference, `cfm_inference.py`): per patch, the Euclidean distance
+  between the L2-normalised prediction and the L2-normalised observation in each direction,
+  multiplied (product of the two directions), then smoothed (the official five 5x5 and three 7x7
+  box filters approximate a Gaussian of sigma 4.7 px; here a Gaussian of that sigma, converted to
+  patch units). The **image score of a view** is the official one: the maximum of the smoothed
+  map divided by the square root of the mean of its non-zero values (`cfm_image_scores`); the
+  **sample score is the maximum over the views**. The map of a view is the smoothed map divided
+  by that same square root (the official pixel prediction for P-AUROC; its AUPRO maps divide by
+  the mean itself, a second normalisation the suite's one map per view does not carry).
 
-The pairing helpers live in `methods/_pairing.py` (shared with `m3dm_fusion`).
+Not a hyperparameter, but a difference: the official code trains one model per MVTec 3D-AD
+class; the protocol trains one model for every weld configuration.
+
+The pairing helpers live in `methods/_pairing.py` (shared with the M3DM adapters).
 """
 from __future__ import annotations
 
@@ -35,19 +42,36 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from scipy.ndimage import gaussian_filter
 from torch import nn
 
 from benchmark.method import (FitContext, Group, Hyperparameters, Inputs, Method, ProfileChanges, Scores,
-                              register_method)
+                              ViewPooling, register_method)
 from methods._blocks import cosine_distance, mlp, to_tensor
 from methods._blocks import train as train_loop
 from methods._pairing import (DINOV2_PATCH_PX, PROCESS_FEATURES, ProcessDescriptor, patch_tensor,
-                              position_code, result_statistics, smoothed_max)
+                              position_code, result_statistics)
 
 
 def l2_distance_normalised(pred: torch.Tensor, obs: torch.Tensor) -> torch.Tensor:
     """||pred/|pred| - obs/|obs||| over the last axis (the official CFM inference distance)."""
     return (nn.functional.normalize(pred, dim=-1) - nn.functional.normalize(obs, dim=-1)).norm(dim=-1)
+
+
+def cfm_image_scores(maps: np.ndarray, sigma_patches: float) -> tuple[np.ndarray, np.ndarray]:
+    """Combined maps (N, V, h, w) -> (sample scores (N,), normalised maps (N, V, h, w)).
+
+    Each view's map is smoothed, then divided by the square root of the mean of its non-zero
+    values; the view's score is the maximum of that (the official image score), the sample's the
+    maximum over its views. A view whose map is zero everywhere scores 0.
+    """
+    if sigma_patches > 0:
+        maps = gaussian_filter(maps, sigma=(0, 0, sigma_patches, sigma_patches), mode="nearest")
+    nonzero = maps != 0
+    count = nonzero.sum(axis=(2, 3), keepdims=True)
+    mean = np.where(nonzero, maps, 0).sum(axis=(2, 3), keepdims=True) / np.maximum(count, 1)
+    normalised = np.divide(maps, np.sqrt(mean), out=np.zeros_like(maps), where=mean > 0)
+    return normalised.reshape(len(maps), -1).max(1), normalised.astype(np.float32)
 
 
 # ---------------------------------------------------------------------------- hyperparameters
@@ -143,8 +167,7 @@ class CrossmodalMapping(Method):
             maps.append((d_pr * d_rp).cpu().numpy())
         views, side = self.grid
         maps = np.concatenate(maps).reshape(len(process), views, side, side).astype(np.float32)
-        sigma = self.hp.smoothing_sigma_px / DINOV2_PATCH_PX
-        return smoothed_max(maps, sigma), maps
+        return cfm_image_scores(maps, self.hp.smoothing_sigma_px / DINOV2_PATCH_PX)
 
     def score(self, inputs: Inputs) -> Scores:
         sample, maps = self._score_tensors(to_tensor(self.descriptor(inputs)), patch_tensor(inputs))
@@ -155,6 +178,7 @@ register_method(
     "crossmodal_mapping", CrossmodalMapping, hparams=HPARAMS,
     features=PROCESS_FEATURES + ("image_patches",),
     family="crossmodal_mapping", display_name="Costanzino-style", row_code="C.3",
+    view_pooling=ViewPooling.MAX,
     summary="CFM: process<->result MLP feature mappers, product of both directions' distances",
     paper="Costanzino et al., CVPR 2024, arXiv:2312.04521",
 )

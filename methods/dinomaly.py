@@ -213,7 +213,7 @@ class Dinomaly(Method):
 
 register_method(
     "dinomaly", Dinomaly, hparams=HPARAMS, features=("image_pixels",),
-    display_name="Dinomaly (Image)", row_code="B.1",
+    display_name="Dinomaly (Image)", row_code="B.1", view_pooling=HPARAMS.used.view_pooling,
     summary="Dinomaly (anomalib): DINOv2-reg features reconstructed by a noisy bottleneck and a "
             "linear-attention decoder; views are images, sample = max over views",
     paper="Guo et al., CVPR 2025, arXiv:2405.14325",

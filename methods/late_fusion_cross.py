@@ -21,7 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from benchmark.method import METHODS, FitContext, Group, Inputs, Method, Scores, register_method, unchanged
+from benchmark.method import (METHODS, FitContext, Group, Inputs, Method, Scores, ViewPooling,
+                              register_method, unchanged)
 from benchmark.profiles import Profile
 from methods._blocks import ScoreZ, fusion_weight
 
@@ -94,6 +95,9 @@ class LateFusionCross(Method):
 register_method(
     "late_fusion_cross", LateFusionCross, hparams=HPARAMS, features=fusion_features,
     family="late_fusion", display_name="Late Fusion (A+B)", row_code="C.1",
+    # NOTE: the image score is the image method's, Dinomaly's maximum over the views (a test
+    # checks that this declaration matches the image method's)
+    view_pooling=ViewPooling.MAX,
     summary="suite-defined: late_fusion_av process score + Dinomaly image score, z-scored with "
             "TRAIN statistics, weight on VAL",
     paper="after Stemmer et al., arXiv 2024, arXiv:2409.02290",

@@ -110,7 +110,7 @@ class PatchCore(Method):
 
 register_method(
     "patchcore", PatchCore, hparams=HPARAMS, features=("image_pixels",),
-    display_name="PatchCore (Image)", row_code="B.2",
+    display_name="PatchCore (Image)", row_code="B.2", view_pooling=HPARAMS.used.view_pooling,
     summary="PatchCore (anomalib): coreset memory bank of CNN patch features, nearest-neighbour "
             "distance; views are images, sample = max over views",
     paper="Roth et al., CVPR 2022, arXiv:2106.08265",

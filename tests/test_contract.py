@@ -81,3 +81,69 @@ def test_scores_are_validated():
     with pytest.raises(ValueError, match="maps"):
         Scores(sample=np.zeros(3), maps=[np.zeros((5, 4, 4))])
     assert Scores(sample=[1, 2]).sample.dtype == np.float64
+
+
+# ---------------------------------------------------------------------------- declared facts
+def test_image_methods_must_declare_their_view_pooling():
+    from benchmark.method import Group, Method, ViewPooling, register_method
+
+    class ImageStandIn(Method):
+        group = Group.RESULT
+        modalities = ("image",)
+
+        def fit(self, train, val, ctx):
+            pass
+
+        def score(self, inputs):
+            return Scores(sample=np.zeros(len(inputs)))
+
+    with pytest.raises(ValueError, match="declare view_pooling"):
+        register_method("test_contract_no_pooling", ImageStandIn, hparams=None, features=(),
+                        summary="refused")
+    with pytest.raises(ValueError, match="does not fit"):
+        register_method("test_contract_none_pooling", ImageStandIn, hparams=None, features=(),
+                        summary="refused", view_pooling=ViewPooling.NONE)
+
+
+def test_every_method_declares_how_its_views_make_the_sample_score():
+    """Declared once, at registration, written into every result; where the hyperparameters
+    also carry a pooling (the view-per-image adapters), the two agree, and the cross-modal late
+    fusion declares its image method's."""
+    from benchmark.method import ViewPooling, load_methods
+
+    methods = load_methods()
+    for name, spec in methods.items():
+        facts = spec.facts()
+        assert facts["view_pooling"] == spec.view_pooling.value and facts["view_pooling_text"]
+        assert (spec.view_pooling is ViewPooling.NONE) == ("image" not in spec.modalities), name
+        hp_pooling = getattr(spec.hparams.used, "view_pooling", None)
+        if hp_pooling is not None:
+            assert hp_pooling == spec.view_pooling.value, name
+    cross = methods.get("late_fusion_cross")
+    assert cross.view_pooling is methods.get(cross.hparams.used.image_method).view_pooling
+
+
+PAPER_ROW_LABELS = {  # the paper's main-table row labels (issue 14)
+    "late_fusion_av": "(A.1) V+A", "concat_ae_av": "(A.2) V+A",
+    "causal_film_process_only": "(A.N) Causal-FiLM (V+A)",
+    "dinomaly": "(B.1) Dinomaly (Image)", "causal_film_result_only": "(B.N) Causal-FiLM (Image)",
+    "late_fusion_cross": "(C.1) Late Fusion (A+B)", "concat_ae_all": "(C.2) Concat-AE (A+B)",
+    "crossmodal_mapping": "(C.3) Costanzino-style", "m3dm_nobank": "(C.4) M3DM-style (No-Bank)",
+    "causal_film": "(C.N) Causal-FiLM (Ours)",
+}
+
+
+def test_main_table_rows_carry_the_papers_labels():
+    """The tables label a row from the facts the runner writes (display name, row code); the
+    registry name stays the row's key (Markdown and JSON)."""
+    from types import SimpleNamespace
+
+    from benchmark.method import load_methods
+    from benchmark.tables.build import MethodRuns
+
+    methods = load_methods()
+    for name, label in PAPER_ROW_LABELS.items():
+        runs = MethodRuns(name, [SimpleNamespace(config=methods.get(name).facts())])
+        assert runs.label == label, name
+    codes = [s.row_code for _, s in methods.items() if s.row_code]
+    assert len(codes) == len(set(codes)), "two rows share a row code"

@@ -70,7 +70,8 @@ class PatchMaps(Method):
 def maps_method():
     load_methods()
     register_method(MAPS_METHOD, PatchMaps, hparams=unchanged(PatchMapsConfig()),
-                    features=("image_patches",), summary="test-only patch-distance maps")
+                    features=("image_patches",), summary="test-only patch-distance maps",
+                    view_pooling="max")
     yield MAPS_METHOD
     METHODS.remove(MAPS_METHOD)
 

@@ -1,4 +1,4 @@
-"""Cross-modal adapters (CFM, M3DM fusion) on a small synthetic in-memory set.
+"""Cross-modal adapters (CFM, M3DM, M3DM-style no-bank) on a small synthetic in-memory set.
 
 Each weld configuration has its own process signature (video, audio, sensor) and its own bead
 appearance (image patches); a planted mismatch pairs one configuration's process with another's
@@ -11,22 +11,24 @@ import time
 
 import numpy as np
 import pytest
+import torch
 
 from benchmark.data.sample import WeldConfig
 import methods.crossmodal_mapping  # noqa: F401  (importing registers)
-import methods.m3dm_fusion  # noqa: F401
+import methods.m3dm  # noqa: F401
+import methods.m3dm_nobank  # noqa: F401
 from benchmark.method import METHODS, FitContext, Inputs, Selector, set_seed
 from benchmark.profiles import Selection, get_profile
 from benchmark.runner import val_query
 
-NAMES = ("crossmodal_mapping", "m3dm_fusion", "m3dm_fusion_bank")
+NAMES = ("crossmodal_mapping", "m3dm_nobank", "m3dm")
 V, SIDE, D, T_V, T_A = 5, 4, 16, 8, 16
 N_TRAIN, N_TEST, N_MISMATCH = 18, 12, 3
 CONFIGS = (WeldConfig("FILLET", 8.0, "FE410", 180, 24, 4, 30),
            WeldConfig("NON_FILLET", 4.0, "BSK46", 150, 21, 4, 40),
            WeldConfig("FILLET", 6.0, "BSK46", 200, 26, 4, 25))
 # NOTE: small schedules so that all tests run in seconds; the contract does not depend on them.
-FAST = {"epochs": 30, "eval_every": 10, "batch_size": 6, "patches_per_sample": 32}
+FAST = {"epochs": 30, "batch_size": 6, "patches_per_sample": 32}
 
 
 def _signatures(seed: int = 123):
@@ -111,8 +113,11 @@ def test_mismatch_scores_higher(results, name):
     _, scores, _ = results[name]
     normal, mismatch = scores.sample[:-N_MISMATCH], scores.sample[-N_MISMATCH:]
     assert mismatch.mean() > normal.mean()
-    if name != "m3dm_fusion_bank":  # NOTE: the fused bank sees the mismatch only weakly (each
-        # half of a fused feature is in distribution); the heads' disagreement sees it directly
+    # NOTE: only the heads' disagreement sees the planted mismatch directly. M3DM's banks see it
+    # weakly (each modality, and each half of a fused feature, is in distribution); CFM's official
+    # image score divides each view's map by the square root of its own mean, so a mismatch that
+    # raises every patch of the bead alike is seen at square-root strength.
+    if name == "m3dm_nobank":
         assert mismatch.min() > np.median(normal)
 
 
@@ -122,8 +127,131 @@ def test_same_seed_same_scores(results, name):
     np.testing.assert_allclose(again.sample, results[name][1].sample, rtol=1e-5, atol=1e-6)
 
 
-def test_memory_bank_is_reported(results):
-    method, _, _ = results["m3dm_fusion_bank"]
-    n_train_patches = N_TRAIN * V * SIDE * SIDE
-    assert method.memory_bank_bytes() == round(0.1 * n_train_patches) * method.bank.shape[1] * 4
-    assert results["m3dm_fusion"][0].memory_bank_bytes() == 0
+def test_memory_banks_are_reported(results):
+    method, _, _ = results["m3dm"]
+    hp = method.hp
+    sizes = {name: len(bank.entries) for name, bank in method.banks.items()}
+    assert sizes == {"process": int(hp.process_coreset_ratio * N_TRAIN),
+                     "image": int(hp.coreset_ratio * N_TRAIN * V * SIDE * SIDE),
+                     "fused": int(hp.coreset_ratio * N_TRAIN * V * SIDE * SIDE)}
+    assert method.memory_bank_bytes() == sum(b.entries.numel() * 4 for b in method.banks.values())
+    assert results["m3dm_nobank"][0].memory_bank_bytes() == 0
+
+
+# ---------------------------------------------------------------------------- CFM's image score
+def test_cfm_image_score_by_hand():
+    """Official CFM image score: max of the map / sqrt(mean of its non-zero values), per view;
+    the sample takes its views' maximum. Hand-computed on two 2x2 views, no smoothing."""
+    from methods.crossmodal_mapping import cfm_image_scores
+
+    maps = np.array([[[[0.0, 1.0], [2.0, 3.0]],   # non-zero mean 2: 3 / sqrt(2) = 2.1213
+                      [[4.0, 4.0], [4.0, 4.0]]],  # mean 4: 4 / 2 = 2.0
+                     [[[0.0, 0.0], [0.0, 0.0]],   # all zero: 0
+                      [[1.0, 0.0], [0.0, 9.0]]]])  # non-zero mean 5: 9 / sqrt(5) = 4.0249
+    sample, normalised = cfm_image_scores(maps, sigma_patches=0.0)
+    np.testing.assert_allclose(sample, [3 / np.sqrt(2), 9 / np.sqrt(5)], rtol=1e-6)
+    np.testing.assert_allclose(normalised[0, 1], np.ones((2, 2)) * 2.0, rtol=1e-6)
+    assert not normalised[1, 0].any()
+    # the score ignores the map's scale up to its square root: a uniformly doubled map
+    # scores sqrt(2) higher, not 2x
+    np.testing.assert_allclose(cfm_image_scores(2 * maps, 0.0)[0], np.sqrt(2) * sample, rtol=1e-6)
+
+
+# ---------------------------------------------------------------------------- M3DM's parts
+def test_m3dm_bank_score_reweights_as_m3dm():
+    """A bank kept whole (ratio 1): the weld score is s* = the largest nearest-entry distance,
+    times w = 1 - exp(s*/sqrt(D)) / sum of exp(||m_test - m_k|| / sqrt(D)) over the two nearest
+    bank neighbours m_k of m* (M3DM's n_reweight = 3 counts m* itself)."""
+    from methods.m3dm import MemoryBank
+
+    entries = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [4.0, 4.0]])
+    bank = MemoryBank(entries, ratio=1.0, reweight_neighbors=3, device="cpu")
+    assert len(bank.entries) == 4
+    patches = torch.tensor([[[0.1, 0.0], [3.0, 0.0]]])  # one weld, two patches
+    score, dist = bank.score(patches)
+    z = ((patches[0] - bank.mean) / bank.std).numpy()
+    e = ((entries - bank.mean) / bank.std).numpy()
+    nearest = np.linalg.norm(z[:, None] - e[None], axis=-1).min(1)
+    np.testing.assert_allclose(dist[0].numpy(), nearest, rtol=1e-5)
+    s_star, m_test = nearest[1], z[1]  # patch [3, 0] is the farthest from the bank
+    m_star = e[1]  # its nearest entry: [1, 0]
+    neighbours = np.argsort(np.linalg.norm(e - m_star, axis=1))[1:3]  # [0, 0] and [0, 1]
+    knn = np.linalg.norm(m_test - e[neighbours], axis=1)
+    w = 1 - np.exp(s_star / np.sqrt(2)) / np.exp(knn / np.sqrt(2)).sum()
+    np.testing.assert_allclose(score.numpy(), [w * s_star], rtol=1e-5)
+
+
+def test_m3dm_decision_layer_on_a_small_fixture():
+    """The decision layer is a linear one-class SVM fitted on TRAIN bank-score vectors; its raw
+    score w . x is the anomaly score (as the official code uses it): positive weights on positive
+    distances, so a weld farther from any one bank scores higher, and one far from the process or
+    the fused bank scores above every TRAIN weld. (The image bank enters with M3DM's RGB weight
+    0.1, so tripling its distance moves the score less than the TRAIN spread.)"""
+    from methods.m3dm import M3DMHP, fit_decision_layer
+
+    hp = M3DMHP()
+    rng = np.random.default_rng(0)
+    weights = np.array(hp.bank_weights)
+    train = np.abs(rng.normal(1.0, 0.1, (60, 3))) * weights  # (process, image, fused) scores
+    svm = fit_decision_layer(train, hp.ocsvm_nu, hp.ocsvm_max_iter, seed=0)
+    assert (svm.coef_ > 0).all()
+    test = np.abs(rng.normal(1.0, 0.1, (6, 3))) * weights
+    np.testing.assert_allclose(svm.score_samples(test), test @ svm.coef_.ravel(), rtol=1e-9)
+    base = np.ones(3) * weights
+    far = np.tile(base, (3, 1))
+    far[np.arange(3), np.arange(3)] *= 3.0  # one weld far from each bank in turn
+    assert (svm.score_samples(far) > svm.score_samples(base[None])).all()
+    assert (svm.score_samples(far[[0, 2]]) > svm.score_samples(train).max()).all()
+    again = fit_decision_layer(train, hp.ocsvm_nu, hp.ocsvm_max_iter, seed=0)
+    np.testing.assert_array_equal(again.coef_, svm.coef_)
+
+
+def test_m3dm_scores_are_its_decision_layers(results):
+    """End to end: the sample score is D_a's score of the weld's three weighted bank scores, the
+    maps D_s's score of every patch's three weighted (blurred) distances."""
+    method, scores, _ = results["m3dm"]
+    test = make_inputs(N_TEST, seed=3, mismatched=N_MISMATCH)
+    sample, per_patch = method._bank_scores(method._features(*method.uff.encode(test)))
+    np.testing.assert_allclose(scores.sample, sample @ method.detect.coef_.ravel(), rtol=1e-6)
+    np.testing.assert_allclose(np.stack(scores.maps), per_patch @ method.segment.coef_.ravel(),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_m3dm_bank_standardisation(results):
+    """Used: each bank z-scored with its own TRAIN statistics; the official `shared` statistics
+    (the point bank's mean, the RGB bank's std) stay available and give every bank the same."""
+    method, _, _ = results["m3dm"]
+    assert method.hp.bank_standardisation == "per_bank"
+    assert len({float(b.std) for b in method.banks.values()}) == 3
+    shared, _, _ = fit_and_score_with(bank_standardisation="shared")
+    means = {float(b.mean) for b in shared.banks.values()}
+    stds = {float(b.std) for b in shared.banks.values()}
+    assert len(means) == 1 and len(stds) == 1
+    assert means == {float(method.banks["process"].mean)}
+    assert stds == {float(method.banks["image"].std)}
+
+
+def fit_and_score_with(**overrides):
+    """m3dm with hyperparameter overrides, fitted and scored like `fit_and_score`."""
+    train, val = make_inputs(N_TRAIN, seed=1), make_inputs(9, seed=2, mismatched=3)
+    set_seed(0)
+    spec = METHODS.get("m3dm")
+    hp = dataclasses.replace(spec.hparams.for_profile(get_profile("quick")),
+                             **{k: v for k, v in FAST.items() if hasattr(spec.hparams.used, k)},
+                             **overrides)
+    method = spec.cls(hp, spec.feature_names(get_profile("quick")))
+    ctx = FitContext(seed=0, device="cpu", profile=get_profile("quick"),
+                     selector=Selector(Selection("last")), text_embedding=lambda _: np.zeros(8),
+                     log=lambda _: None)
+    method.fit(train, val, ctx)
+    return method, method.score(make_inputs(N_TEST, seed=3, mismatched=N_MISMATCH)), None
+
+
+def test_m3dm_bank_keeps_at_least_one_entry():
+    from methods.m3dm import MemoryBank
+
+    for n in (3, 49, 90):  # int(n * 0.02) == 0 for these; 1 / 49 * 49 < 1 in floating point
+        bank = MemoryBank(torch.randn(n, 4), ratio=0.02, reweight_neighbors=3, device="cpu")
+        assert len(bank.entries) == 1
+        score, dist = bank.score(torch.randn(2, 5, 4))
+        assert score.shape == (2,) and dist.shape == (2, 5) and torch.isfinite(score).all()

@@ -122,7 +122,7 @@ def test_methods_registered():
     fast = dataclasses.replace(av.hparams, profiles={"quick": ProfileChanges(
         {**av.hparams.profiles["quick"].values, **FAST})})
     register_method(STAND_IN, MeanImageDistance, hparams=unchanged(_NoHparams()),
-                    features=("image_cls",), summary="test stand-in")
+                    features=("image_cls",), summary="test stand-in", view_pooling="features")
     register_method(FAST_AV, av.cls, hparams=fast, features=av.features, summary="test variant")
     yield
     METHODS.remove(STAND_IN)
@@ -261,3 +261,8 @@ def test_stft_extractor(tmp_path):
     spec = ext.compute([sample])[0]["audio_stft"]
     assert spec.shape == (32, 683) and spec.dtype == np.float16
     assert abs(np.argmax(spec[16].astype(np.float32)) * 16000 / 1365 - 1000) < 16000 / 1365
+    # late_fusion_av declares the STFT it is handed: the declaration is the extractor's setting
+    declared = METHODS.get("late_fusion_av").hparams.used
+    for profile in ("quick", "paper"):
+        settings = EXTRACTORS.get("stft")(get_profile(profile), FeatureOptions()).settings()
+        assert (settings["rate"], settings["n_fft"]) == (declared.audio_rate_hz, declared.audio_fft)

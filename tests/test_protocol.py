@@ -78,7 +78,8 @@ class Cheater(Method):
 def cheater():
     load_methods()
     register_method("cheater", Cheater, hparams=unchanged(_Nothing()), summary="test: tries to cheat",
-                    features=("video_tokens", "audio_tokens", "sensor", "image_pixels", "image_cls"))
+                    features=("video_tokens", "audio_tokens", "sensor", "image_pixels", "image_cls"),
+                    view_pooling="features")
     yield "cheater"
     METHODS.remove("cheater")
 

@@ -160,7 +160,8 @@ def test_a_method_that_sees_the_weld_is_above_chance_on_the_matched_subset(quick
 
     load_methods()
     register_method("signature_probe", SignatureProbe, hparams=unchanged(_Nothing()),
-                    features=("image_pixels",), summary="test: recipe-conditioned photo probe")
+                    features=("image_pixels",), summary="test: recipe-conditioned photo probe",
+                    view_pooling="features")  # the views' histograms are averaged
     try:
         run_dir = run(RunConfig(methods=("signature_probe",), out=tmp_path,
                                 cache=quick_run.parent / ".feature_cache"))

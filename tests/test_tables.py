@@ -72,7 +72,13 @@ def _declared_facts(name: str, group: str) -> dict:
     role = ("ablation" if name == "causal_film_no_causal" else "proposed") if film else "baseline"
     letter, title = {"process-only": ("A", "Process only"), "result-only": ("B", "Result only"),
                      "cross-modal": ("C", "Cross-modal")}[group]
+    pooling = {"process-only": ("none", "reads no post-weld view"),
+               "result-only": ("max", "maximum of the per-view scores")}.get(
+        group, ("features", "views pooled into one feature before scoring"))
+    if name == "late_fusion":  # NOTE: an older result without the fact
+        pooling = (None, None)
     return {"family": "causal_film" if film else name, "role": role, "group_letter": letter,
+            "view_pooling": pooling[0], "view_pooling_text": pooling[1],
             "group_title": f"({letter}) {title}",
             # NOTE: a LaTeX special in one display name, to test escaping
             "display_name": "Late Fusion (V+A & I)" if name == "late_fusion" else name.replace("_", " ").title(),
@@ -233,6 +239,10 @@ def test_appendix_lists_changes(written):
     assert r"\textbf{Model selection:} original: not recorded; this run: policy '?'" in text
     assert r"60 TRAIN samples \& 5\% budget" in text
     assert r"\texttt{lr}~=~0.001" in text
+    views = r"\textbf{Sample score from the post-weld views:} "
+    assert views + "max (maximum of the per-view scores)." in text  # a result-only row
+    assert views + "none (reads no post-weld view)." in text
+    assert views + "not recorded." in text  # a result written before the fact existed
 
 
 def test_markdown_and_terminal(run_dir, written):

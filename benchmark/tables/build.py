@@ -463,6 +463,7 @@ class Adaptation:
     original_selection: str  # how the original chose its final model
     selection: str  # what this run did instead (the run's policy and the method's VAL queries)
     label: str = ""  # the row label of the paper's tables
+    view_pooling: str = "not recorded"  # how the post-weld views make the sample score
 
 
 def adaptations(data: RunData) -> list[Adaptation]:
@@ -478,7 +479,10 @@ def adaptations(data: RunData) -> list[Adaptation]:
         used = (f"policy '{sel.get('policy', '?')}'"
                 + (f" (K={sel.get('budget')}), {queries.mean:.0f} VAL queries" if sel.get("policy") == "val"
                    and queries.defined else ""))
+        pooling = m.config.get("view_pooling")
+        views = (f"{pooling} ({m.config.get('view_pooling_text', '')})".replace(" ()", "")
+                 if pooling else "not recorded")
         out.append(Adaptation(m.name, m.group_title, m.modalities,
                               m.config.get("summary", ""), m.config.get("paper", ""), changes, kept,
-                              hp.get("original_selection", "not recorded"), used, m.label))
+                              hp.get("original_selection", "not recorded"), used, m.label, views))
     return out

@@ -1,0 +1,242 @@
+"""M3DM (Multi-3D-Memory): per-modality and fused memory banks, fused by one-class SVMs.
+
+Wang, Peng, Zhang, Yi, Wang, Wang, "Multimodal Industrial Anomaly Detection via Hybrid Fusion",
+CVPR 2023, arXiv:2303.00601. Official code: https://github.com/nomewang/M3DM (MIT licence); the
+facts below are from its `feature_extractors/features.py`, `multiple_features.py`
+(`TripleFeatures`, the full method `DINO+Point_MAE+Fusion`), `m3dm_runner.py` and `main.py`
+defaults. Read for facts only; nothing is copied. The paper's own text could not be read from
+this suite's sources, so where the paper and the code might differ the code is followed.
+
+M3DM's point cloud is replaced by the weld's process (video, audio, sensors) and its RGB image by
+the post-weld views; the UFF block is trained on process/patch pairs (`methods/_uff.py`).
+
+* **Three memory banks** (M3DM's point, RGB and fused banks): the *process bank* holds the process
+  descriptor of every TRAIN weld (one entry per weld: the process has no patches; see
+  `methods/_pairing.py`), the *image bank* every DINOv2 patch token of every TRAIN view, the
+  *fused bank* the UFF fused feature (both MLP outputs joined, before the heads) of every TRAIN
+  (view, patch). Each bank is standardised with one scalar mean and std of its own TRAIN
+  features (`bank_standardisation`: the official `run_coreset` standardises every bank with the
+  point bank's mean and the RGB bank's std, `shared`) and reduced to `coreset_ratio` of its
+  entries by a greedy
+  k-centre coreset, anomalib's `KCenterGreedy` (a sparse random projection with eps 0.9, as the
+  official `get_coreset_idx_randomp`; the official code sizes the RGB and fused banks from the
+  already reduced point bank, about 4 % and 1 %, where the paper and `--f_coreset` say 10 %).
+* **Per bank and weld**, M3DM's PatchCore score: s* = the largest distance of any of the weld's
+  patches (all views together) to its nearest bank entry m*, reweighted by
+  w = 1 - exp(s*/sqrt(D)) / sum_k exp(||m_test - m_k|| / sqrt(D)) over the two nearest bank
+  neighbours m_k of m* (`n_reweight` = 3 counts m* itself). Per patch map: the nearest-entry
+  distance, Gaussian-blurred (sigma 4 px, converted to patch units); the process map is the
+  weld's one distance, the same for every patch.
+* **Decision layer fusion**: two one-class SVMs, `SGDOneClassSVM` (a *linear* one-class SVM fitted
+  by SGD, nu 0.5, at most 1,000 epochs, as the official code; the paper calls them OCSVMs):
+  D_a on each weld's vector (1.0 s_process, 0.1 s_image, 1.0 s_fused) (the official lambdas for
+  point, RGB and fused) and D_s on each patch's vector of the three maps with the same weights.
+  **Fitted on the TRAIN welds** whose patches built the banks, as the official `M3DM.fit` does
+  (its `add_sample_to_late_fusion_mem_bank` loop runs over the training loader): TRAIN is normal
+  and unlabelled, so the protocol allows it and nothing is adapted here. The anomaly score (and
+  map) is the SVM's raw `score_samples`, w . x, as the official code uses it: with the positive
+  weights a linear one-class SVM learns on positive distances, a learned weighting of the bank
+  scores where larger distances score higher.
+* The **sample score** is D_a's; the maps (V, h, w) are D_s's. Views: the image and fused bank
+  scores take the maximum over every patch of every view, so a defect in one view flags the weld.
+
+No VAL query: the UFF block keeps its last epoch (M3DM's), banks and SVMs have nothing to select.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy.ndimage import gaussian_filter
+
+from benchmark.method import (FitContext, Group, Hyperparameters, Inputs, Method, ProfileChanges, Scores,
+                              ViewPooling, register_method)
+from methods._pairing import DINOV2_PATCH_PX, PROCESS_FEATURES
+from methods._uff import (ORIGINAL_SELECTION, UFF_QUICK, UFF_REASONS, UFF_USED, UFFConfig,
+                          UnsupervisedFeatureFusion)
+
+BANKS = ("process", "image", "fused")  # in the order of M3DM's (point, RGB, fused) lambdas
+
+
+# ---------------------------------------------------------------------------- hyperparameters
+@dataclass(frozen=True)
+class M3DMHP(UFFConfig):
+    coreset_ratio: float = 0.1  # every bank (paper; official --f_coreset)
+    process_coreset_ratio: float = 0.1  # the process bank's share (M3DM: one ratio for all banks)
+    reweight_neighbors: int = 3  # official n_reweight: m* and its two nearest bank neighbours
+    bank_weights: tuple[float, float, float] = (1.0, 0.1, 1.0)  # official (xyz, rgb, fusion) lambdas
+    ocsvm_nu: float = 0.5  # official --ocsvm_nu
+    ocsvm_max_iter: int = 1000  # official --ocsvm_maxiter
+    smoothing_sigma_px: float = 4.0  # KNNGaussianBlur(4) of every bank's map, in pixels
+    bank_candidates: int = 0  # 0: every TRAIN patch enters the coreset selection
+    # shared: every bank z-scored with the point (here: process) bank's mean and the RGB (here:
+    # image) bank's std, as the official run_coreset does; per_bank: each bank with its own
+    bank_standardisation: str = "shared"
+
+
+HPARAMS = Hyperparameters(
+    original=M3DMHP(),
+    used=M3DMHP(**UFF_USED, bank_candidates=200_000, bank_standardisation="per_bank"),
+    reasons={**UFF_REASONS,
+             "bank_standardisation": "the official code's shared statistics read as a slip (its "
+                                     "variables are named per bank); the process descriptor, "
+                                     "DINOv2 tokens and fused features differ in scale, so each "
+                                     "bank is z-scored with its own TRAIN mean and std",
+             "bank_candidates": "at most 200k random TRAIN patches enter each patch bank's greedy "
+                                "coreset (Weld-4M has 5 x 256 patches per weld, 4k-d fused features)"},
+    profiles={"quick": ProfileChanges(
+        {**UFF_QUICK, "coreset_ratio": 0.02},
+        "quick profile: shorter UFF schedule and a 2 % coreset for the two patch banks (the "
+        "greedy selection costs patches x bank size) to fit the 5-minute CPU budget")},
+    original_selection=ORIGINAL_SELECTION + "; banks and one-class SVMs have nothing to select",
+)
+
+
+# ---------------------------------------------------------------------------- the banks
+def scalar_statistics(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One mean and one std over every value of a bank's TRAIN features."""
+    features = features.float()
+    return features.mean(), features.std() + 1e-12
+
+
+class MemoryBank:
+    """One M3DM memory bank: scalar-standardised TRAIN features reduced by a greedy coreset
+    (`statistics`: the (mean, std) to standardise with; default: the features' own)."""
+
+    def __init__(self, features: torch.Tensor, ratio: float, reweight_neighbors: int, device: str,
+                 statistics: tuple[torch.Tensor, torch.Tensor] | None = None):
+        from anomalib.models.components.sampling import KCenterGreedy
+
+        features = features.to(device).float()
+        self.mean, self.std = statistics or scalar_statistics(features)
+        z = (features - self.mean) / self.std
+        if int(len(z) * ratio) < 1:  # NOTE: keep one entry (KCenterGreedy refuses an empty bank)
+            ratio = 1.5 / len(z)
+        self.entries = z[KCenterGreedy(embedding=z, sampling_ratio=ratio).select_coreset_idxs()]
+        self.reweight_neighbors = reweight_neighbors
+
+    def _nearest(self, z: torch.Tensor, rows: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
+        dist, idx = [], []
+        for start in range(0, len(z), rows):  # NOTE: bounds the (rows x bank) distance matrix
+            d = torch.cdist(z[start:start + rows], self.entries)
+            best = d.min(1)
+            dist.append(best.values)
+            idx.append(best.indices)
+        return torch.cat(dist), torch.cat(idx)
+
+    def score(self, patches: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Patches (b, K, D) of b welds -> (M3DM's reweighted weld score (b,), the nearest-entry
+        distance of every patch (b, K))."""
+        b, k, dim = patches.shape
+        z = (patches.to(self.entries.device).float() - self.mean) / self.std
+        dist, idx = self._nearest(z.reshape(b * k, dim))
+        dist, idx = dist.reshape(b, k), idx.reshape(b, k)
+        rows = torch.arange(b, device=z.device)
+        worst = dist.argmax(1)  # m_test: the patch farthest from the bank
+        s_star = dist[rows, worst]
+        m_test = z[rows, worst]
+        m_star = self.entries[idx[rows, worst]]
+        n = min(self.reweight_neighbors, len(self.entries))
+        support = torch.cdist(m_star, self.entries).topk(n, largest=False).indices[:, 1:]
+        if support.shape[1] == 0:  # a one-entry bank has no neighbours to reweight with
+            return s_star, dist
+        scale = math.sqrt(dim)
+        knn = (m_test[:, None, :] - self.entries[support]).norm(dim=-1)
+        weight = 1 - torch.exp(s_star / scale) / torch.exp(knn / scale).sum(1)
+        return weight * s_star, dist
+
+    def nbytes(self) -> int:
+        return self.entries.numel() * self.entries.element_size()
+
+
+def fit_decision_layer(x: np.ndarray, nu: float, max_iter: int, seed: int):
+    """A linear one-class SVM (M3DM's decision layer) fitted on TRAIN rows x (n, 3)."""
+    from sklearn.linear_model import SGDOneClassSVM
+
+    return SGDOneClassSVM(nu=nu, max_iter=max_iter, random_state=seed).fit(x)
+
+
+# ---------------------------------------------------------------------------- the adapter
+class M3DM(Method):
+    group = Group.CROSS
+    modalities = ("video", "audio", "sensor", "image")
+    yields_maps = True
+
+    def fit(self, train: Inputs, val: Inputs, ctx: FitContext) -> None:
+        hp = self.hp
+        self.uff = UnsupervisedFeatureFusion(hp, ctx.device)
+        process, patches = self.uff.fit(train, ctx)  # NOTE: no VAL candidates: M3DM keeps the last
+        features = self._features(process, patches)
+        gen = torch.Generator().manual_seed(ctx.seed)
+        ratios = {"process": hp.process_coreset_ratio, "image": hp.coreset_ratio,
+                  "fused": hp.coreset_ratio}
+        shared = None
+        if hp.bank_standardisation == "shared":
+            shared = (scalar_statistics(features["process"])[0], scalar_statistics(features["image"])[1])
+        elif hp.bank_standardisation != "per_bank":
+            raise ValueError(f"bank_standardisation {hp.bank_standardisation!r}: shared or per_bank")
+        self.banks = {}
+        for name in BANKS:
+            x = features[name].reshape(-1, features[name].shape[-1])
+            if name != "process" and hp.bank_candidates and len(x) > hp.bank_candidates:
+                x = x[torch.randperm(len(x), generator=gen)[:hp.bank_candidates]]
+            self.banks[name] = MemoryBank(x, ratios[name], hp.reweight_neighbors, ctx.device,
+                                          statistics=shared and tuple(s.to(ctx.device) for s in shared))
+            ctx.log(f"{name} bank: {len(self.banks[name].entries)} of {len(x)} entries")
+        sample, per_patch = self._bank_scores(features)
+        self.detect = fit_decision_layer(sample, hp.ocsvm_nu, hp.ocsvm_max_iter, ctx.seed)
+        self.segment = fit_decision_layer(per_patch.reshape(-1, len(BANKS)), hp.ocsvm_nu,
+                                          hp.ocsvm_max_iter, ctx.seed)
+        ctx.log("decision layer weights (process, image, fused): "
+                f"{np.round(self.detect.coef_, 4).tolist()}")
+
+    @torch.no_grad()
+    def _features(self, process: torch.Tensor, patches: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Each bank's features of a split: process (N, 1, D_p), image and fused (N, V*P, D)."""
+        n, views, n_patches, dim_i = patches.shape
+        fused = torch.cat([f.half().cpu() for f, _ in self.uff.patches(process, patches)])
+        return {"process": process[:, None, :], "image": patches.reshape(n, views * n_patches, dim_i),
+                "fused": fused}
+
+    @torch.no_grad()
+    def _bank_scores(self, features: dict[str, torch.Tensor], chunk: int = 16):
+        """(weighted weld scores (N, 3), weighted per-patch maps (N, V, h, w, 3))."""
+        views, side = self.uff.grid
+        n = len(features["process"])
+        scores, maps = [], []
+        for name, weight in zip(BANKS, self.hp.bank_weights):
+            s, d = zip(*(self.banks[name].score(features[name][i:i + chunk])
+                         for i in range(0, n, chunk)))
+            s, d = torch.cat(s).cpu().numpy(), torch.cat(d).cpu().numpy()
+            if name == "process":  # one distance per weld: the same value on every patch
+                d = np.broadcast_to(d.reshape(n, 1, 1, 1), (n, views, side, side))
+            else:
+                d = gaussian_filter(d.reshape(n, views, side, side),
+                                    sigma=(0, 0) + (self.hp.smoothing_sigma_px / DINOV2_PATCH_PX,) * 2,
+                                    mode="nearest")
+            scores.append(weight * s)
+            maps.append(weight * d)
+        return np.stack(scores, 1).astype(np.float64), np.stack(maps, -1).astype(np.float64)
+
+    def score(self, inputs: Inputs) -> Scores:
+        sample, per_patch = self._bank_scores(self._features(*self.uff.encode(inputs)))
+        maps = self.segment.score_samples(per_patch.reshape(-1, len(BANKS)))
+        maps = maps.reshape(per_patch.shape[:-1])
+        return Scores(sample=self.detect.score_samples(sample), maps=list(maps.astype(np.float32)))
+
+    def torch_modules(self) -> list:
+        return [self.uff.module] if hasattr(self, "uff") else []
+
+    def memory_bank_bytes(self) -> int:
+        return sum(bank.nbytes() for bank in getattr(self, "banks", {}).values())
+
+
+register_method(
+    "m3dm", M3DM, hparams=HPARAMS, features=PROCESS_FEATURES + ("image_patches",),
+    family="m3dm", display_name="M3DM", row_code="C.5", view_pooling=ViewPooling.MAX,
+    summary="M3DM: process, image and UFF-fused memory banks (KCenterGreedy coreset), bank "
+            "scores fused by linear one-class SVMs fitted on TRAIN",
+    paper="Wang et al., CVPR 2023, arXiv:2303.00601",
+)
