@@ -50,18 +50,25 @@ class RunConfig:
     cache: Path | None = None  # default: <out>/.feature_cache
     label_guard: bool = True
     backbones: tuple[tuple[str, str], ...] = ()  # (backbone, hub id or local folder) overrides
+    models: Path | None = None  # checkpoints folder with its lock file (`bench models fetch`)
+    smoke: bool = False  # training cut to a few steps (loading/shape check; not a result)
     split_seed: int = 0  # derives the split when the manifest has none
     synth_seed: int = 0  # seed of the synthetic twin generated when no root is given
 
     def resolved_profile(self) -> Profile:
-        return get_profile(self.profile)
+        profile = get_profile(self.profile)
+        return dataclasses.replace(profile, smoke=True) if self.smoke else profile
 
     def feature_options(self) -> FeatureOptions:
         from benchmark.features.backbones import BACKBONES
 
         for name, _ in self.backbones:
             BACKBONES.get(name)  # an unknown name raises with "did you mean"
-        return FeatureOptions.make(dict(self.backbones), self.label_guard)
+        if (self.models or self.backbones) and get_profile(self.profile).preset != "pretrained":
+            raise ValueError(f"--models and --backbone choose pretrained checkpoints; profile "
+                             f"{self.profile!r} uses {get_profile(self.profile).preset} backbones")
+        return FeatureOptions.make(dict(self.backbones), self.label_guard,
+                                   None if self.models is None else Path(self.models).absolute())
 
 
 @dataclass
@@ -154,7 +161,7 @@ def prepare(config: RunConfig) -> RunPlan:
                     "n_excluded": len(dataset.excluded)},
         "selection_rule": Selector.RULE,
         "features": {"names": list(features), "seconds": time.perf_counter() - t0,
-                     "extractors": feature_report},
+                     "extractors": feature_report, "backbones": feature_backbones(store, features)},
         "units": [f"{m}/seed{s}" for m, s in plan.units],
     }
     (run_dir / "run.json").write_text(json.dumps(info, indent=2))
@@ -162,6 +169,19 @@ def prepare(config: RunConfig) -> RunPlan:
         log.info("excluded %d samples (missing or unreadable modality), for every method",
                  len(dataset.excluded))
     return plan
+
+
+def feature_backbones(store: FeatureStore, features) -> dict[str, dict]:
+    """The frozen encoders behind `features`: checkpoint id, revision and weights digest."""
+    from benchmark.features.extractors import feature_index
+
+    index = feature_index()
+    out = {}
+    for name in dict.fromkeys(index[f] for f in features):
+        cfg = store.extractor(name).backbone_config()
+        if cfg is not None:
+            out[cfg.name] = cfg.record()
+    return out
 
 
 def _jsonable_config(config: RunConfig) -> dict:
@@ -204,10 +224,19 @@ def _text_encoder(cfg: BackboneConfig, device: str) -> TextEncoder:
     return TextEncoder(cfg, device)
 
 
-def text_embedding(profile: Profile, options: FeatureOptions, device: str) -> Callable[[str], np.ndarray]:
-    """CLIP text embeddings, one forward pass per prompt per process."""
-    encoder = _text_encoder(BackboneConfig.of("clip_text", profile, options), device)
-    return functools.lru_cache(maxsize=None)(encoder.__call__)
+def text_embedding(profile: Profile, options: FeatureOptions, device: str,
+                   used: dict | None = None) -> Callable[[str], np.ndarray]:
+    """CLIP text embeddings, one forward pass per prompt per process; the encoder is built (and
+    recorded in `used`) when a method first asks for an embedding."""
+
+    @functools.lru_cache(maxsize=None)
+    def embed(text: str) -> np.ndarray:
+        cfg = BackboneConfig.of("clip_text", profile, options)
+        if used is not None:
+            used[cfg.name] = cfg.record()
+        return _text_encoder(cfg, device)(text)
+
+    return embed
 
 
 def run_unit(plan: RunPlan, method_name: str, seed: int) -> Path:
@@ -224,9 +253,11 @@ def run_unit(plan: RunPlan, method_name: str, seed: int) -> Path:
 
     set_seed(seed)
     method = spec.build(plan.profile)
+    backbones = feature_backbones(store, names)
     ctx = FitContext(seed=seed, device=plan.config.device, profile=plan.profile,
                      selector=Selector(val_labels),
-                     text_embedding=text_embedding(plan.profile, plan.options, plan.config.device),
+                     text_embedding=text_embedding(plan.profile, plan.options, plan.config.device,
+                                                   backbones),
                      options=plan.options,
                      log=lambda msg: log.info("%s/seed%d: %s", method_name, seed, msg),
                      progress=lambda it, **kw: tqdm(it, leave=False, desc=f"{method_name} s{seed}", **kw))
@@ -275,7 +306,8 @@ def run_unit(plan: RunPlan, method_name: str, seed: int) -> Path:
     scores = [{"id": s.id, "split": s.split, "category": s.category, "label": s.label,
                "config": s.config.key, "score": float(v)} for s, v in zip(test, out.sample)]
     folder = R.write_unit(plan.run_dir, method_name, seed, metrics=metrics, scores=scores,
-                          config=config, efficiency=efficiency, history=ctx.history)
+                          config=config, efficiency=efficiency, history=ctx.history,
+                          backbones={**backbones, **ctx.backbones})
     overall = metrics["overall"]
     log.info("%s/seed%d: I-AUROC %s (fit %.1f s, %.2f ms/sample)", method_name, seed,
              _fmt(overall.get("I-AUROC")), fit_seconds, efficiency["inference_ms_per_sample"])

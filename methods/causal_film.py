@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from benchmark.method import (FitContext, Group, Hyperparameters, Inputs, Method, ProfileChanges, Role,
+                              smoke_run,
                               Scores, register_method)
 from methods._blocks import AttentionBlock, Standardizer, cosine_distance, mlp, to_tensor
 from methods._blocks import train as train_loop
@@ -63,6 +64,7 @@ BASE = CausalFiLMConfig()
 QUICK = {"quick": ProfileChanges({"epochs": 30})}
 # NOTE: ~12x the tokens per sample of the global model
 QUICK_TOKENS = {"quick": ProfileChanges({"epochs": 10, "eval_every": 2})}
+SMOKE = smoke_run(epochs=2, eval_every=1)
 
 
 def _features(hp: CausalFiLMConfig, profile=None) -> tuple[str, ...]:
@@ -283,7 +285,7 @@ FAMILY = "causal_film"
 
 def _variant(reason: str, profiles: dict = QUICK, **changes) -> Hyperparameters:
     return Hyperparameters(original=BASE, used=replace(BASE, **changes),
-                           reasons={k: reason for k in changes}, profiles=profiles)
+                           reasons={k: reason for k in changes}, profiles=profiles, smoke=SMOKE)
 
 
 def _register(name: str, hparams: Hyperparameters, summary: str, display_name: str,
@@ -292,7 +294,7 @@ def _register(name: str, hparams: Hyperparameters, summary: str, display_name: s
                     family=FAMILY, role=role, display_name=display_name, summary=summary, **facts)
 
 
-_register("causal_film", Hyperparameters(BASE, BASE, {}, profiles=QUICK),
+_register("causal_film", Hyperparameters(BASE, BASE, {}, profiles=QUICK, smoke=SMOKE),
           "sensor-FiLM process encoder predicts the result code (as designed)",
           "Causal-FiLM (Ours)", role=Role.PROPOSED, row_code="C.N")
 _register("causal_film_sg", _variant("collapse-proof: result branch frozen at init (stop-gradient)",

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from benchmark.method import FitContext, Group, Inputs, Method, Scores, register_method, unchanged
+from benchmark.method import FitContext, Group, Inputs, Method, Scores, register_method, smoke_run, unchanged
 from methods import _blocks
 
 
@@ -51,8 +51,9 @@ class ConcatAEConfig:
     select_every: int = 10  # offer VAL scores to the shared rule every k epochs
 
 
-HPARAMS_AV = unchanged(ConcatAEConfig())
-HPARAMS_ALL = unchanged(ConcatAEConfig(sources=("video_tokens", "audio_tokens", "sensor", "image_cls")))
+SMOKE = smoke_run(epochs=2, select_every=1)
+HPARAMS_AV = unchanged(ConcatAEConfig(), SMOKE)
+HPARAMS_ALL = unchanged(ConcatAEConfig(sources=("video_tokens", "audio_tokens", "sensor", "image_cls")), SMOKE)
 
 
 class ConcatAE(Method):

@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 from benchmark.method import (FitContext, Group, Hyperparameters, Inputs, Method, ProfileChanges, Scores,
+                              smoke_run,
                               register_method)
 from methods._blocks import cosine_distance, mlp, to_tensor
 from methods._blocks import train as train_loop
@@ -79,6 +80,7 @@ HPARAMS = Hyperparameters(
         {"epochs": 10, "batch_size": 16, "eval_every": 5},
         "quick profile: 10 epochs of fewer, larger steps (16 welds per step) to fit the 5-minute "
         "CPU budget")},
+    smoke=smoke_run(epochs=2, eval_every=1),
 )
 
 

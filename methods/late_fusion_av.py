@@ -36,6 +36,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from benchmark.method import (FitContext, Group, Hyperparameters, Inputs, Method, ProfileChanges, Scores,
+                              smoke_run,
                               register_method)
 from methods import _blocks
 
@@ -82,6 +83,7 @@ HPARAMS = Hyperparameters(
         {"audio_hidden": 64, "audio_epochs": 6, "video_epochs": 8, "clip_seconds": 6.0},
         "quick profile (synthetic twin, CPU): schedules and the audio width scaled down for the "
         "5-minute budget; the twin's clips last 6 s, not ~38 s")},
+    smoke=smoke_run(audio_epochs=2, video_epochs=2, select_every=1),
 )
 
 

@@ -40,6 +40,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from benchmark.method import (FitContext, Group, Hyperparameters, Inputs, Method, ProfileChanges, Role,
+                              smoke_run,
                               Scores, register_method)
 from methods._blocks import mlp, to_tensor
 from methods._blocks import train as train_loop
@@ -86,18 +87,19 @@ _REASONS = {
                       "positives distinguishable",
 }
 QUICK = {"quick": ProfileChanges({"patches_per_sample": 64, "epochs": 8, "eval_every": 4})}
+SMOKE = smoke_run(epochs=2, eval_every=1)
 _USED = M3DMFusionHP(accum_iter=1, epochs=20, patches_per_sample=256, center_result=True,
                      sensor_bins=8, position_freqs=4)
 HPARAMS = Hyperparameters(
     original=M3DMFusionHP(), used=dataclasses.replace(_USED, memory_bank=False),
     reasons={**_REASONS, "memory_bank": "row C.4 scores without a memory bank: the disagreement "
                                          "of the fused heads"},
-    profiles=QUICK)
+    profiles=QUICK, smoke=SMOKE)
 HPARAMS_BANK = Hyperparameters(
     original=M3DMFusionHP(), used=dataclasses.replace(_USED, bank_candidates=200_000),
     reasons={**_REASONS, "bank_candidates": "at most 200k random TRAIN patches enter the greedy "
                                             "coreset (Weld-4M has 5 x 256 patches per weld)"},
-    profiles=QUICK)
+    profiles=QUICK, smoke=SMOKE)
 
 
 # ---------------------------------------------------------------------------- the fusion block

@@ -7,9 +7,9 @@ import argparse
 import logging
 import sys
 
-from benchmark.cli import audit, data, golden, listing, plot, run, table
+from benchmark.cli import audit, data, golden, listing, models, plot, run, table
 
-SUBCOMMANDS = (run, listing, data, table, plot, golden, audit)
+SUBCOMMANDS = (run, listing, data, models, table, plot, golden, audit)
 
 
 def build_parser() -> argparse.ArgumentParser:

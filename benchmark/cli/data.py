@@ -12,6 +12,9 @@ def add_parser(sub) -> None:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--size", choices=("quick", "full", "tiny"), default="quick")
     s.add_argument("--no-label", action="store_true", help="draw the photos without the printed run-id label")
+    s.add_argument("--media", choices=("small", "full"), default="small",
+                   help="small: 64x48 video, 6 s, 320x240 photos; full: the real sizes (2064x1548 "
+                        "photos, 640x480 video and audio of 38 s), for paper-profile checks")
     s.set_defaults(func=synth)
     c = dsub.add_parser("check", help="validate every sample of a dataset folder")
     c.add_argument("--root", type=Path, required=True)
@@ -24,7 +27,7 @@ def add_parser(sub) -> None:
 def synth(args) -> int:
     from benchmark.data.synth import synthesize
 
-    out = synthesize(args.out, seed=args.seed, size=args.size, label=not args.no_label)
+    out = synthesize(args.out, seed=args.seed, size=args.size, label=not args.no_label, media=args.media)
     print(f"synthetic twin written to {out}")
     return 0
 
