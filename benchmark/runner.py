@@ -117,7 +117,16 @@ def resolve_methods(names: Iterable[str]) -> list[MethodSpec]:
     return [registry.get(n) for n in names]
 
 
-def prepare(config: RunConfig) -> RunPlan:
+def extract_here(plan: RunPlan, store: FeatureStore, samples: list[Sample],
+                 features: tuple[str, ...]) -> dict:
+    """Every feature of `samples` into the cache, in this process; returns the store's report."""
+    store.get(samples, features)
+    return store.report()
+
+
+def prepare(config: RunConfig, extract: Callable | None = None) -> RunPlan:
+    """`extract(plan, store, samples, features) -> report` fills the feature cache (default:
+    `extract_here`; the Ray executor shards it over the cluster)."""
     from benchmark.data.loader import load_dataset
     from benchmark.data.split import assert_train_normal
 
@@ -145,8 +154,7 @@ def prepare(config: RunConfig) -> RunPlan:
     store = plan.store()
     all_samples = [s for split in samples.values() for s in split]
     t0 = time.perf_counter()
-    store.get(all_samples, features)
-    feature_report = store.report()
+    feature_report = (extract or extract_here)(plan, store, all_samples, features)
     for name, st in feature_report.items():
         log.info("features %-8s %4d forward passes in %6.1f s, %4d from cache%s", name,
                  st["computed"], st["seconds"], st["cached"],
@@ -339,8 +347,8 @@ class LocalExecutor:
 
 
 def run(config: RunConfig, executor=None) -> Path:
-    plan = prepare(config)
     executor = executor or LocalExecutor()
+    plan = prepare(config, getattr(executor, "extract", None))
     todo = [u for u in plan.units if not R.is_done(plan.run_dir, *u)]
     if len(todo) < len(plan.units):
         log.info("resuming: %d of %d units already done", len(plan.units) - len(todo), len(plan.units))

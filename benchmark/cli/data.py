@@ -15,6 +15,8 @@ def add_parser(sub) -> None:
     s.add_argument("--media", choices=("small", "full"), default="small",
                    help="small: 64x48 video, 6 s, 320x240 photos; full: the real sizes (2064x1548 "
                         "photos, 640x480 video and audio of 38 s), for paper-profile checks")
+    s.add_argument("--minimum", action="store_true",
+                   help="only the six welds that run the whole protocol (2 TRAIN, 2 VAL, 2 TEST)")
     s.set_defaults(func=synth)
     c = dsub.add_parser("check", help="validate every sample of a dataset folder")
     c.add_argument("--root", type=Path, required=True)
@@ -26,8 +28,10 @@ def add_parser(sub) -> None:
 
 def synth(args) -> int:
     from benchmark.data.synth import synthesize
+    from benchmark.data.synth.media import protocol_minimum
 
-    out = synthesize(args.out, seed=args.seed, size=args.size, label=not args.no_label, media=args.media)
+    out = synthesize(args.out, seed=args.seed, size=args.size, label=not args.no_label, media=args.media,
+                     select=protocol_minimum if args.minimum else None)
     print(f"synthetic twin written to {out}")
     return 0
 

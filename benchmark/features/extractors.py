@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
@@ -48,6 +49,7 @@ class Extractor(ABC):
     outputs: ClassVar[tuple[str, ...]]  # feature names this extractor provides
     modality: ClassVar[str]  # the sample modality it reads
     backbone: ClassVar[str | None] = None  # the frozen network it runs, if any
+    inputs: ClassVar[tuple[str, ...]] = ()  # features it is computed from (made before it)
     batch_size: ClassVar[int] = 8  # samples per load/forward
 
     def __init__(self, profile: Profile, options: FeatureOptions, device: str = "cpu", store=None):
@@ -269,6 +271,7 @@ class ImagePixels(Extractor):
     def __init__(self, profile, options, device="cpu", store=None):
         super().__init__(profile, options, device, store)
         self.labels_missed = 0  # views where the guard found no label (counted in the run log)
+        self._count = threading.Lock()  # batches may run in loader threads
 
     def preprocessing(self):
         guard = None
@@ -282,7 +285,8 @@ class ImagePixels(Extractor):
         out = []
         for s in samples:
             views, missed = guarded_views(s, self.profile.pixel_size, self.options.label_guard)
-            self.labels_missed += missed
+            with self._count:
+                self.labels_missed += missed
             out.append({"image_pixels": np.stack(views)})
         return out
 
@@ -295,6 +299,7 @@ class ImageTokens(Extractor):
     outputs = ("image_cls", "image_patches")
     modality = "image"
     backbone = "dinov2"
+    inputs = ("image_pixels",)
     max_views: ClassVar[int] = 64  # views per forward pass (memory bound; no effect on values)
 
     def preprocessing(self):
