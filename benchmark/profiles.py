@@ -71,5 +71,5 @@ class FeatureOptions:
         return cls(tuple(sorted((sources or {}).items())), label_guard,
                    None if models is None else str(models))
 
-    def source(self, backbone: str, default: str) -> str:
+    def source(self, backbone: str, default: str | None) -> str | None:
         return dict(self.sources).get(backbone, default)

@@ -104,7 +104,7 @@ def _is_path(source: str) -> bool:
 def resolve(name: str, options: FeatureOptions) -> Checkpoint:
     """The checkpoint backbone `name` loads from under the run's options (see the module doc)."""
     spec = BACKBONES.get(name)
-    override = dict(options.sources).get(spec.name)
+    override = options.source(spec.name, None)
     if override is not None:
         if _is_path(override):
             folder = Path(override).expanduser()
