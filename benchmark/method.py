@@ -160,6 +160,7 @@ class FitContext:
     log: Callable[[str], None] = print
     progress: Callable[..., Any] = lambda iterable, **_: iterable
     history: dict[str, list[float]] = field(default_factory=dict)  # curves saved with results
+    backbones: dict[str, dict] = field(default_factory=dict)  # encoders asked for (versions.json)
 
     def record(self, name: str, value: float) -> None:
         self.history.setdefault(name, []).append(float(value))
@@ -168,7 +169,9 @@ class FitContext:
         """The run's BackboneConfig for `name`, for methods that run their own frozen encoder."""
         from benchmark.features.backbones import BackboneConfig
 
-        return BackboneConfig.of(name, self.profile, self.options)
+        cfg = BackboneConfig.of(name, self.profile, self.options)
+        self.backbones[cfg.name] = cfg.record()
+        return cfg
 
     def reseed(self) -> None:
         """Back to the unit's seed: a method that fits several sub-methods in a row fits each one
@@ -192,17 +195,26 @@ def set_seed(seed: int) -> None:
 @dataclass(frozen=True)
 class ProfileChanges:
     """Further changes applied in one profile only (e.g. a schedule scaled down for the quick
-    profile's CPU budget), with the reason (results and the appendix say so)."""
+    profile's CPU budget), or in smoke runs, with the reason (results and the appendix say so)."""
 
     values: Mapping[str, Any]
     reason: str = "quick profile: schedule scaled down to fit the 5-minute CPU budget"
+
+
+def smoke_run(**values) -> ProfileChanges:
+    """A method's changes in smoke runs: its training schedule cut to a few steps (a smoke run
+    proves loading, tensor shapes and memory; its numbers are no result)."""
+    return ProfileChanges(values, "smoke run: training cut to a few steps to check loading, "
+                                  "shapes and memory; not a result")
 
 
 @dataclass(frozen=True)
 class Hyperparameters:
     """The original paper's values, the values used here, and one reason per change.
 
-    `profiles` maps a profile name to the further changes made in that profile only.
+    `profiles` maps a profile name to the further changes made in that profile only; `smoke`
+    holds the changes of a smoke run (`Profile.smoke`, `bench run --smoke`): training cut to a
+    few steps, applied on top of the profile's.
     """
 
     original: Any  # a frozen dataclass instance
@@ -211,6 +223,7 @@ class Hyperparameters:
     profiles: Mapping[str, ProfileChanges] = field(default_factory=dict)
     # how the original chose its final model (the run's `Selection` replaces it for every method)
     original_selection: str = "not stated"
+    smoke: ProfileChanges | None = None
 
     def __post_init__(self):
         orig, used = dataclasses.asdict(self.original), dataclasses.asdict(self.used)
@@ -221,14 +234,22 @@ class Hyperparameters:
         stale = set(self.reasons) - changed
         if stale:
             raise ValueError(f"reasons given for unchanged hyperparameters: {sorted(stale)}")
-        for name, change in self.profiles.items():
+        for name, change in self._extra_changes():
             unknown = set(change.values) - set(used)
             if unknown:
                 raise ValueError(f"{name}-profile changes of unknown hyperparameters: {sorted(unknown)}")
 
+    def _extra_changes(self) -> list[tuple[str, ProfileChanges]]:
+        return list(self.profiles.items()) + ([("smoke", self.smoke)] if self.smoke else [])
+
     def for_profile(self, profile: Profile):
+        used = self.used
         change = self.profiles.get(profile.name)
-        return dataclasses.replace(self.used, **change.values) if change else self.used
+        if change:
+            used = dataclasses.replace(used, **change.values)
+        if profile.smoke and self.smoke:
+            used = dataclasses.replace(used, **self.smoke.values)
+        return used
 
     def changes(self) -> list[dict]:
         """One row per hyperparameter that differs from the paper, for the appendix."""
@@ -241,16 +262,28 @@ class Hyperparameters:
                  if used[k] != v]
         return rows
 
+    def smoke_changes(self) -> list[dict]:
+        """The smoke run's changes (kept out of `changes()`: no table reports a smoke run)."""
+        if not self.smoke:
+            return []
+        used = dataclasses.asdict(self.used)
+        return [{"name": k, "original": used[k], "used": v, "reason": self.smoke.reason,
+                 "profile": "smoke"} for k, v in self.smoke.values.items()]
+
     def to_json(self, profile: Profile) -> dict:
-        return {"original": dataclasses.asdict(self.original),
-                "used": dataclasses.asdict(self.for_profile(profile)),
-                "changes": self.changes(), "original_selection": self.original_selection}
+        out = {"original": dataclasses.asdict(self.original),
+               "used": dataclasses.asdict(self.for_profile(profile)),
+               "changes": self.changes(), "original_selection": self.original_selection}
+        if profile.smoke:
+            out["smoke_changes"] = self.smoke_changes()
+        return out
 
 
-def unchanged(original, original_selection: str = "not stated") -> Hyperparameters:
+def unchanged(original, original_selection: str = "not stated",
+              smoke: ProfileChanges | None = None) -> Hyperparameters:
     """Hyperparameters of a method used exactly as published (or defined here first)."""
     return Hyperparameters(original=original, used=original, reasons={},
-                           original_selection=original_selection)
+                           original_selection=original_selection, smoke=smoke)
 
 
 # ---------------------------------------------------------------------------- the adapter

@@ -27,6 +27,9 @@ class Profile:
     unit_cpus: float  # what one (method, seed) unit asks a cluster for (Ray executor)
     unit_gpus: float
     sensor_length: int = 128
+    # NOTE: a smoke run cuts every method's training to a few steps (each method's declared
+    # `smoke` changes): it proves loading, shapes and memory, and its numbers mean nothing.
+    smoke: bool = False
 
 
 PROFILES: dict[str, Profile] = {
@@ -53,18 +56,22 @@ def get_profile(name: str) -> Profile:
 
 @dataclass(frozen=True)
 class FeatureOptions:
-    """Options of a run that shape features: where backbone weights come from (overrides of each
-    backbone's registered hub id: a hub id or a local folder) and whether the printed label is
-    removed from the post-weld photos before any image model sees them."""
+    """Options of a run that shape features: where backbone weights come from (a folder of
+    checkpoints with its lock file, `models`, and overrides of single backbones: a hub id or a
+    local folder) and whether the printed label is removed from the post-weld photos before any
+    image model sees them."""
 
     sources: tuple[tuple[str, str], ...] = ()
     label_guard: bool = True
+    models: str | None = None  # folder written by `bench models fetch` (holds models.lock.json)
 
     @classmethod
-    def make(cls, sources: Mapping[str, str] | None = None, label_guard: bool = True) -> "FeatureOptions":
-        return cls(tuple(sorted((sources or {}).items())), label_guard)
+    def make(cls, sources: Mapping[str, str] | None = None, label_guard: bool = True,
+             models: str | None = None) -> "FeatureOptions":
+        return cls(tuple(sorted((sources or {}).items())), label_guard,
+                   None if models is None else str(models))
 
-    def source(self, backbone: str, default: str) -> str:
+    def source(self, backbone: str, default: str | None) -> str | None:
         return dict(self.sources).get(backbone, default)
 
 

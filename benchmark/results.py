@@ -51,10 +51,12 @@ def is_done(run_dir: Path, method: str, seed: int) -> bool:
 
 
 def write_unit(run_dir: Path, method: str, seed: int, *, metrics: dict, scores: list[dict],
-               config: dict, efficiency: dict, history: dict,
+               config: dict, efficiency: dict, history: dict, backbones: dict | None = None,
                maps: Mapping[str, np.ndarray] | None = None) -> Path:
     """Write one (method, seed) unit atomically: into a temporary folder, then rename.
-    `maps`: sample id -> that sample's maps (V, h, w), saved compressed (see `_storable`)."""
+    `backbones`: name -> what the unit's frozen encoders were (checkpoint id, revision, weights
+    digest), written into versions.json; `maps`: sample id -> that sample's maps (V, h, w), saved
+    compressed (see `_storable`)."""
     final = unit_dir(run_dir, method, seed)
     tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -62,7 +64,7 @@ def write_unit(run_dir: Path, method: str, seed: int, *, metrics: dict, scores: 
     dump = lambda name, obj: (tmp / name).write_text(json.dumps(to_jsonable(obj), indent=2))
     dump("metrics.json", metrics)
     dump("config.json", config)
-    dump("versions.json", versions())
+    dump("versions.json", {**versions(), "backbones": backbones or {}})
     dump("efficiency.json", efficiency)
     dump("history.json", history)
     with open(tmp / "scores.csv", "w", newline="") as f:

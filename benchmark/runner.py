@@ -66,6 +66,8 @@ class RunConfig:
     cache: Path | None = None  # default: <out>/.feature_cache
     label_guard: bool = True
     backbones: tuple[tuple[str, str], ...] = ()  # (backbone, hub id or local folder) overrides
+    models: Path | None = None  # checkpoints folder with its lock file (`bench models fetch`)
+    smoke: bool = False  # training cut to a few steps (loading/shape check; not a result)
     split_seed: int = 0  # derives the split when the manifest has none
     synth_seed: int = 0  # seed of the synthetic twin generated when no root is given
     synth_recipes: str = "real"  # its recipe structure: real (Weld-4M's) or neutral
@@ -78,14 +80,19 @@ class RunConfig:
     save_maps: bool = False  # keep each TEST view's anomaly map (methods with maps) and the views
 
     def resolved_profile(self) -> Profile:
-        return get_profile(self.profile)
+        profile = get_profile(self.profile)
+        return dataclasses.replace(profile, smoke=True) if self.smoke else profile
 
     def feature_options(self) -> FeatureOptions:
         from benchmark.features.backbones import BACKBONES
 
         for name, _ in self.backbones:
             BACKBONES.get(name)  # an unknown name raises with "did you mean"
-        return FeatureOptions.make(dict(self.backbones), self.label_guard)
+        if (self.models or self.backbones) and get_profile(self.profile).preset != "pretrained":
+            raise ValueError(f"--models and --backbone choose pretrained checkpoints; profile "
+                             f"{self.profile!r} uses {get_profile(self.profile).preset} backbones")
+        return FeatureOptions.make(dict(self.backbones), self.label_guard,
+                                   None if self.models is None else Path(self.models).absolute())
 
 
 @dataclass
@@ -161,6 +168,13 @@ def return_freed_memory() -> None:
             pass
 
 
+def extract_here(plan: RunPlan, store: FeatureStore, samples: list[Sample],
+                 features: tuple[str, ...]) -> dict:
+    """Every feature of `samples` into the cache, in this process; returns the store's report."""
+    store.get(samples, features)
+    return store.report()
+
+
 def plan_run(config: RunConfig) -> tuple[RunPlan, Dataset]:
     """The run's plan (dataset, split, exclusions, units, features) and its dataset, with nothing
     written and nothing extracted (`bench run --dry-run` shows it)."""
@@ -186,7 +200,9 @@ def plan_run(config: RunConfig) -> tuple[RunPlan, Dataset]:
     return plan, dataset
 
 
-def prepare(config: RunConfig) -> RunPlan:
+def prepare(config: RunConfig, extract: Callable | None = None) -> RunPlan:
+    """`extract(plan, store, samples, features) -> report` fills the feature cache (default:
+    `extract_here`; the Ray executor shards it over the cluster)."""
     return_freed_memory()
     plan, dataset = plan_run(config)
     _refuse_stale_units(plan)  # NOTE: before anything is written or extracted
@@ -200,8 +216,7 @@ def prepare(config: RunConfig) -> RunPlan:
     store = plan.store()
     all_samples = [s for split in samples.values() for s in split]
     t0 = time.perf_counter()
-    store.get(all_samples, features)
-    feature_report = store.report()
+    feature_report = (extract or extract_here)(plan, store, all_samples, features)
     plan.feature_costs = {name: {k: st[k] for k in ("backbone", "parameters", "ms_per_sample")}
                           for name, st in feature_report.items()}
     for name, st in feature_report.items():
@@ -221,7 +236,7 @@ def prepare(config: RunConfig) -> RunPlan:
         "recipe_key": list(RECIPE_KEY),
         "fingerprint": run_fingerprint(plan),
         "features": {"names": list(features), "seconds": time.perf_counter() - t0,
-                     "extractors": feature_report},
+                     "extractors": feature_report, "backbones": feature_backbones(store, features)},
         "units": [f"{m}/seed{s}" for m, s in plan.units],
     }
     (run_dir / "run.json").write_text(json.dumps(info, indent=2))
@@ -296,6 +311,19 @@ def _refuse_stale_units(plan: RunPlan) -> None:
         f"those units, or --run NAME for a new results folder")
 
 
+def feature_backbones(store: FeatureStore, features) -> dict[str, dict]:
+    """The frozen encoders behind `features`: checkpoint id, revision and weights digest."""
+    from benchmark.features.extractors import feature_index
+
+    index = feature_index()
+    out = {}
+    for name in dict.fromkeys(index[f] for f in features):
+        cfg = store.extractor(name).backbone_config()
+        if cfg is not None:
+            out[cfg.name] = cfg.record()
+    return out
+
+
 def _jsonable_config(config: RunConfig) -> dict:
     return {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(config).items()}
 
@@ -350,10 +378,19 @@ def _text_encoder(cfg: BackboneConfig, device: str) -> TextEncoder:
     return TextEncoder(cfg, device)
 
 
-def text_embedding(profile: Profile, options: FeatureOptions, device: str) -> Callable[[str], np.ndarray]:
-    """CLIP text embeddings, one forward pass per prompt per process."""
-    encoder = _text_encoder(BackboneConfig.of("clip_text", profile, options), device)
-    return functools.lru_cache(maxsize=None)(encoder.__call__)
+def text_embedding(profile: Profile, options: FeatureOptions, device: str,
+                   used: dict | None = None) -> Callable[[str], np.ndarray]:
+    """CLIP text embeddings, one forward pass per prompt per process; the encoder is built (and
+    recorded in `used`) when a method first asks for an embedding."""
+
+    @functools.lru_cache(maxsize=None)
+    def embed(text: str) -> np.ndarray:
+        cfg = BackboneConfig.of("clip_text", profile, options)
+        if used is not None:
+            used[cfg.name] = cfg.record()
+        return _text_encoder(cfg, device)(text)
+
+    return embed
 
 
 def run_unit(plan: RunPlan, method_name: str, seed: int) -> Path:
@@ -372,8 +409,10 @@ def run_unit(plan: RunPlan, method_name: str, seed: int) -> Path:
 
     set_seed(seed)
     method = spec.build(plan.profile)
+    backbones = feature_backbones(store, names)
     ctx = FitContext(seed=seed, device=plan.config.device, profile=plan.profile, selector=selector,
-                     text_embedding=text_embedding(plan.profile, plan.options, plan.config.device),
+                     text_embedding=text_embedding(plan.profile, plan.options, plan.config.device,
+                                                   backbones),
                      options=plan.options,
                      log=lambda msg: log.info("%s/seed%d: %s", method_name, seed, msg),
                      progress=lambda it, **kw: tqdm(it, leave=False, desc=f"{method_name} s{seed}", **kw))
@@ -430,7 +469,8 @@ def run_unit(plan: RunPlan, method_name: str, seed: int) -> Path:
         maps = {s.id: m for s, m in zip(test, out.maps)}
         _keep_test_views(plan, store)
     folder = R.write_unit(plan.run_dir, method_name, seed, metrics=metrics, scores=scores,
-                          config=config, efficiency=efficiency, history=ctx.history, maps=maps)
+                          config=config, efficiency=efficiency, history=ctx.history,
+                          backbones={**backbones, **ctx.backbones}, maps=maps)
     overall = metrics["overall"]
     log.info("%s/seed%d: I-AUROC %s (fit %.1f s, %.2f ms/sample)", method_name, seed,
              _fmt(overall.get("I-AUROC")), fit_seconds, efficiency["inference_ms_per_sample"])
@@ -502,12 +542,13 @@ class LocalExecutor:
 
 
 def run(config: RunConfig, executor=None, on_prepared: Callable[[RunPlan], None] | None = None) -> Path:
-    """Prepare, then run the units not done yet; `on_prepared(plan)` is called in between (the
-    CLI saves its resolved configuration into the run folder there)."""
-    plan = prepare(config)
+    """Prepare (the executor may extract the features its own way), then run the units not done
+    yet; `on_prepared(plan)` is called in between (the CLI saves its resolved configuration into
+    the run folder there)."""
+    executor = executor or LocalExecutor()
+    plan = prepare(config, getattr(executor, "extract", None))
     if on_prepared is not None:
         on_prepared(plan)
-    executor = executor or LocalExecutor()
     todo = [u for u in plan.units if not R.is_done(plan.run_dir, *u)]
     if len(todo) < len(plan.units):
         log.info("resuming: %d of %d units already done", len(plan.units) - len(todo), len(plan.units))

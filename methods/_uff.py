@@ -35,7 +35,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from benchmark.method import FitContext, Inputs
+from benchmark.method import FitContext, Inputs, smoke_run
 from methods._blocks import mlp, to_tensor
 from methods._blocks import train as train_loop
 from methods._pairing import ProcessDescriptor, patch_tensor, position_code, result_statistics
@@ -75,6 +75,7 @@ UFF_REASONS = {
 UFF_USED = dict(accum_iter=1, epochs=20, patches_per_sample=256, center_result=True, sensor_bins=8,
                 position_freqs=4)
 UFF_QUICK = {"patches_per_sample": 64, "epochs": 8}
+UFF_SMOKE = smoke_run(epochs=2)  # a smoke run (bench run --smoke): loading, shapes, memory
 ORIGINAL_SELECTION = ("last epoch (the official fusion_pretrain.py saves every epoch; the README "
                       "loads the checkpoint of the final one)")
 

@@ -40,7 +40,7 @@ import torch
 from torch import nn
 
 from benchmark.method import (FitContext, Group, Hyperparameters, Inputs, Method, ProfileChanges, Role,
-                              Scores, ViewPooling, register_method)
+                              Scores, ViewPooling, register_method, smoke_run)
 from methods._blocks import AttentionBlock, Standardizer, cosine_distance, mlp, to_tensor
 from methods._blocks import train as train_loop
 
@@ -78,6 +78,7 @@ QUICK = {"quick": ProfileChanges({"epochs": 30})}
 QUICK_TOKENS = {"quick": ProfileChanges({"epochs": 10})}
 ORIGINAL_SELECTION = "not given by the design (the run's selection policy applies)"
 SENSOR_STATS = 2  # per channel: mean and std over time (the no-split reconstruction target)
+SMOKE = smoke_run(epochs=2)
 
 
 def _features(hp: CausalFiLMConfig, profile=None) -> tuple[str, ...]:
@@ -345,7 +346,7 @@ FAMILY = "causal_film"
 def _variant(reason: str, profiles: dict = QUICK, **changes) -> Hyperparameters:
     return Hyperparameters(original=BASE, used=replace(BASE, **changes),
                            reasons={k: reason for k in changes}, profiles=profiles,
-                           original_selection=ORIGINAL_SELECTION)
+                           original_selection=ORIGINAL_SELECTION, smoke=SMOKE)
 
 
 def _view_pooling(hp: CausalFiLMConfig) -> ViewPooling:
@@ -364,7 +365,7 @@ def _register(name: str, hparams: Hyperparameters, summary: str, display_name: s
 
 
 _register("causal_film", Hyperparameters(BASE, BASE, {}, profiles=QUICK,
-                                         original_selection=ORIGINAL_SELECTION),
+                                         original_selection=ORIGINAL_SELECTION, smoke=SMOKE),
           "sensor-FiLM process encoder predicts the result code (as designed)",
           "Causal-FiLM (Ours)", role=Role.PROPOSED, row_code="C.N")
 _register("causal_film_sg", _variant("collapse-proof: result branch frozen at init (stop-gradient)",

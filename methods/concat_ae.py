@@ -24,7 +24,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from benchmark.method import (FitContext, Group, Inputs, Method, Scores, ViewPooling, register_method,
-                              unchanged)
+                              smoke_run, unchanged)
 from methods import _blocks
 
 
@@ -52,9 +52,10 @@ class ConcatAEConfig:
 
 
 SUITE_DEFINED = "suite-defined (the run's selection policy applies)"
-HPARAMS_AV = unchanged(ConcatAEConfig(), SUITE_DEFINED)
+SMOKE = smoke_run(epochs=2)
+HPARAMS_AV = unchanged(ConcatAEConfig(), SUITE_DEFINED, SMOKE)
 HPARAMS_ALL = unchanged(ConcatAEConfig(sources=("video_tokens", "audio_tokens", "sensor", "image_cls")),
-                        SUITE_DEFINED)
+                        SUITE_DEFINED, SMOKE)
 
 
 class ConcatAE(Method):

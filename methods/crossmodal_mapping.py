@@ -46,7 +46,7 @@ from scipy.ndimage import gaussian_filter
 from torch import nn
 
 from benchmark.method import (FitContext, Group, Hyperparameters, Inputs, Method, ProfileChanges, Scores,
-                              ViewPooling, register_method)
+                              ViewPooling, register_method, smoke_run)
 from methods._blocks import cosine_distance, mlp, to_tensor
 from methods._blocks import train as train_loop
 from methods._pairing import (DINOV2_PATCH_PX, PROCESS_FEATURES, ProcessDescriptor, patch_tensor,
@@ -103,6 +103,7 @@ HPARAMS = Hyperparameters(
         "quick profile: 10 epochs of fewer, larger steps (16 welds per step) to fit the 5-minute "
         "CPU budget")},
     original_selection="last epoch (the official training script saves the final model)",
+    smoke=smoke_run(epochs=2),
 )
 
 

@@ -51,7 +51,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from benchmark.method import (FitContext, Group, Hyperparameters, Inputs, Method, ProfileChanges, Scores,
-                              register_method)
+                              register_method, smoke_run)
 from methods import _blocks
 
 
@@ -111,6 +111,7 @@ HPARAMS = Hyperparameters(
                        "the audio and video scores are late-fused; the third-party transcription "
                        "tunes the fusion weight on held-out labelled data and keeps each "
                        "autoencoder's last epoch (see the module docstring)",
+    smoke=smoke_run(audio_epochs=2, video_epochs=2),
 )
 
 

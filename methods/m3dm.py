@@ -54,7 +54,7 @@ from scipy.ndimage import gaussian_filter
 from benchmark.method import (FitContext, Group, Hyperparameters, Inputs, Method, ProfileChanges, Scores,
                               ViewPooling, register_method)
 from methods._pairing import DINOV2_PATCH_PX, PROCESS_FEATURES
-from methods._uff import (ORIGINAL_SELECTION, UFF_QUICK, UFF_REASONS, UFF_USED, UFFConfig,
+from methods._uff import (ORIGINAL_SELECTION, UFF_QUICK, UFF_REASONS, UFF_SMOKE, UFF_USED, UFFConfig,
                           UnsupervisedFeatureFusion)
 
 BANKS = ("process", "image", "fused")  # in the order of M3DM's (point, RGB, fused) lambdas
@@ -91,6 +91,7 @@ HPARAMS = Hyperparameters(
         "quick profile: shorter UFF schedule and a 2 % coreset for the two patch banks (the "
         "greedy selection costs patches x bank size) to fit the 5-minute CPU budget")},
     original_selection=ORIGINAL_SELECTION + "; banks and one-class SVMs have nothing to select",
+    smoke=UFF_SMOKE,
 )
 
 

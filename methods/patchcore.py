@@ -9,6 +9,11 @@ extractor, 3x3 local average pooling, layer concatenation, k-center-greedy cores
 neighbour patch scores, the paper's re-weighted image score and the Gaussian-smoothed map; its
 pre-processing (resize, ImageNet normalisation). Only the fitting loop is ours (no Lightning).
 
+Weights: the paper's WideResNet-50-2 with torchvision's ImageNet weights, which timm calls
+`wide_resnet50_2.tv_in1k` (plain `wide_resnet50_2` resolves to timm's own `racm_in1k` training);
+the encoder is the suite's `wide_resnet50_2` backbone, so `--models` and `--backbone
+wide_resnet50_2=FOLDER` (a timm checkpoint folder: config.json + model.safetensors) load it offline.
+
 Every post-weld view is one image. Per view, anomalib's image score; per sample, the maximum
 over the views (a defect seen in one view flags the weld).
 """
@@ -19,6 +24,8 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
+from benchmark.features.backbones import BackboneConfig, timm_encoder
+
 from benchmark.method import (FitContext, Group, Hyperparameters, Inputs, Method, ProfileChanges, Scores,
                               register_method)
 from methods._blocks import views_as_images, views_to_samples
@@ -26,9 +33,8 @@ from methods._blocks import views_as_images, views_to_samples
 
 @dataclass(frozen=True)
 class PatchCoreHP:
-    backbone: str = "wide_resnet50_2"  # timm name
+    encoder: str = "wide_resnet50_2"  # suite backbone: timm wide_resnet50_2.tv_in1k (torchvision)
     layers: tuple[str, ...] = ("layer2", "layer3")
-    pre_trained: bool = True  # ImageNet weights from the hub
     coreset_ratio: float = 0.1
     num_neighbors: int = 9  # b in the paper's image-score re-weighting
     image_size: int = 256
@@ -43,15 +49,38 @@ HPARAMS = Hyperparameters(
     used=PatchCoreHP(center_crop=None),
     reasons={"center_crop": "maps must cover the whole view (the metrics compare them with "
                             "full-view masks); anomalib's default pre-processing has no crop"},
-    # NOTE: no pretrained weights offline: timm's `test_resnet` (same ResNet layer names, ~0.1 M
-    # parameters, random weights) at 56 px, and a 2 % coreset, so that feature extraction and the
-    # k-center-greedy selection (patches x bank size distance updates) fit the CPU budget.
+    # NOTE: the quick profile's tiny preset gives the encoder as timm's `test_resnet` (same
+    # ResNet layer names, ~0.1 M parameters, random weights); at 56 px and with a 2 % coreset the
+    # feature extraction and the k-center-greedy selection (patches x bank size distance
+    # updates) fit the CPU budget.
     profiles={"quick": ProfileChanges(
-        {"backbone": "test_resnet", "pre_trained": False, "image_size": 56, "coreset_ratio": 0.02},
-        "quick profile: offline (no hub weights), tiny random-weight timm ResNet and 56-px "
-        "views, 2 % coreset to fit the 5-minute CPU budget")},
+        {"image_size": 56, "coreset_ratio": 0.02},
+        "quick profile: offline (tiny preset: random-weight timm test_resnet), 56-px views, "
+        "2 % coreset to fit the 5-minute CPU budget")},
     original_selection="nothing to select (no training): no VAL query",
 )
+
+
+def _with_checkpoint(cfg: BackboneConfig, hp: PatchCoreHP):
+    """anomalib's PatchcoreModel whose timm feature extractor is the checkpoint folder's.
+
+    anomalib builds its extractor from a timm name; a `local-dir:` name would do, but anomalib
+    routes any name containing "vit" (as a folder path may) to its ViT code path, so the model is
+    built from the folder's architecture name and its extractor swapped for the loaded one."""
+    import json
+    from pathlib import Path
+
+    import timm
+    from anomalib.models.image.patchcore.torch_model import PatchcoreModel
+
+    arch = json.loads((Path(cfg.source) / "config.json").read_text())["architecture"]
+    model = PatchcoreModel(layers=list(hp.layers), backbone=arch, pre_trained=False,
+                           num_neighbors=hp.num_neighbors)
+    extractor = model.feature_extractor
+    name, _ = timm_encoder(cfg)
+    extractor.feature_extractor = timm.create_model(name, pretrained=True, features_only=True,
+                                                    exportable=True, out_indices=extractor.idx)
+    return model
 
 
 class PatchCore(Method):
@@ -65,10 +94,15 @@ class PatchCore(Method):
 
         hp = self.hp
         self.device = ctx.device
+        cfg = ctx.backbone(hp.encoder)
         # NOTE: the coreset's random start (torch) and its projection (torch and numpy's global
         # generator, through scikit-learn) are anomalib's; the runner's seed makes them reproducible.
-        self.model = PatchcoreModel(layers=list(hp.layers), backbone=hp.backbone,
-                                    pre_trained=hp.pre_trained, num_neighbors=hp.num_neighbors)
+        if cfg.preset == "tiny":
+            name, pretrained = timm_encoder(cfg)
+            self.model = PatchcoreModel(layers=list(hp.layers), backbone=name,
+                                        pre_trained=pretrained, num_neighbors=hp.num_neighbors)
+        else:
+            self.model = _with_checkpoint(cfg, hp)
         self.model.requires_grad_(False).to(self.device)  # nothing is trained; frozen backbone
         crop = (hp.center_crop, hp.center_crop) if hp.center_crop else None
         self.transform = Patchcore.configure_pre_processor(

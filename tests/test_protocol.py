@@ -165,11 +165,23 @@ def test_a_changed_setting_stops_the_run_and_rerun_redoes_exactly_those_units(
     before = {m: mtime(m) for m in methods}
 
     for changed, pattern in (({"label_guard": False}, r"feature_options\.label_guard: true -> false"),
-                             ({"backbones": (("dinov2", "/models/dinov2"),)}, r"feature_options\.sources"),
+                             ({"smoke": True}, r"profile\.smoke: false -> true"),
                              ({"selection": "val"}, r"selection\.policy: \"last\" -> \"val\"")):
         with pytest.raises(StaleResultsError, match=pattern):
             prepare(dataclasses.replace(config, **changed))
     assert before == {m: mtime(m) for m in methods}  # nothing was rewritten
+
+    # another backbone source (--backbone / --models need pretrained checkpoints, which the
+    # quick profile has none of): a unit made with one is refused by a run without it
+    unit = R.unit_dir(run_dir, "recipe_manifest", 0) / "config.json"
+    saved = unit.read_text()
+    stored = json.loads(saved)
+    stored["fingerprint"]["parts"]["feature_options"]["sources"] = [["dinov2", "/models/dinov2"]]
+    stored["fingerprint"]["digest"] = R.digest(stored["fingerprint"]["parts"])
+    unit.write_text(json.dumps(stored))
+    with pytest.raises(StaleResultsError, match=r"feature_options\.sources: \[\[\"dinov2\""):
+        prepare(config)
+    unit.write_text(saved)
 
     spec = METHODS.get("recipe_sensors")
     hp = dataclasses.replace(spec.hparams, used=dataclasses.replace(spec.hparams.used, arc_on_a=20.0),

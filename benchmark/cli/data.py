@@ -15,6 +15,11 @@ def add_parser(sub) -> None:
     s.add_argument("--size", choices=("quick", "full", "tiny"), default="quick")
     s.add_argument("--no-label", action="store_true", help="draw the photos without the printed run-id label")
     O.add_recipes(s, "--recipes")
+    s.add_argument("--media", choices=("small", "full"), default="small",
+                   help="small: 64x48 video, 6 s, 320x240 photos; full: the real sizes (2064x1548 "
+                        "photos, 640x480 video and audio of 38 s), for paper-profile checks")
+    s.add_argument("--minimum", action="store_true",
+                   help="only the six welds that run the whole protocol (2 TRAIN, 2 VAL, 2 TEST)")
     s.set_defaults(func=synth)
     r = dsub.add_parser("recipes", help="how far the weld recipe alone goes on a manifest's split (no media)")
     r.add_argument("--manifest", type=Path, required=True)
@@ -32,9 +37,11 @@ def add_parser(sub) -> None:
 
 def synth(args) -> int:
     from benchmark.data.synth import synthesize
+    from benchmark.data.synth.media import protocol_minimum
 
     out = synthesize(args.out, seed=args.seed, size=args.size, label=not args.no_label,
-                     recipes=args.recipes)
+                     recipes=args.recipes, media=args.media,
+                     select=protocol_minimum if args.minimum else None)
     print(f"synthetic twin written to {out}")
     return 0
 

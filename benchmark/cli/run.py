@@ -4,6 +4,7 @@ resolved configuration, `run.toml`, and the leaderboard CSVs). Every option is a
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from benchmark.cli import _config as C
@@ -30,8 +31,15 @@ def add_parser(sub) -> None:
     r.add_argument("--out", type=Path, default=Path("results"))
     r.add_argument("--run", help="run name: results/<run>/ (default: <profile>-<dataset folder>)")
     O.add_cache(r)
+    r.add_argument("--models", type=Path,
+                   help="folder written by `bench models fetch` (checked against its lock file): "
+                        "the pretrained checkpoints, no network needed")
     r.add_argument("--backbone", type=O.backbone_source, action="append", default=[],
-                   help="NAME=HUB_ID_OR_FOLDER for the pretrained preset, e.g. vjepa2=/models/vjepa2")
+                   help="NAME=HUB_ID_OR_FOLDER for one backbone of the pretrained preset (overrides "
+                        "--models), e.g. vjepa2=/models/vjepa2 or wide_resnet50_2=/models/wrn")
+    r.add_argument("--smoke", action="store_true",
+                   help="cut every method's training to a few steps (each method's declared smoke "
+                        "changes): checks loading, shapes and memory; the numbers are no result")
     r.add_argument("--no-label-guard", action="store_true", help="feed post-weld photos with the printed run id")
     r.add_argument("--split-seed", type=int, default=0, help="seed of the derived split when no manifest has one")
     r.add_argument("--selection", choices=SELECTION_POLICIES, default="last",
@@ -58,10 +66,18 @@ def command(args) -> int:
     from benchmark.executors import EXECUTORS
     from benchmark.runner import RunConfig, run
 
+    from benchmark.profiles import get_profile
+
+    if (args.models or args.backbone) and get_profile(args.profile).preset != "pretrained":
+        print(f"bench: error: --models and --backbone choose pretrained checkpoints; profile "
+              f"{args.profile!r} uses {get_profile(args.profile).preset} backbones (try --profile paper)",
+              file=sys.stderr)
+        return 2
     config = RunConfig(
         methods=args.method, seeds=args.seeds, profile=args.profile, root=args.root,
         manifest=args.manifest, device=args.device, out=args.out, run=args.run, cache=args.cache,
-        label_guard=not args.no_label_guard, backbones=tuple(args.backbone),
+        label_guard=not args.no_label_guard, backbones=tuple(args.backbone), models=args.models,
+        smoke=args.smoke,
         split_seed=args.split_seed, synth_seed=args.synth_seed, synth_recipes=args.synth_recipes,
         selection=args.selection, selection_budget=args.selection_budget, rerun=args.rerun,
         save_maps=args.save_maps)

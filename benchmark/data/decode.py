@@ -22,8 +22,9 @@ _SENSOR_DATETIME_FORMAT = "%m/%d/%Y %H:%M:%S.%f"
 # --------------------------------------------------------------------------------------- video
 
 
-def read_video(path: Path | str, num_frames: int, size: tuple[int, int]) -> np.ndarray:
-    """uint8 (T, H, W, 3): `num_frames` frames sampled evenly over the whole clip, resized.
+def read_video(path: Path | str, num_frames: int, size: tuple[int, int] | None) -> np.ndarray:
+    """uint8 (T, H, W, 3): `num_frames` frames sampled evenly over the whole clip, resized to
+    size=(H, W) (None: the clip's own frame size, for processors that resize themselves).
 
     Frame indices are `linspace(0, N-1, T)` rounded, so the first and last frames are always
     included; a clip shorter than T frames yields repeated frames (never padding).
@@ -33,7 +34,7 @@ def read_video(path: Path | str, num_frames: int, size: tuple[int, int]) -> np.n
     path = Path(path)
     if num_frames < 1:
         raise ValueError(f"num_frames must be >= 1, got {num_frames}")
-    height, width = size
+    height, width = size or (None, None)
     _require_file(path)
     try:
         total, intra_only = _count_video_packets(path)

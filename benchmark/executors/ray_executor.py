@@ -1,6 +1,13 @@
 """Run the (method, seed) units of a prepared run as Ray tasks, on one machine or a cluster.
 
-`prepare` has already extracted every feature into the on-disk cache; each task runs the same
+Feature extraction comes first and is sharded too (`RayExecutor.extract`, called by `prepare`):
+the samples are split into one shard per GPU of the cluster (per CPU on a CPU run), each shard is
+one Ray task that runs the extractors on its samples and writes its cache entries atomically
+(temporary file, then rename), and the driver then finds every entry in the cache. Entries are
+the same bytes as a one-process run's: same code, same batches' values, one torch thread per
+reserved CPU.
+
+Then the units: `prepare` has extracted every feature into the on-disk cache; each task runs the same
 `run_unit` as the local executor, so it writes the same `results/<run>/<method>/seed<k>/` folder
 atomically and skips a unit that is already done. Workers share the run through paths, not the
 object store:
@@ -115,6 +122,41 @@ def _unit_task(plan: RunPlan, method: str, seed: int, threads: int) -> str:
     return str(run_unit(plan, method, seed))
 
 
+def _extract_task(store_args: dict, samples: list, features: tuple[str, ...], threads: int) -> dict:
+    """Body of one extraction shard: its samples' features into the shared cache."""
+    import torch
+
+    from benchmark.features.cache import FeatureStore
+
+    torch.set_num_threads(threads)
+    root = Path(store_args["root"])
+    root.mkdir(parents=True, exist_ok=True)
+    store = FeatureStore(**store_args)
+    store.get(samples, features)
+    return store.report()
+
+
+COUNTS = ("computed", "cached", "seconds", "labels_missed")  # summed over the shards
+
+
+def _merge_reports(reports: list[dict]) -> dict:
+    out: dict[str, dict] = {}
+    for report in reports:
+        for name, stats in report.items():
+            total = out.setdefault(name, dict.fromkeys(COUNTS, 0))
+            for key in COUNTS:
+                total[key] += stats[key]
+    return out
+
+
+def portable_samples(samples: list) -> list:
+    absolute = lambda p: None if p is None else Path(p).absolute()
+    return [dataclasses.replace(
+        s, directory=absolute(s.directory), video=absolute(s.video), audio=absolute(s.audio),
+        sensor=absolute(s.sensor), images=tuple(absolute(p) for p in s.images),
+        masks=None if s.masks is None else tuple(absolute(p) for p in s.masks)) for s in samples]
+
+
 def portable(plan: RunPlan) -> RunPlan:
     """The same plan with absolute paths: a worker's working directory is not the driver's."""
     absolute = lambda p: None if p is None else Path(p).absolute()
@@ -122,13 +164,7 @@ def portable(plan: RunPlan) -> RunPlan:
     config = dataclasses.replace(config, out=absolute(config.out), cache=absolute(config.cache),
                                  root=absolute(config.root), manifest=absolute(config.manifest))
 
-    def sample(s):
-        return dataclasses.replace(
-            s, directory=absolute(s.directory), video=absolute(s.video), audio=absolute(s.audio),
-            sensor=absolute(s.sensor), images=tuple(absolute(p) for p in s.images),
-            masks=None if s.masks is None else tuple(absolute(p) for p in s.masks))
-
-    samples = {split: [sample(s) for s in ss] for split, ss in plan.samples.items()}
+    samples = {split: portable_samples(ss) for split, ss in plan.samples.items()}
     return dataclasses.replace(plan, config=config, run_dir=absolute(plan.run_dir), samples=samples)
 
 
@@ -149,6 +185,7 @@ class RayExecutor:
         self.num_gpus = num_gpus
         self.max_retries = max_retries  # retries of a unit whose worker died (not of exceptions)
         self.resources = resources  # overrides unit_resources for every unit
+        self._stop = None  # undoes the connection; held from extraction to the end of the units
 
     # ------------------------------------------------------------------ cluster lifetime
     def _connect(self):
@@ -182,15 +219,60 @@ class RayExecutor:
 
         return stop
 
+    def _open(self) -> None:
+        if self._stop is None:
+            self._stop = self._connect()
+
+    def _close(self) -> None:
+        if self._stop is not None:
+            stop, self._stop = self._stop, None
+            stop()
+
+    # ------------------------------------------------------------------ feature extraction
+    def extract(self, plan: RunPlan, store, samples: list, features: tuple[str, ...]) -> dict:
+        """Every feature of `samples` into the cache, one Ray task per shard of samples (one shard
+        per GPU on a CUDA run, per CPU otherwise); returns the shards' merged cache report."""
+        import ray
+
+        self._open()
+        try:
+            cuda = plan.config.device == "cuda"
+            available = ray.cluster_resources()
+            slots = int(available.get("GPU" if cuda else "CPU", 0)) or 1
+            shards = [list(c) for c in _split(portable_samples(samples), slots) if len(c)]
+            cpus = max(1, int(plan.profile.unit_cpus)) if cuda else 1
+            store_args = {"root": Path(store.root).absolute(), "profile": store.profile,
+                          "options": store.options, "device": store.device}
+            task = ray.remote(_extract_task)
+            log.info("ray: features of %d samples in %d shards on %s", len(samples), len(shards),
+                     _describe(available))
+            refs = [task.options(num_cpus=cpus, num_gpus=1 if cuda else 0, max_retries=self.max_retries,
+                                 name=f"features/{i}").remote(store_args, shard, features, cpus)
+                    for i, shard in enumerate(shards)]
+            reports = ray.get(refs)
+        except BaseException:
+            self._close()
+            raise
+        store.get(samples, features)  # NOTE: every entry is there now; this only reads them
+        merged = _merge_reports(reports)
+        for name, stats in store.report().items():  # the driver's own passes (none expected)
+            merged.setdefault(name, dict.fromkeys(COUNTS, 0))["computed"] += stats["computed"]
+            # NOTE: cost per sample from the cost logs every shard wrote into the cache
+            merged[name].update({k: stats[k] for k in ("backbone", "parameters", "ms_per_sample")})
+        for stats in merged.values():
+            stats["shards"] = len(shards)
+        return merged
+
     # ------------------------------------------------------------------ the units
     def map(self, plan: RunPlan, units: list[tuple[str, int]]) -> list[Path]:
         import ray
 
         todo = [u for u in units if not R.is_done(plan.run_dir, *u)]  # the local resume rule
         if not todo:
+            self._close()
             return [R.unit_dir(plan.run_dir, m, s) for m, s in units]
         registry = load_methods()
-        stop = self._connect()
+        self._open()
         task = ray.remote(_unit_task)
         pending: dict = {}
         failures: dict[tuple[str, int], BaseException] = {}
@@ -221,10 +303,21 @@ class RayExecutor:
                 ray.cancel(ref, force=True)
             raise
         finally:
-            stop()
+            self._close()
         if failures:
             raise UnitsFailed(failures, len(todo))
         return [R.unit_dir(plan.run_dir, m, s) for m, s in units]
+
+
+def _split(items: list, n: int) -> list[list]:
+    """n contiguous chunks of nearly equal length."""
+    size, extra = divmod(len(items), n)
+    out, start = [], 0
+    for k in range(n):
+        end = start + size + (1 if k < extra else 0)
+        out.append(items[start:end])
+        start = end
+    return out
 
 
 def _restore(env_value: str | None, flag: bool) -> None:

@@ -2,12 +2,17 @@
 
 Key = hash(extractor settings: backbone config + preprocessing) / hash(sample content). Entries
 are written to a temporary file and renamed, so a killed run never leaves a half-written entry.
+
+With `loaders` > 0 (the default on CUDA) an extractor's batches are decoded and preprocessed in
+that many threads, ahead of the backbone, so the GPU does not wait for the CPU (`_pipelined`);
+the values are the same either way.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,10 +66,13 @@ class FeatureStore:
     options: FeatureOptions = FeatureOptions()
     device: str = "cpu"
     stats: dict[str, ExtractorStats] = field(default_factory=dict)
+    loaders: int | None = None  # loader threads; None: min(8, cores) on CUDA, 0 (inline) on CPU
 
     def __post_init__(self):
         self.root = Path(self.root)
         self._extractors: dict[str, Extractor] = {}
+        if self.loaders is None:
+            self.loaders = min(8, os.cpu_count() or 1) if str(self.device).startswith("cuda") else 0
 
     def extractor(self, name: str) -> Extractor:
         if name not in self._extractors:
@@ -74,8 +82,8 @@ class FeatureStore:
 
     def upstream(self, name: str) -> tuple[str, ...]:
         """The extractor and those whose output it is computed from (DINOv2 <- pixels)."""
-        ext = self.extractor(name)
-        return (name, *(u for up in ext.upstream for u in self.upstream(up)))
+        index = feature_index()
+        return (name, *(u for f in self.extractor(name).inputs for u in self.upstream(index[f])))
 
     def _folder_path(self, name: str) -> Path:
         return self.root / name / _digest(self.extractor(name).settings())
@@ -112,9 +120,12 @@ class FeatureStore:
         paths = [self._entry_path(folder, name, s) for s in samples]
         todo = [i for i, p in enumerate(paths) if not p.exists()]
         stats.cached += len(samples) - len(todo)
+        computed, seconds_before = len(todo), stats.seconds
+        if todo and self.loaders:
+            _pipelined(ext, [samples[i] for i in todo], [paths[i] for i in todo], stats, self.loaders)
+            todo = []
         bar = tqdm(total=len(todo), desc=f"features {name}", unit="sample", disable=not todo,
                    leave=False)
-        seconds_before = stats.seconds
         for start in range(0, len(todo), ext.batch_size):
             batch = todo[start:start + ext.batch_size]
             missed = getattr(ext, "labels_missed", 0)
@@ -127,10 +138,9 @@ class FeatureStore:
                 _atomic_save_npz(paths[i], result)
             bar.update(len(batch))
         bar.close()
-        if todo:
-            _log_cost(folder / "cost.json", len(todo), stats.seconds - seconds_before,
-                      ext.parameters(), self.device)
-        cost = _read_cost(folder / "cost.json")
+        if computed:
+            _log_cost(folder, computed, stats.seconds - seconds_before, ext.parameters(), self.device)
+        cost = _read_cost(folder)
         stats.backbone, stats.parameters = ext.backbone, cost.get("parameters", 0)
         stats.ms_per_sample = (1000 * cost["seconds"] / cost["samples"]) if cost else None
         entries = []
@@ -154,16 +164,59 @@ class FeatureStore:
         return {name: vars(s).copy() for name, s in self.stats.items()}
 
 
-def _read_cost(path: Path) -> dict:
-    return json.loads(path.read_text()) if path.exists() else {}
+def _read_cost(folder: Path) -> dict:
+    """The extractor folder's cost log: every process's computed entries and seconds, summed."""
+    logs = [json.loads(p.read_text()) for p in sorted(folder.glob("cost-*.json"))]
+    if not logs:
+        return {}
+    return {"samples": sum(c["samples"] for c in logs), "seconds": sum(c["seconds"] for c in logs),
+            "parameters": logs[-1]["parameters"], "devices": sorted({c["device"] for c in logs})}
 
 
-def _log_cost(path: Path, samples: int, seconds: float, parameters: int, device: str) -> None:
-    """Add a batch of computed entries to the folder's cost log (time per sample, parameters)."""
-    cost = _read_cost(path)
+def _log_cost(folder: Path, samples: int, seconds: float, parameters: int, device: str) -> None:
+    """Add computed entries to this process's cost log in the extractor folder (one file per
+    process: extraction shards on other workers write theirs at the same time)."""
+    path = folder / f"cost-{socket.gethostname()}-{os.getpid()}.json"
+    cost = json.loads(path.read_text()) if path.exists() else {}
     cost = {"samples": cost.get("samples", 0) + samples, "seconds": cost.get("seconds", 0.0) + seconds,
             "parameters": parameters, "device": device}
     _atomic_write_text(path, json.dumps(cost, indent=2))
+
+
+def _pipelined(ext: Extractor, samples: list[Sample], paths: list[Path], stats: ExtractorStats,
+               loaders: int) -> None:
+    """Compute and save `samples` with `loaders` threads decoding batches ahead of the backbone.
+
+    Inputs built on other features (DINOv2 on the label-guarded pixels) are made first, so the
+    threads only read them. A backbone's forward runs in this thread, in batch order; an
+    extractor without a backbone runs whole batches in the threads. `stats.seconds` is the wall
+    time of the pass."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if ext.inputs:
+        ext.store.get(samples, ext.inputs)
+    batches = [list(range(i, min(i + ext.batch_size, len(samples))))
+               for i in range(0, len(samples), ext.batch_size)]
+    work = ext.load if ext.backbone is not None else ext.compute
+    missed = getattr(ext, "labels_missed", 0)
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(loaders, thread_name_prefix=f"load-{type(ext).__name__}") as pool, \
+            tqdm(total=len(samples), desc=f"features {type(ext).__name__}", unit="sample",
+                 leave=False) as bar:
+        ahead = 2 * loaders  # NOTE: bounds the decoded batches held in memory
+        pending = [pool.submit(work, [samples[i] for i in b]) for b in batches[:ahead]]
+        for k, batch in enumerate(batches):
+            loaded = pending[k].result()
+            if k + ahead < len(batches):
+                pending.append(pool.submit(work, [samples[i] for i in batches[k + ahead]]))
+            pending[k] = None
+            results = ext.forward(loaded) if ext.backbone is not None else loaded
+            for i, result in zip(batch, results):
+                _atomic_save_npz(paths[i], result)
+            stats.computed += len(batch)
+            bar.update(len(batch))
+    stats.seconds += time.perf_counter() - t0
+    stats.labels_missed += getattr(ext, "labels_missed", 0) - missed
 
 
 def _atomic_write_text(path: Path, text: str) -> None:

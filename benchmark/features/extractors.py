@@ -3,30 +3,54 @@
 Each extractor provides one or more named features from one pass over a sample (DINOv2 gives
 `image_cls` and `image_patches` from the same forward pass). Its `settings()` are everything that
 determines the output; together with the sample's content they key the on-disk cache.
+
+Work is split in two so that decoding can run ahead of the network: `load` (CPU: decode files,
+preprocess; may run in a worker thread) and `forward` (the backbone, on the run's device).
+
+Preprocessing. The `tiny` preset keeps the suite's fixed preprocessing (ImageNet statistics,
+squashed squares). The `pretrained` preset preprocesses with the checkpoint's own processor
+(video processor, AST feature extractor, image processor), loaded from the checkpoint folder, and
+says where the suite departs from it (`ADAPTATIONS`); both enter the cache key.
+
+Precision. On CUDA the backbones run under bf16 autocast (recorded in the cache key); on the CPU
+they run in float32 exactly as before, so CPU numbers do not depend on this code path.
 """
 from __future__ import annotations
 
+import contextlib
+import json
+import threading
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 from benchmark.data.sample import Sample
-from benchmark.features.backbones import BackboneConfig, build_backbone
+from benchmark.features.backbones import BackboneConfig, build_backbone, load_processor
 from benchmark.profiles import FeatureOptions, Profile
 from benchmark.registry import Registry
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+# Where the pretrained preset departs from a checkpoint's own processor, and why.
+ADAPTATIONS = {
+    "dinov2": "whole view resized to image_size x image_size, no centre crop: the patch tokens "
+              "feed anomaly maps that must cover the whole view (the processor's resize and crop "
+              "would drop the view's borders)",
+}
+
+
+def _jsonable(obj):
+    return json.loads(json.dumps(obj, sort_keys=True, default=str))
 
 
 class Extractor(ABC):
     outputs: ClassVar[tuple[str, ...]]  # feature names this extractor provides
     modality: ClassVar[str]  # the sample modality it reads
     backbone: ClassVar[str | None] = None  # the frozen network it runs, if any
-    upstream: ClassVar[tuple[str, ...]] = ()  # extractors whose output it is computed from
-    batch_size: ClassVar[int] = 8
+    inputs: ClassVar[tuple[str, ...]] = ()  # features it is computed from (made before it)
+    batch_size: ClassVar[int] = 8  # samples per load/forward
 
     def __init__(self, profile: Profile, options: FeatureOptions, device: str = "cpu", store=None):
         self.profile = profile
@@ -34,6 +58,7 @@ class Extractor(ABC):
         self.device = device
         self.store = store  # the FeatureStore, for extractors built on another one's output
         self._model = None
+        self._processor = None
 
     def backbone_config(self) -> BackboneConfig | None:
         if self.backbone is None:
@@ -43,20 +68,53 @@ class Extractor(ABC):
     def settings(self) -> dict:
         """What determines the output (cache key): backbone config and preprocessing."""
         cfg = self.backbone_config()
-        return {"extractor": type(self).__name__, "version": 1,
-                "backbone": cfg.key() if cfg else None, **self.preprocessing()}
+        out = {"extractor": type(self).__name__, "version": 1,
+               "backbone": cfg.key() if cfg else None, **self.preprocessing()}
+        if cfg is not None and self.on_cuda:
+            out["precision"] = "bf16 autocast"  # NOTE: CPU keys stay as they were (float32)
+        return out
 
     @abstractmethod
     def preprocessing(self) -> dict: ...
 
+    def load(self, samples: list[Sample]) -> Any:
+        """CPU work for a batch (decode, preprocess); the default hands the samples on."""
+        return samples
+
     @abstractmethod
+    def forward(self, loaded: Any) -> list[dict[str, np.ndarray]]:
+        """One dict {feature name: array} per sample of the batch `load` prepared."""
+
     def compute(self, samples: list[Sample]) -> list[dict[str, np.ndarray]]:
-        """One dict {feature name: array} per sample."""
+        return self.forward(self.load(samples))
+
+    @property
+    def pretrained(self) -> bool:
+        return self.profile.preset == "pretrained"
+
+    @property
+    def on_cuda(self) -> bool:
+        return str(self.device).startswith("cuda")
+
+    def autocast(self):
+        """bf16 autocast on CUDA; nothing on the CPU (float32, bit-for-bit as before)."""
+        if self.on_cuda:
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
 
     def model(self):
         if self._model is None:
             self._model = build_backbone(self.backbone_config(), **self.model_shape()).to(self.device)
         return self._model
+
+    def processor(self):
+        """The checkpoint's own processor (pretrained preset only)."""
+        if self._processor is None:
+            self._processor = load_processor(self.backbone_config())
+        return self._processor
+
+    def processor_settings(self) -> dict:
+        return _jsonable(self.processor().to_dict())
 
     def model_shape(self) -> dict:
         return {}
@@ -85,26 +143,36 @@ class VideoTokens(Extractor):
 
     def preprocessing(self):
         p = self.profile
+        if self.pretrained:
+            # NOTE: the checkpoint's video processor as it is (resize, centre crop): video tokens
+            # are pooled over space and feed no map, so its crop costs the suite nothing.
+            return {"frames": p.video_frames, "processor": self.processor_settings()}
         return {"frames": p.video_frames, "size": p.video_size, "norm": "imagenet"}
 
     def model_shape(self):
         p = self.profile
         return {"crop_size": p.video_size, "frames_per_clip": p.video_frames} if p.preset == "tiny" else {}
 
-    @torch.no_grad()
-    def compute(self, samples):
+    def load(self, samples):
         from benchmark.data.decode import read_video
 
         p = self.profile
+        if self.pretrained:
+            clips = [read_video(s.video, p.video_frames, None) for s in samples]
+            return self.processor()(clips, return_tensors="pt")["pixel_values_videos"]
         clips = [read_video(s.video, p.video_frames, (p.video_size, p.video_size)) for s in samples]
         x = (np.stack(clips).astype(np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
-        x = torch.from_numpy(x).permute(0, 1, 4, 2, 3).to(self.device)  # (B, T, C, H, W)
+        return torch.from_numpy(x).permute(0, 1, 4, 2, 3)  # (B, T, C, H, W)
+
+    @torch.no_grad()
+    def forward(self, x):
         model = self.model()
-        hidden = model(pixel_values_videos=x, skip_predictor=True).last_hidden_state
+        with self.autocast():
+            hidden = model(pixel_values_videos=x.to(self.device), skip_predictor=True).last_hidden_state
         cfg = model.config
-        t = p.video_frames // cfg.tubelet_size
-        side = p.video_size // cfg.patch_size
-        tokens = hidden.reshape(len(samples), t, side * side, -1).mean(2)
+        t = x.shape[1] // cfg.tubelet_size
+        side = x.shape[-1] // cfg.patch_size
+        tokens = hidden.reshape(len(x), t, side * side, -1).mean(2)
         return [{"video_tokens": tok.float().cpu().numpy()} for tok in tokens]
 
 
@@ -116,39 +184,65 @@ class AudioTokens(Extractor):
     outputs = ("audio_tokens",)
     modality = "audio"
     backbone = "ast"
+    max_windows: ClassVar[int] = 64  # windows per forward pass (memory bound; no effect on values)
 
     def preprocessing(self):
         p = self.profile
+        if self.pretrained:
+            # NOTE: the window is the checkpoint's max_length (1024 frames = 10.24 s)
+            return {"rate": p.audio_rate, "tokens": p.audio_tokens,
+                    "processor": self.processor_settings()}
         return {"rate": p.audio_rate, "window_frames": p.audio_window_frames,
                 "tokens": p.audio_tokens, "mel_bins": 128}
 
     def model_shape(self):
         return {"max_length": self.profile.audio_window_frames} if self.profile.preset == "tiny" else {}
 
-    @torch.no_grad()
-    def compute(self, samples):
+    def _fbank(self):
+        if self.pretrained:
+            return self.processor()
         from transformers import ASTFeatureExtractor
 
+        p = self.profile
+        return ASTFeatureExtractor(sampling_rate=p.audio_rate, num_mel_bins=128,
+                                   max_length=p.audio_window_frames)
+
+    def load(self, samples):
         from benchmark.data.decode import read_audio
 
         p = self.profile
-        fbank = ASTFeatureExtractor(sampling_rate=p.audio_rate, num_mel_bins=128,
-                                    max_length=p.audio_window_frames)
-        window = p.audio_window_frames * p.audio_rate // 100  # 10 ms fbank hop
-        model = self.model()
-        cfg = model.config
-        f_bins = (cfg.num_mel_bins - cfg.patch_size) // cfg.frequency_stride + 1
-        out = []
+        fbank = self._fbank()
+        window = fbank.max_length * p.audio_rate // 100  # 10 ms fbank hop
+        inputs, counts = [], []
         for s in samples:
             wave, _ = read_audio(s.audio, p.audio_rate)
             chunks = [wave[i:i + window] for i in range(0, len(wave), window)]
             chunks = [c for c in chunks if len(c) >= window // 4] or chunks[:1]  # drop a short tail
-            inputs = fbank(chunks, sampling_rate=p.audio_rate, return_tensors="pt")
-            hidden = model(inputs["input_values"].to(self.device)).last_hidden_state
-            patches = hidden[:, -(hidden.shape[1] // f_bins) * f_bins:]  # drop [CLS] + distillation
-            tokens = patches.reshape(len(chunks), f_bins, -1, hidden.shape[-1]).mean(1)
-            tokens = tokens.reshape(1, -1, hidden.shape[-1])  # windows in time order
-            out.append({"audio_tokens": _pool_tokens(tokens, p.audio_tokens)[0].float().cpu().numpy()})
+            inputs.append(fbank(chunks, sampling_rate=p.audio_rate, return_tensors="pt")["input_values"])
+            counts.append(len(chunks))
+        return torch.cat(inputs), counts
+
+    @torch.no_grad()
+    def forward(self, loaded):
+        x, counts = loaded
+        model = self.model()
+        cfg = model.config
+        f_bins = (cfg.num_mel_bins - cfg.patch_size) // cfg.frequency_stride + 1
+        # NOTE: the windows of every sample of the batch go through together (a sample's own
+        # windows always did); rows of a batch do not interact.
+        hidden = []
+        with self.autocast():
+            for start in range(0, len(x), self.max_windows):
+                hidden.append(model(x[start:start + self.max_windows].to(self.device)).last_hidden_state)
+        hidden = torch.cat(hidden)
+        out, start = [], 0
+        for n in counts:
+            h = hidden[start:start + n]
+            start += n
+            patches = h[:, -(h.shape[1] // f_bins) * f_bins:]  # drop [CLS] + distillation
+            tokens = patches.reshape(n, f_bins, -1, h.shape[-1]).mean(1)
+            tokens = tokens.reshape(1, -1, h.shape[-1])  # windows in time order
+            out.append({"audio_tokens": _pool_tokens(tokens.float(), self.profile.audio_tokens)[0].cpu().numpy()})
         return out
 
 
@@ -181,6 +275,7 @@ class ImagePixels(Extractor):
     def __init__(self, profile, options, device="cpu", store=None):
         super().__init__(profile, options, device, store)
         self.labels_missed = 0  # views where the guard found no label (counted in the run log)
+        self._count = threading.Lock()  # batches may run in loader threads
 
     def preprocessing(self):
         guard = None
@@ -190,11 +285,12 @@ class ImagePixels(Extractor):
             guard = GUARD_VERSION
         return {"size": list(self.profile.pixel_size), "label_guard": guard}
 
-    def compute(self, samples):
+    def forward(self, samples):
         out = []
         for s in samples:
             views, missed = guarded_views(s, self.profile.pixel_size, self.options.label_guard)
-            self.labels_missed += missed
+            with self._count:
+                self.labels_missed += missed
             out.append({"image_pixels": np.stack(views)})
         return out
 
@@ -207,28 +303,49 @@ class ImageTokens(Extractor):
     outputs = ("image_cls", "image_patches")
     modality = "image"
     backbone = "dinov2"
-    upstream = ("pixels",)
+    inputs = ("image_pixels",)
+    max_views: ClassVar[int] = 64  # views per forward pass (memory bound; no effect on values)
 
     def preprocessing(self):
         pixels = ImagePixels(self.profile, self.options, self.device)
+        if self.pretrained:
+            return {"size": self.profile.image_size, "processor": self.processor_settings(),
+                    "adaptation": ADAPTATIONS["dinov2"], "views": pixels.preprocessing()}
         return {"size": self.profile.image_size, "norm": "imagenet", "views": pixels.preprocessing()}
 
     def model_shape(self):
         return {"image_size": self.profile.image_size} if self.profile.preset == "tiny" else {}
 
-    @torch.no_grad()
-    def compute(self, samples):
+    def load(self, samples):
         import cv2
 
         side = self.profile.image_size
-        out = []
-        for pixels in self.store.get(samples, ("image_pixels",))["image_pixels"]:
-            views = [cv2.resize(v, (side, side), interpolation=cv2.INTER_AREA) for v in pixels]
+        per_sample = self.store.get(samples, ("image_pixels",))["image_pixels"]
+        counts = [len(pixels) for pixels in per_sample]
+        views = [v for pixels in per_sample for v in pixels]
+        if self.pretrained:
+            x = self.processor()(views, do_center_crop=False, size={"height": side, "width": side},
+                                 return_tensors="pt")["pixel_values"]
+        else:
+            views = [cv2.resize(v, (side, side), interpolation=cv2.INTER_AREA) for v in views]
             x = (np.stack(views).astype(np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
-            x = torch.from_numpy(x).permute(0, 3, 1, 2).to(self.device)
-            hidden = self.model()(pixel_values=x).last_hidden_state
-            out.append({"image_cls": hidden[:, 0].float().cpu().numpy(),
-                        "image_patches": hidden[:, 1:].half().cpu().numpy()})
+            x = torch.from_numpy(x).permute(0, 3, 1, 2)
+        return x, counts
+
+    @torch.no_grad()
+    def forward(self, loaded):
+        x, counts = loaded
+        hidden = []
+        with self.autocast():
+            for start in range(0, len(x), self.max_views):
+                hidden.append(self.model()(pixel_values=x[start:start + self.max_views].to(self.device))
+                              .last_hidden_state.float())
+        hidden = torch.cat(hidden)
+        out, start = [], 0
+        for n in counts:
+            h = hidden[start:start + n]
+            start += n
+            out.append({"image_cls": h[:, 0].cpu().numpy(), "image_patches": h[:, 1:].half().cpu().numpy()})
         return out
 
 
@@ -242,7 +359,7 @@ class SensorSequence(Extractor):
     def preprocessing(self):
         return {"length": self.profile.sensor_length, "arc_on_only": False}
 
-    def compute(self, samples):
+    def forward(self, samples):
         from benchmark.data.decode import read_sensors
 
         return [{"sensor": read_sensors(s.sensor, self.profile.sensor_length).astype(np.float32)}
@@ -283,7 +400,7 @@ class AudioSTFT(Extractor):
                 "frames": self.profile.stft_frames, "pool": "mean of power"}
 
     @torch.no_grad()
-    def compute(self, samples):
+    def forward(self, samples):
         from benchmark.data.decode import read_audio
 
         cfg = self.preprocessing()

@@ -39,6 +39,7 @@ The choices that are not facts of the real data (media sizes and rates, duration
 the manifest, sizes) are documented in the module that makes them.
 """
 from .audio import AUDIO_RATE, render_audio, write_audio
+from .media import FULL_PHOTO_WH, FULL_SECONDS, FULL_VIDEO_WH, MEDIA
 from .images import (BEAD_X0, BEAD_X1, BEAD_Y, CANVAS_H, CANVAS_W, IMG_H, IMG_W, LABEL_FONT,
                      LABEL_PAD_X, LABEL_PAD_Y, LABEL_SCALE, LABEL_THICKNESS, LABEL_TOP_MIN, N_VIEWS,
                      PLATE_V0, PLATE_V1, PLATE_X0, PLATE_X1, Bead, bead_of, encode_jpg, encode_png,
@@ -54,7 +55,8 @@ from .write import manifest_rows, synthesize, write_sample
 
 __all__ = [
     # writing the twin
-    "synthesize", "write_sample", "manifest_rows",
+    "synthesize", "write_sample", "manifest_rows", "MEDIA", "FULL_PHOTO_WH", "FULL_VIDEO_WH",
+    "FULL_SECONDS",
     # plan, configurations, process
     "plan", "SampleSpec", "SIZES", "RECIPE_MODES", "CONFIGS", "Config", "PARTNER", "VISIBLE", "MODALITY_LETTER",
     "FILLET_ONLY", "NON_FILLET_ONLY", "FILLET_CFGS", "NON_FILLET_CFGS", "TRAIN_SHARE_OF_NORMALS",

@@ -1,0 +1,37 @@
+"""Feature extraction: loader threads ahead of the backbone (`FeatureStore.loaders`, the default on
+CUDA) give exactly the features of the inline loop, and the CPU path uses no autocast."""
+from __future__ import annotations
+
+import numpy as np
+
+from benchmark.data.loader import load_dataset
+from benchmark.features.cache import FeatureStore
+from benchmark.features.extractors import EXTRACTORS
+from benchmark.profiles import FeatureOptions, get_profile
+
+FEATURES = ("video_tokens", "audio_tokens", "image_cls", "image_patches", "image_pixels",
+            "audio_stft", "sensor")
+
+
+def test_loader_threads_give_the_inline_features(tiny_twin, tmp_path):
+    dataset = load_dataset(tiny_twin)
+    samples = dataset.split("TRAIN")[:6] + dataset.split("TEST")[:5]  # batches of 8 and a rest
+    quick = get_profile("quick")
+    inline = FeatureStore(tmp_path / "inline", quick, loaders=0).get(samples, FEATURES)
+    store = FeatureStore(tmp_path / "threads", quick, loaders=2)
+    threaded = store.get(samples, FEATURES)
+    for name in FEATURES:
+        for a, b in zip(inline[name], threaded[name]):
+            assert np.array_equal(a, b), name
+    assert store.report()["vjepa2"]["computed"] == len(samples)
+
+
+def test_autocast_only_on_cuda():
+    quick = get_profile("quick")
+    cpu = EXTRACTORS.get("ast")(quick, FeatureOptions(), "cpu")
+    cuda = EXTRACTORS.get("ast")(quick, FeatureOptions(), "cuda")
+    assert "precision" not in cpu.settings() and cuda.settings()["precision"] == "bf16 autocast"
+    with cpu.autocast():
+        import torch
+
+        assert not torch.is_autocast_enabled("cpu")
