@@ -257,8 +257,8 @@ class RayExecutor:
         merged = _merge_reports(reports)
         for name, stats in store.report().items():  # the driver's own passes (none expected)
             merged.setdefault(name, dict.fromkeys(COUNTS, 0))["computed"] += stats["computed"]
-            # NOTE: cost per sample from the cost logs every shard wrote into the cache
-            merged[name].update({k: stats[k] for k in ("backbone", "parameters", "ms_per_sample")})
+        for name, stats in merged.items():  # from the cost logs every shard wrote into the cache
+            stats.update(store.cost(name))
         for stats in merged.values():
             stats["shards"] = len(shards)
         return merged

@@ -91,6 +91,13 @@ class FeatureStore:
     def _entry_path(self, folder: Path, name: str, sample: Sample) -> Path:
         return folder / f"{sample.id}-{content_key(sample, self.extractor(name).modality)}.npz"
 
+    def cost(self, name: str) -> dict:
+        """What one sample costs this extractor, from its cost log (the entries computed so far,
+        in any process): its backbone, the backbone's parameters, milliseconds per sample."""
+        cost = _read_cost(self.folder(name))
+        return {"backbone": self.extractor(name).backbone, "parameters": cost.get("parameters", 0),
+                "ms_per_sample": 1000 * cost["seconds"] / cost["samples"] if cost else None}
+
     def folder(self, name: str) -> Path:
         ext = self.extractor(name)
         folder = self._folder_path(name)
@@ -140,9 +147,9 @@ class FeatureStore:
         bar.close()
         if computed:
             _log_cost(folder, computed, stats.seconds - seconds_before, ext.parameters(), self.device)
-        cost = _read_cost(folder)
-        stats.backbone, stats.parameters = ext.backbone, cost.get("parameters", 0)
-        stats.ms_per_sample = (1000 * cost["seconds"] / cost["samples"]) if cost else None
+        cost = self.cost(name)
+        stats.backbone, stats.parameters, stats.ms_per_sample = (
+            cost["backbone"], cost["parameters"], cost["ms_per_sample"])
         entries = []
         for p in paths:
             with np.load(p) as z:
