@@ -16,8 +16,9 @@ METHODS = ("concat_ae_av", "causal_film_result_only")  # video + audio tokens; D
 
 
 def _cache_files(cache: Path) -> dict[str, bytes]:
+    """Every feature entry and settings file (not the cost logs: timings, one file per process)."""
     return {str(p.relative_to(cache)): p.read_bytes() for p in sorted(cache.rglob("*"))
-            if p.is_file() and not p.name.startswith(".")}
+            if p.is_file() and not p.name.startswith((".", "cost-"))}
 
 
 @pytest.fixture(scope="module")
