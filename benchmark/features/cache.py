@@ -47,6 +47,7 @@ class ExtractorStats:
     cached: int = 0
     seconds: float = 0.0
     labels_missed: int = 0  # views where the label guard found no label
+    labels_unsure: int = 0  # views where the label guard's check saw print or paper left
 
 
 @dataclass
@@ -101,11 +102,13 @@ class FeatureStore:
         for start in range(0, len(todo), ext.batch_size):
             batch = todo[start:start + ext.batch_size]
             missed = getattr(ext, "labels_missed", 0)
+            unsure = getattr(ext, "labels_unsure", 0)
             t0 = time.perf_counter()
             results = ext.compute([samples[i] for i in batch])
             stats.seconds += time.perf_counter() - t0
             stats.computed += len(batch)
             stats.labels_missed += getattr(ext, "labels_missed", 0) - missed
+            stats.labels_unsure += getattr(ext, "labels_unsure", 0) - unsure
             for i, result in zip(batch, results):
                 _atomic_save_npz(paths[i], result)
             bar.update(len(batch))
