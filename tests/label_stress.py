@@ -88,7 +88,7 @@ def real_label_mask(image: np.ndarray, key: str) -> np.ndarray:
     return _fill_holes(label)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def clean_background(key: str) -> np.ndarray:
     """A real view with its own label painted out (from the annotation, not by the guard)."""
     image = load_real(key)
@@ -107,14 +107,14 @@ def clean_background(key: str) -> np.ndarray:
     return out
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def sheet_mask(key: str) -> np.ndarray:
     """The white marker sheet of a cleaned view: its largest bright low-saturation component."""
     bg = clean_background(key)
     hsv = cv2.cvtColor(bg, cv2.COLOR_RGB2HSV)
     bright = ((hsv[..., 2] > 150) & (hsv[..., 1] < 60)).astype(np.uint8)
     bright = cv2.morphologyEx(bright, cv2.MORPH_OPEN, np.ones((9, 9), np.uint8))
-    n, lab, stats, _ = cv2.connectedComponentsWithStats(bright)
+    _, lab, stats, _ = cv2.connectedComponentsWithStats(bright)
     biggest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
     return _fill_holes(lab == biggest)
 
@@ -170,12 +170,12 @@ def stress_cases(seed: int = 0) -> list[StressCase]:
 def _label_sprite(text: str, long_px: int, rng: np.random.Generator
                   ) -> tuple[np.ndarray, np.ndarray]:
     """An upright label (float RGB, alpha in 0..1): paper with the run id printed across it."""
-    w, h = long_px, int(round(long_px / REAL_LABEL_ASPECT))
+    w, h = long_px, round(long_px / REAL_LABEL_ASPECT)
     font = cv2.FONT_HERSHEY_SIMPLEX
     (tw, _), _ = cv2.getTextSize(text, font, 1.0, 1)
     font_scale = 0.88 * w / tw
-    thickness = max(1, int(round(2.2 * font_scale)))
-    (tw, th), base = cv2.getTextSize(text, font, font_scale, thickness)
+    thickness = max(1, round(2.2 * font_scale))
+    (tw, th), _ = cv2.getTextSize(text, font, font_scale, thickness)
     paper = np.empty((h, w, 3), np.float32)
     paper[:] = PAPER_RGB
     paper += np.linspace(-6, 6, w, dtype=np.float32)[None, :, None] * rng.choice([-1, 1])
@@ -199,8 +199,8 @@ def _label_alpha(w: int, h: int) -> np.ndarray:
 
 def label_area(case: StressCase) -> int:
     """Pixels of the case's whole label, in frame or not."""
-    w = int(round(REAL_LABEL_LONG_PX * case.scale))
-    return int((_label_alpha(w, int(round(w / REAL_LABEL_ASPECT))) > 0.5).sum())
+    w = round(REAL_LABEL_LONG_PX * case.scale)
+    return int((_label_alpha(w, round(w / REAL_LABEL_ASPECT)) > 0.5).sum())
 
 
 def _half_extent(size: tuple[float, float], angle: float, n: np.ndarray) -> float:
@@ -219,7 +219,7 @@ def _slide_to(centre: np.ndarray, step: np.ndarray, size: tuple[float, float], a
     corners = cv2.boxPoints(((0.0, 0.0), size, angle))
     # the straight parts of the outline: the rounded corners (`_label_alpha`) are cut away
     t = np.linspace(0, 1, 40)[:, None]
-    inset = max(2, int(round(size[1])) // 12) / np.array([np.linalg.norm(corners[(k + 1) % 4] - corners[k])
+    inset = max(2, round(size[1]) // 12) / np.array([np.linalg.norm(corners[(k + 1) % 4] - corners[k])
                                                           for k in range(4)])
     outline = np.concatenate([corners[k] + (inset[k] + (1 - 2 * inset[k]) * t)
                               * (corners[(k + 1) % 4] - corners[k]) for k in range(4)])
@@ -281,7 +281,7 @@ def render(case: StressCase) -> tuple[np.ndarray, np.ndarray]:
     bg = clean_background(case.key).astype(np.float32)
     h, w = bg.shape[:2]
     text = f"08-{rng.integers(10, 31)}-22-{rng.integers(0, 10000):04d}-{rng.integers(0, 12):02d}"
-    sprite, alpha = _label_sprite(text, int(round(REAL_LABEL_LONG_PX * case.scale)), rng)
+    sprite, alpha = _label_sprite(text, round(REAL_LABEL_LONG_PX * case.scale), rng)
     sh, sw = alpha.shape
     centre = _centre(case, (sw, sh), bg.shape, rng)
     m = cv2.getRotationMatrix2D((sw / 2, sh / 2), -case.angle, 1.0)

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
-import label_stress as stress
+import label_stress as stress  # tests/label_stress.py: the stress set and the two measures
 from benchmark.data.label_guard import GUARD_VERSION, LabelRegion, find_label, remove_label
 
 ANN, REAL_KEYS = stress.ANN, stress.REAL_KEYS
@@ -253,7 +253,7 @@ def test_unsure_view_is_marked_and_strict_mode_blanks(monkeypatch):
 
     monkeypatch.setattr(guard, "leftovers", _always_left)
     img, label, _ = _draw_scene(angle=8.0)
-    out, r = remove_label(img)
+    _, r = remove_label(img)
     assert r.status == "unsure" and r.unsure and r.found and r.grown and not r.blanked
     assert r.left == ("paper",)
     strict_out, sr = remove_label(img, strict=True)

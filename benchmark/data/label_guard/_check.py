@@ -98,12 +98,12 @@ def _paper_beyond(page: Page, quad: Quad) -> tuple[float, float] | None:
     line = quad.line
     h = line.height
     qa0, qa1, qc0, qc1 = quad.box
-    strip = max(2, int(round(0.4 * h)))
+    strip = max(2, round(0.4 * h))
     wa0, wc0 = qa0 - _SEARCH_ALONG * h, qc0 - strip
     gray, valid = page.rectify(line, (wa0, qa1 + _SEARCH_ALONG * h), (wc0, qc1 + strip))
     smooth = smooth_paper(gray, line.level) & valid
     bright = (gray >= 0.75 * line.level) & valid
-    ia0, ia1 = int(round(qa0 - wa0)), int(round(qa1 - wa0))
+    ia0, ia1 = round(qa0 - wa0), round(qa1 - wa0)
     inside = slice(strip, -strip)
     seen = valid[inside].sum(0)  # shares of the part in frame; a column out of it ends a piece
     out = seen < 0.1 * valid[inside].shape[0]
@@ -138,7 +138,7 @@ def _paper_around(page: Page, quad: Quad) -> tuple[float, float, float, float] |
     found = None
     for i in range(1, n):
         x, y, w, hh, area = stats[i]
-        if area < 0.5 * h * h or not touch[lab == i].any():
+        if area < 0.25 * h * h or not touch[lab == i].any():
             continue
         if x == 0 or y == 0 or x + w >= paper.shape[1] or y + hh >= paper.shape[0]:
             continue  # runs on beyond the band: the sheet or a highlight, not a strip of label

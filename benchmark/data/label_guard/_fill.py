@@ -13,7 +13,7 @@ def mask_of(quads: list[Quad], s: float, shape: tuple[int, int]
     mask = np.zeros(shape, bool)
     if not quads:
         return mask, (0, 0, 0, 0)
-    margin = max(2, int(round(2.0 / s)))  # ~5 px at 2064 wide: the blurred rim of the paper
+    margin = max(2, round(2.0 / s))  # ~5 px at 2064 wide: the blurred rim of the paper
     polys = [(q.corners() + 0.5) / s - 0.5 for q in quads]
     pts = np.concatenate(polys)
     x0, y0 = np.maximum(np.floor(pts.min(0)).astype(int) - margin - 1, 0)
@@ -72,8 +72,8 @@ def fill(image: np.ndarray, small: np.ndarray, s: float, quads: list[Quad],
     p = int(np.ceil(2 / s))
     h, w = image.shape[:2]
     x0, y0, x1, y1 = max(x0 - p, 0), max(y0 - p, 0), min(x1 + p, w), min(y1 + p, h)
-    u0, v0 = int(round(x0 * s)), int(round(y0 * s))
-    u1, v1 = min(int(round(x1 * s)), sw), min(int(round(y1 * s)), sh)
+    u0, v0 = round(x0 * s), round(y0 * s)
+    u1, v1 = min(round(x1 * s), sw), min(round(y1 * s), sh)
     if u1 > u0 and v1 > v0:
         out_small[v0:v1, u0:u1] = cv2.resize(out[y0:y1, x0:x1], (u1 - u0, v1 - v0),
                                              interpolation=cv2.INTER_AREA)

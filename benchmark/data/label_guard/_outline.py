@@ -43,15 +43,15 @@ class Quad:
         return cv2.pointPolygonTest(self.poly.astype(np.float32), (float(fa), float(fc)),
                                     False) >= 0
 
-    def union(self, a0, a1, c0, c1) -> "Quad":
+    def union(self, a0, a1, c0, c1) -> Quad:
         box = np.array([[a0, c0], [a1, c0], [a1, c1], [a0, c1]], np.float64)
         return replace(self, poly=hull(np.concatenate([self.poly, box])))
 
-    def widened(self, by: float) -> "Quad":
+    def widened(self, by: float) -> Quad:
         steps = np.array([[-by, -by], [by, -by], [by, by], [-by, by]])
         return replace(self, poly=hull((self.poly[:, None] + steps[None]).reshape(-1, 2)))
 
-    def whole(self) -> "Quad":
+    def whole(self) -> Quad:
         """This outline with every margin at least at its cap: the whole rectangle a label of
         this print can have, whatever its paper showed."""
         a0, a1, c0, c1 = self.line.box
@@ -84,8 +84,8 @@ def fit_quad(page: Page, line: Line) -> Quad:
     across_cap, along_cap, far = CAP_ACROSS * h, CAP_ALONG * h, _MAX_END * h
     wa0, wc0 = a0 - far - 2, c0 - across_cap - 2
     gray, valid = page.rectify(line, (wa0, a1 + far + 2), (wc0, c1 + across_cap + 2))
-    ia0, ia1 = int(round(a0 - wa0)), int(round(a1 - wa0))
-    ic0, ic1 = int(round(c0 - wc0)), int(round(c1 - wc0))
+    ia0, ia1 = round(a0 - wa0), round(a1 - wa0)
+    ic0, ic1 = round(c0 - wc0), round(c1 - wc0)
     bright = (gray >= 0.75 * line.level) | ~valid  # out of frame: the label may go on
     (top, top_seen), (bottom, bottom_seen) = long_edges(page, line)
     # the end scans use rows known to be label: up to an edge seen, else near the print

@@ -68,7 +68,7 @@ class Page:
     memo: dict = field(default_factory=dict, compare=False, repr=False)  # per-blob, rows
 
     @classmethod
-    def of(cls, small: np.ndarray, floor: float | None = None) -> "Page":
+    def of(cls, small: np.ndarray, floor: float | None = None) -> Page:
         """`floor` from the original photo when checking its guarded copy: the removal moves
         the Otsu level, and the check must look with the eyes that found the label."""
         gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
@@ -112,7 +112,7 @@ class Page:
         x, y, w, h = self.stats[i, :4]
         return x == 0 or y == 0 or x + w >= self.gray.shape[1] or y + h >= self.gray.shape[0]
 
-    def rectify(self, line: "Line", a_range, c_range) -> tuple[np.ndarray, np.ndarray]:
+    def rectify(self, line: Line, a_range, c_range) -> tuple[np.ndarray, np.ndarray]:
         """(grey, in frame) of the window a_range x c_range of `line`'s frame, one work px per
         frame px: rows run across the print, columns along it."""
         a0, c0 = np.floor(a_range[0]), np.floor(c_range[0])

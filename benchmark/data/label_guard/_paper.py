@@ -18,10 +18,10 @@ def beside(h: float) -> tuple[int, int]:
     """Rows (from, to) beyond the print's top or bottom that are the label's margin: past the
     strokes' blurred halo, within the narrowest margin a label has (the twin's: ~0.5 text
     heights)."""
-    return max(1, int(round(0.1 * h)) + 1), max(2, int(round(0.45 * h)))
+    return max(1, round(0.1 * h) + 1), max(2, round(0.45 * h))
 
 
-def paper_share(page: Page, line: "Line") -> float:
+def paper_share(page: Page, line: Line) -> float:
     """Share of smooth paper in the label's margin just above or below the print, whichever
     has more (the twin prints close to its label's top edge)."""
     a0, a1, c0, c1 = line.box
@@ -33,7 +33,7 @@ def paper_share(page: Page, line: "Line") -> float:
     return float(max(shares))
 
 
-def long_edges(page: Page, line: "Line") -> tuple[tuple[float, bool], tuple[float, bool]]:
+def long_edges(page: Page, line: Line) -> tuple[tuple[float, bool], tuple[float, bool]]:
     """How far above and below the print the label's long edges are, and whether each shows.
 
     Scanned in six segments along the print, where the paper must be smooth as well as bright
@@ -45,8 +45,8 @@ def long_edges(page: Page, line: "Line") -> tuple[tuple[float, bool], tuple[floa
     cap = CAP_ACROSS * h
     gray, valid = page.rectify(line, (a0, a1), (c0 - cap - 2, c1 + cap + 2))
     smooth = smooth_paper(gray, line.level) | ~valid  # out of frame: the label may go on
-    ic0, ic1 = int(round(cap + 2)), int(round(cap + 2 + c1 - c0))
-    skip = max(2, int(round(0.2 * h)))  # the strokes' blurred halo is not the paper's edge
+    ic0, ic1 = round(cap + 2), round(cap + 2 + c1 - c0)
+    skip = max(2, round(0.2 * h))  # the strokes' blurred halo is not the paper's edge
 
     def side(rows: np.ndarray) -> tuple[float, bool]:  # rows outwards from the print
         found = [edge(rows[skip:, seg].mean(1), 0.5)

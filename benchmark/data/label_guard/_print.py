@@ -222,14 +222,14 @@ def walk_row(page: Page, line: Line, a0: float, a1: float,
     out = 2.0 * h
     gray, valid = page.rectify(line, (w0, w1), (c0 - out, c1 + out))
     paper = (smooth_paper(gray, line.level) | ~valid).astype(np.float32)
-    top, bottom = int(round(out)), int(round(out + c1 - c0))  # rows of the print's top, bottom
+    top, bottom = round(out), round(out + c1 - c0)  # rows of the print's top, bottom
     near, far = beside(h)
     margins = np.concatenate([paper[top - far:top - near + 1],
                               paper[bottom + near:bottom + far + 1]]).mean(0)
     inrow = paper[top:bottom + 1].mean(0)
     inrow = np.minimum(inrow, np.roll(inrow, 1))  # two columns of plate make a gap no paper
     pieces = [p for p in pieces if margins[int(p[0] - w0):int(np.ceil(p[1] - w0)) + 1].mean() >= 0.4]
-    skip = max(2, int(round(0.2 * h)))
+    skip = max(2, round(0.2 * h))
 
     def gap_is_label(lo: float, hi: float) -> bool:
         i0, i1 = max(int(np.floor(lo - w0)), 0), int(np.ceil(hi - w0))
@@ -240,7 +240,7 @@ def walk_row(page: Page, line: Line, a0: float, a1: float,
         sides = [(paper[top - 1::-1], e) for e in edges[:1] if e is not None]
         sides += [(paper[bottom + 1:], e) for e in edges[1:] if e is not None]
         for rows, e in sides:
-            e = int(round(e))
+            e = round(e)
             margin, beyond = rows[skip:max(e - 1, skip + 1), i0:i1], rows[e + 1:e + 1 + 2 * skip, i0:i1]
             if margin.mean() < 0.5 or (beyond.size and beyond.mean() >= 0.5):
                 return False  # the label's margin, then its edge, do not run on through the gap
@@ -248,7 +248,7 @@ def walk_row(page: Page, line: Line, a0: float, a1: float,
 
     widths = []
     for side in (1, -1):  # right, then left: pieces as (near end, far end) seen from the row
-        seq = sorted(((p[0], p[1]) if side == 1 else (-p[1], -p[0]) for p in pieces))
+        seq = sorted((p[0], p[1]) if side == 1 else (-p[1], -p[0]) for p in pieces)
         end, start = (a1, a0) if side == 1 else (-a0, -a1)
         for n, (near_end, far_end) in enumerate(seq):
             if far_end <= end:
