@@ -16,21 +16,22 @@ CAP_ACROSS = 1.5       # label margin (measured text heights) above and below th
 
 def beside(h: float) -> tuple[int, int]:
     """Rows (from, to) beyond the print's top or bottom that are the label's margin: past the
-    strokes' blurred halo, within the narrowest margin a label has (the twin's: ~0.5 text
-    heights)."""
-    return max(1, round(0.1 * h) + 1), max(2, round(0.45 * h))
+    strokes' blurred halo, within the narrowest margin a label has (the twin prints ~0.3 text
+    heights below its label's top edge)."""
+    return max(1, round(0.1 * h) + 1), max(2, round(0.3 * h))
 
 
 def paper_share(page: Page, line: Line) -> float:
-    """Share of smooth paper in the label's margin just above or below the print, whichever
-    has more (the twin prints close to its label's top edge)."""
+    """Share of smooth paper in the label's margins just above and below the print: print has
+    paper on both sides, a row of a bead's spots beside a label has it on one at most."""
     a0, a1, c0, c1 = line.box
     near, far = beside(line.height)
     gray, valid = page.rectify(line, (a0, a1), (c0 - far, c1 + far))
     paper = smooth_paper(gray, line.level)
-    shares = [paper[rows][valid[rows]].mean() if valid[rows].any() else 0.0
-              for rows in (slice(0, far - near + 1), slice(-(far - near + 1), None))]
-    return float(max(shares))
+    rows = np.zeros(gray.shape, bool)
+    rows[:far - near + 1] = rows[-(far - near + 1):] = True
+    sel = rows & valid
+    return float(paper[sel].mean()) if sel.any() else 0.0
 
 
 def long_edges(page: Page, line: Line) -> tuple[tuple[float, bool], tuple[float, bool]]:

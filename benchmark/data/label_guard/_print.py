@@ -71,7 +71,8 @@ def glyph_count(widths, height: float) -> int:
 
 
 def _groups(page: Page) -> list[np.ndarray]:
-    """Blobs linked to a neighbour of similar thickness less than a glyph away.
+    """Blobs linked to a neighbour of similar thickness (within 2.5x: merged print at a slant
+    has a taller box) less than a glyph away.
 
     Gaps between boxes, not distances between centres, so that a blob of merged digits (a
     small label at the work scale) still links to the single digits beside it.
@@ -87,7 +88,7 @@ def _groups(page: Page) -> list[np.ndarray]:
                      np.maximum(y[None] - (y + h)[:, None], y[:, None] - (y + h)[None]))
     short = np.minimum(w, h)
     lo, hi = np.minimum(short[:, None], short[None]), np.maximum(short[:, None], short[None])
-    i, j = np.nonzero(np.triu((gap <= lo) & (hi <= 2.0 * lo), 1))
+    i, j = np.nonzero(np.triu((gap <= lo) & (hi <= 2.5 * lo), 1))
     graph = coo_matrix((np.ones(len(i)), (i, j)), shape=(len(idx),) * 2)
     _, comp = connected_components(graph, directed=False)
     groups = [idx[comp == k] for k in np.unique(comp)]
@@ -111,19 +112,41 @@ def _rows(page: Page, group: np.ndarray) -> list[np.ndarray]:
         for i, nearest in enumerate(np.argsort(d, axis=1)[:, :2]):
             for j in nearest:
                 u = (c[j] - c[i]) / d[i, j]
-                across = np.abs((c - c[i]) @ np.array([-u[1], u[0]]))
-                along = (c - c[i]) @ u
-                on = np.flatnonzero(across <= 0.3 * min(size[i], size[j]))
-                order = on[np.argsort(along[on])]
-                gaps = np.flatnonzero(np.diff(along[order]) > 2.5 * np.median(size[order]))
-                run = next(r for r in np.split(order, gaps + 1) if i in r)
+                run = _run(c, size, i, c[i], u, 0.3 * min(size[i], size[j]))
+                if len(run) >= 3:
+                    # NOTE: a direction from two neighbours is good to a few degrees only: the
+                    # run's own line takes in a merged blob whose centre lies farther out
+                    vx, vy, x0, y0 = cv2.fitLine(c[run].astype(np.float32), cv2.DIST_L2, 0,
+                                                 0.01, 0.01).ravel()
+                    run = _run(c, size, i, np.array([x0, y0]), np.array([vx, vy]),
+                               0.3 * np.median(size[run]))
                 if best is None or len(run) > len(best):
                     best = run
         if len(best) < 2:
             break
         rows.append(rest[best])
         rest = np.delete(rest, best)
+    if len(rest) == 2:
+        rows.append(rest)  # a pair: two blobs of merged print can be a small label's row
     return rows or [group]
+
+
+def _run(c: np.ndarray, size: np.ndarray, seed: int, origin: np.ndarray, u: np.ndarray,
+         tol: float) -> np.ndarray:
+    """The blobs within `tol` of the line (origin, u), in one run with `seed` without a gap
+    between blobs of more than ~1.5 glyphs (a blob of merged digits is long: its centre is
+    far from the next one's, its end is not)."""
+    across = np.abs((c - origin) @ np.array([-u[1], u[0]]))
+    along = (c - origin) @ u
+    on = np.flatnonzero(across <= tol)
+    if seed not in on:
+        return np.array([seed])
+    order = on[np.argsort(along[on])]
+    half = size[order] / 2
+    gaps = np.diff(along[order]) - half[:-1] - half[1:]
+    glyph = np.median(np.minimum(size[order], 2 * size[order].min()))  # merged blobs count less
+    cuts = np.flatnonzero(gaps > 1.5 * glyph)
+    return next(r for r in np.split(order, cuts + 1) if seed in r)
 
 
 def _line_of(page: Page, group: np.ndarray) -> Line | None:
@@ -135,30 +158,23 @@ def _line_of(page: Page, group: np.ndarray) -> Line | None:
     group = group[off <= 0.5 * np.median(page.size(group))]  # off the row: a bead, a marker
     if len(group) < 2:
         return None
-    u, centre = np.array([vx, vy], np.float64), page.cents[group].mean(0)
-    for refit in (True, False):
-        # NOTE: the second pass refits the direction to the ink of the aligned glyphs alone:
-        # the centres of a group with a dash or a stray spot in it tilt the row by degrees
-        u = -u if (u[0], u[1]) < (0, 0) else u
-        frame = Line(centre, u, (0, 0, 0, 0), 1.0, 0, 0.0, 0.0, 0.0)
-        spans = [frame.to_frame(page.pixels(i)) for i in group]
-        lo = np.array([p[:, 1].min() for p in spans])
-        hi = np.array([p[:, 1].max() for p in spans])
-        top, bottom = np.median(lo), np.median(hi)
-        height = bottom - top
-        if height < _MIN_HEIGHT:
-            return None
-        tol = max(1.5, 0.15 * height)
-        aligned = (np.abs(lo - top) <= tol) & (np.abs(hi - bottom) <= tol)
-        strokes = np.array([page.stroke(i) for i in group])
-        if aligned.any():  # a marker's piece that happens to line up is thicker than print
-            aligned &= strokes <= 1.3 * np.median(strokes[aligned]) + 0.5
-        if aligned.sum() < 2:
-            return None
-        if refit:
-            ink = np.concatenate([page.pixels(i) for i in group[aligned]]).astype(np.float32)
-            vx, vy, cx, cy = cv2.fitLine(ink, cv2.DIST_L2, 0, 0.01, 0.01).ravel()
-            u, centre = np.array([vx, vy], np.float64), np.array([cx, cy], np.float64)
+    centre = page.cents[group].mean(0)
+    ink = np.concatenate([page.pixels(i) for i in group]).astype(np.float32)
+    # NOTE: the row's direction from its blobs' centres, or from their ink: a stray spot or a
+    # marker's piece in the row tilts one or the other by degrees; the one that lines up the
+    # most glyphs wins, then the direction is refitted to the ink of those glyphs alone
+    directions = [np.array([vx, vy])] + [cv2.fitLine(ink, d, 0, 0.01, 0.01).ravel()[:2]
+                                         for d in (cv2.DIST_L2, cv2.DIST_HUBER)]
+    fits = [f for u in directions if (f := _fit(page, group, centre, u)) is not None]
+    if not fits:
+        return None
+    best = max(fits, key=lambda f: f[-1].sum())
+    on = np.concatenate([page.pixels(i) for i in group[best[-1]]]).astype(np.float32)
+    vx, vy, cx, cy = cv2.fitLine(on, cv2.DIST_L2, 0, 0.01, 0.01).ravel()
+    refit = _fit(page, group, np.array([cx, cy]), np.array([vx, vy]))
+    if refit is not None and refit[-1].sum() >= best[-1].sum():
+        best = refit
+    frame, spans, lo, hi, height, aligned = best
     a_lo = np.array([p[:, 0].min() for p in spans])[aligned]
     a_hi = np.array([p[:, 0].max() for p in spans])[aligned]
     glyphs = glyph_count(a_hi - a_lo, height)
@@ -172,6 +188,32 @@ def _line_of(page: Page, group: np.ndarray) -> Line | None:
     (a0, a1), widths = walk_row(page, line, a0, a1)
     line = replace(line, box=(a0, a1, c0, c1), glyphs=glyphs + glyph_count(widths, height))
     return replace(line, paper=paper_share(page, line))
+
+
+def _fit(page: Page, group: np.ndarray, centre: np.ndarray, u: np.ndarray):
+    """The row's frame at (centre, u) and its blobs in it: (frame, spans, tops, bottoms, text
+    height, which blobs are glyphs lined up on the row); None where the print is too small."""
+    u = np.asarray(u, np.float64) / np.linalg.norm(u)
+    u = -u if (u[0], u[1]) < (0, 0) else u
+    frame = Line(np.asarray(centre, np.float64), u, (0, 0, 0, 0), 1.0, 0, 0.0, 0.0, 0.0)
+    spans = [frame.to_frame(page.pixels(i)) for i in group]
+    lo = np.array([p[:, 1].min() for p in spans])
+    hi = np.array([p[:, 1].max() for p in spans])
+    top, bottom = np.median(lo), np.median(hi)
+    height = bottom - top
+    if height < _MIN_HEIGHT:
+        return None
+    tol = max(1.5, 0.15 * height)
+    aligned = (np.abs(lo - top) <= tol) & (np.abs(hi - bottom) <= tol)
+    strokes = np.array([page.stroke(i) for i in group])
+    # a marker's piece that happens to line up is thicker than print; merged digits are thick
+    # at their joints too, but long along the row
+    long = np.array([np.ptp(p[:, 0]) >= 1.6 * np.ptp(p[:, 1]) for p in spans])
+    if aligned.any():
+        aligned &= (strokes <= 1.3 * np.median(strokes[aligned]) + 0.5) | long
+    if aligned.sum() < 2:
+        return None
+    return frame, spans, lo, hi, height, aligned
 
 
 def _shear(spans: list[np.ndarray]) -> float:
