@@ -22,7 +22,7 @@ from benchmark.data.label_guard.sheet import contact_sheet, view_tile, write_png
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-import label_stress
+import label_stress  # the hand-drawn outlines and the two measures live with the tests
 
 LABEL, BEAD = (0, 255, 0), (0, 128, 255)
 

@@ -39,7 +39,7 @@ On the 20 shared real views and the synthetic stress set of `tests/label_stress.
 0.6-1.3x, three exposures) at most 2 % of a label is left and nothing farther than 50 px from
 it changes. On stress sets drawn with other seeds about 1 view in 100 fails one of the two
 (mostly a saturated label half on the sheet, where no paper edge shows). A full-size
-(2064x1548) view takes ~30-50 ms on two CPU cores (`scripts/bench_label_guard.py`).
+(2064x1548) view takes ~37 ms, ~61 at worst, on two CPU cores (`scripts/bench_label_guard.py`).
 """
 from __future__ import annotations
 
