@@ -220,9 +220,10 @@ def prepare(config: RunConfig, extract: Callable | None = None) -> RunPlan:
     plan.feature_costs = {name: {k: st[k] for k in ("backbone", "parameters", "ms_per_sample")}
                           for name, st in feature_report.items()}
     for name, st in feature_report.items():
+        guard = "".join(f", label {what} in {st[key]} views" for key, what in
+                        (("labels_missed", "not found"), ("labels_unsure", "perhaps left")) if st.get(key))
         log.info("features %-8s %4d forward passes in %6.1f s, %4d from cache%s", name,
-                 st["computed"], st["seconds"], st["cached"],
-                 f", label not found in {st['labels_missed']} views" if st["labels_missed"] else "")
+                 st["computed"], st["seconds"], st["cached"], guard)
     info = {
         "config": _jsonable_config(config), "profile": dataclasses.asdict(profile),
         "feature_options": dataclasses.asdict(options), "categories": CATEGORY_CODES,

@@ -1,92 +1,59 @@
-"""Contact sheet of the label guard on the 20 real Weld-4M views, with per-view metrics.
+"""Contact sheet of the label guard on the 20 real Weld-4M views, with per-view figures.
 
     python scripts/label_guard_sheet.py --out /tmp/label_guard_sheet.png
 
-Left of each pair: the original (downscaled) with the removed region outlined in red, the
-hand-annotated label polygon in green and bead polygon in blue. Right: the guarded image.
-Prints per view: label coverage % (of the annotated label polygon inside the removed region),
-bead overlap % (of the annotated bead polygon inside the removed region) and time per image.
+Left of each pair: the original with the removed region outlined in red, the hand-drawn label
+outline in green and bead outline in blue; right: the guarded photo. Prints per view the
+guard's status, the share of the label left (`tests/label_stress.py`: the paper inside the
+hand-drawn outline), how far from the label a pixel changed, the bead overlap and the time.
+The annotations and measures are the tests' (tests/label_stress.py), imported from there.
 """
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from benchmark.data.label_guard import GUARD_VERSION, remove_label
+from benchmark.data.label_guard.sheet import contact_sheet, view_tile, write_png
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLES = Path("/work/shared/weld4m/samples/good_weld_08_17_22_plane_plate")
-FIXTURE = ROOT / "tests" / "fixtures" / "label_boxes.json"
+sys.path.insert(0, str(ROOT / "tests"))
+import label_stress  # the hand-drawn outlines and the two measures live with the tests
 
-
-def poly_mask(shape, pts) -> np.ndarray:
-    m = np.zeros(shape[:2], np.uint8)
-    cv2.fillPoly(m, [np.asarray(pts, np.int32)], 1)
-    return m.astype(bool)
-
-
-def metrics(mask: np.ndarray, ann: dict) -> tuple[float, float]:
-    lab = poly_mask(mask.shape, ann["label_poly"])
-    bead = poly_mask(mask.shape, ann["bead_poly"])
-    return (100.0 * (mask & lab).sum() / lab.sum(), 100.0 * (mask & bead).sum() / bead.sum())
+LABEL, BEAD = (0, 255, 0), (0, 128, 255)
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", required=True, type=Path)
-    ap.add_argument("--samples", type=Path, default=SAMPLES)
-    ap.add_argument("--width", type=int, default=400, help="width of each tile")
+    ap.add_argument("--width", type=int, default=400, help="width of each half of a tile")
     args = ap.parse_args(argv)
-    ann = json.loads(FIXTURE.read_text())
-    keys = sorted(k for k in ann if not k.startswith("_"))
-    tiles, times = [], []
+    tiles = []
     print(f"guard {GUARD_VERSION}")
-    print(f"{'view':45s} {'found':>5s} {'score':>6s} {'label cov %':>11s} {'bead ovl %':>10s} {'wall ms':>8s} {'cpu ms':>7s}")
-    for key in keys:
-        run, name = key.split("/")
-        bgr = cv2.imread(str(args.samples / run / "images" / name))
-        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        t, c = time.perf_counter(), time.process_time()
-        out, region = remove_label(rgb)
+    print(f"{'view':42s} {'status':9s} {'left %':>6s} {'reach px':>8s} {'bead %':>6s} {'wall ms':>7s}")
+    for key in label_stress.REAL_KEYS:
+        image = label_stress.load_real(key)
+        ann = label_stress.ANN[key]
+        t = time.perf_counter()
+        out, region = remove_label(image)
         ms = 1000 * (time.perf_counter() - t)
-        cpu = 1000 * (time.process_time() - c)
-        times.append((ms, cpu))
-        cov, ovl = metrics(region.mask, ann[key])
-        print(f"{key:45s} {str(region.found):>5s} {region.score:6.3f} {cov:11.1f} {ovl:10.2f} {ms:8.1f} {cpu:7.1f}")
-        h, w = rgb.shape[:2]
-        s = args.width / w
-        size = (args.width, round(h * s))
-        before = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
-        after = cv2.resize(cv2.cvtColor(out, cv2.COLOR_RGB2BGR), size, interpolation=cv2.INTER_AREA)
-        m = cv2.resize(region.mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
-        cs, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-        cv2.drawContours(before, cs, -1, (0, 0, 255), 1)
-        for name_, col in (("label_poly", (0, 255, 0)), ("bead_poly", (255, 128, 0))):
-            q = (np.asarray(ann[key][name_], np.float64) * s).round().astype(np.int32)
-            cv2.polylines(after if name_ == "bead_poly" else before, [q], True, col, 1)
-            if name_ == "bead_poly":
-                cv2.polylines(before, [q], True, col, 1)
-        pair = np.hstack([before, np.full((size[1], 4, 3), 255, np.uint8), after])
-        cap = np.zeros((16, pair.shape[1], 3), np.uint8)
-        cv2.putText(cap, f"{key}  cov {cov:.1f}%  bead {ovl:.2f}%", (3, 12), 0, 0.38,
-                    (255, 255, 255), 1)
-        tiles.append(np.vstack([cap, pair]))
-    W = max(t.shape[1] for t in tiles)
-    H = max(t.shape[0] for t in tiles)
-    tiles = [cv2.copyMakeBorder(t, 0, H - t.shape[0] + 4, 0, W - t.shape[1] + 4,
-                                cv2.BORDER_CONSTANT) for t in tiles]
-    rows = [np.hstack(tiles[i:i + 2] + [np.zeros_like(tiles[0])] * (2 - len(tiles[i:i + 2])))
-            for i in range(0, len(tiles), 2)]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(args.out), np.vstack(rows))
-    w_, c_ = np.median(np.array(times), 0)
-    print(f"median per image: wall {w_:.1f} ms, process cpu {c_:.1f} ms (cpu counts both threads)")
-    print(f"wrote {args.out}")
+        label = label_stress.real_label_mask(image, key)
+        extent = label_stress.poly_mask(image.shape, ann["label_poly"]) | label
+        left = 100 * label_stress.leftover(region.mask, label)
+        reach = label_stress.reach(image, out, region.mask, extent)
+        bead = label_stress.poly_mask(image.shape, ann["bead_poly"])
+        overlap = 100 * (region.mask & bead).sum() / bead.sum()
+        print(f"{key:42s} {region.status:9s} {left:6.2f} {reach:8.0f} {overlap:6.2f} {ms:7.1f}")
+        caption = f"{key}  {region.status}  left {left:.1f}%  reach {reach:.0f}px  bead {overlap:.2f}%"
+        tiles.append(view_tile(image, out, region, caption, args.width,
+                               outlines=[(np.asarray(ann["label_poly"]), LABEL),
+                                         (np.asarray(ann["bead_poly"]), BEAD)]))
+    note = "red: removed; green: hand-drawn label outline; blue: bead outline"
+    print(f"wrote {write_png(args.out, contact_sheet(tiles, note=note))}")
     return 0
 
 

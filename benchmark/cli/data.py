@@ -1,6 +1,7 @@
 """`bench data synth|check`: the synthetic twin and the dataset check."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from benchmark.cli import _options as O
@@ -31,7 +32,15 @@ def add_parser(sub) -> None:
     c.add_argument("--root", type=Path, required=True)
     c.add_argument("--manifest", type=Path)
     c.add_argument("--json", type=Path, default=Path("check_report.json"),
-                   help="machine-readable report (written here, not into the dataset folder)")
+                   help="machine-readable report, every problem (written here, not into the dataset folder)")
+    c.add_argument("--require", type=O.csv_list,
+                   help="modalities every sample must have, e.g. audio,sensor,image (default: all "
+                        "four: every Weld-4M sample ships them and `bench run --method all` needs them)")
+    c.add_argument("--label-guard", action="store_true",
+                   help="run the label guard over every view: found / unsure / not found per view")
+    c.add_argument("--sheet", type=Path,
+                   help="contact sheet PNG of the views the label guard is unsure of or found no "
+                        "label in (default: beside --json, <json stem>_labels.png)")
     c.set_defaults(func=check)
 
 
@@ -48,8 +57,17 @@ def synth(args) -> int:
 
 def check(args) -> int:
     from benchmark.data.check import main_check
+    from benchmark.data.sample import MODALITIES
 
-    return main_check(args.root, args.manifest, args.json)
+    require = args.require or MODALITIES
+    unknown = [m for m in require if m not in MODALITIES]
+    if unknown:
+        print(f"bench: error: --require: unknown modality {unknown}; the modalities are "
+              f"{','.join(MODALITIES)}", file=sys.stderr)
+        return 2
+    sheet = args.sheet or args.json.with_name(f"{args.json.stem}_labels.png")
+    return main_check(args.root, args.manifest, args.json, require=require,
+                      label_guard=args.label_guard, sheet=sheet if args.label_guard else None)
 
 
 def recipes(args) -> int:

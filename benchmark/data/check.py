@@ -2,10 +2,16 @@
 
 Unlike the loader (which stops at the first problem), the check walks the whole dataset and
 collects (sample id, file, problem) for: manifest rows without a folder, folders without a
-manifest row, duplicate ids, unknown or disagreeing category codes, missing files, zero images,
-unreadable or truncated media (FLAC decoded fully; AVI demuxed fully, first and last frame
-decoded; JPEGs decoded at reduced scale), sensor CSVs without the named channels or with NaNs,
-and audio vs sensor durations that disagree.
+manifest row, duplicate ids, unknown or disagreeing category codes, missing files (all four
+modalities by default: every Weld-4M sample ships them, and `bench run --method all` needs
+them), zero images, unreadable or truncated media (FLAC decoded fully; AVI demuxed fully,
+first and last frame decoded; JPEGs decoded at reduced scale), sensor CSVs without the named
+channels or with NaNs, and audio vs sensor durations that disagree. With `label_guard` the
+label guard also runs over every view: a view it is unsure of, or finds no label in, is a
+problem (every real photo shows one), and a contact sheet shows those views.
+
+The terminal gets every problem as `file: kind: detail` (the first `SHOWN`, then how many
+more), the JSON report all of them.
 """
 from __future__ import annotations
 
@@ -16,24 +22,27 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pandas as pd
+from tqdm.auto import tqdm
 
 from . import decode
 # The structural problem kinds are the loader's (it raises them); re-exported for callers.
 from .loader import (BAD_MANIFEST_ROW, CODE_MISMATCH, DUPLICATE_ID, MISSING_FILE, MISSING_FOLDER,
-                     MISSING_MASK, NO_IMAGES, NO_MANIFEST_ROW, UNKNOWN_CODE, category_code,
-                     find_manifest, find_run_files, manifest_issues, read_manifest, run_id_of,
-                     sample_ids, scan_runs)
-from .sample import DataError
+                     MISSING_MASK, NO_IMAGES, NO_MANIFEST_ROW, UNKNOWN_CODE, RunFiles,
+                     category_code, find_manifest, find_run_files, manifest_issues, read_manifest,
+                     run_id_of, sample_ids, scan_runs)
+from .sample import MODALITIES, DataError
 
 # Audio (~38 s) and the sensor log (~37 s) are cut by different devices; a few seconds of slack.
 DURATION_TOLERANCE_S = 5.0
 _CHECK_IMAGE_SIZE = (96, 128)  # decode JPEGs at 1/8 scale: truncation still raises
+SHOWN = 50  # problems printed on the terminal; the JSON report has them all
+SHEET_VIEWS = 60  # views drawn on the label guard's contact sheet; the JSON lists them all
 
 __all__ = [
-    "CheckReport", "Problem", "check_dataset", "main_check", "BAD_MANIFEST_ROW", "CODE_MISMATCH",
-    "DUPLICATE_ID", "MISSING_FILE", "MISSING_FOLDER", "MISSING_MASK", "NO_IMAGES",
+    "CheckReport", "LabelView", "Problem", "check_dataset", "main_check", "BAD_MANIFEST_ROW",
+    "CODE_MISMATCH", "DUPLICATE_ID", "MISSING_FILE", "MISSING_FOLDER", "MISSING_MASK", "NO_IMAGES",
     "NO_MANIFEST_ROW", "UNKNOWN_CODE", "NO_MANIFEST", "BAD_MANIFEST", "BAD_AUDIO", "BAD_VIDEO",
-    "BAD_IMAGE", "BAD_SENSOR", "DURATION_MISMATCH",
+    "BAD_IMAGE", "BAD_SENSOR", "DURATION_MISMATCH", "LABEL_UNSURE", "LABEL_NOT_FOUND",
 ]
 
 # Problem kinds found by decoding media (the structural kinds above come from the loader).
@@ -44,6 +53,8 @@ BAD_VIDEO = "unreadable video"
 BAD_IMAGE = "unreadable image"
 BAD_SENSOR = "bad sensor CSV"
 DURATION_MISMATCH = "duration mismatch"
+LABEL_UNSURE = "label guard unsure"
+LABEL_NOT_FOUND = "label not found"
 
 
 class Problem(NamedTuple):
@@ -62,12 +73,26 @@ class Problem(NamedTuple):
         return self.problem.split(": ", 1)[-1]
 
 
+@dataclass(frozen=True)
+class LabelView:
+    """The label guard's outcome on one view."""
+
+    id: str
+    file: str
+    status: str                # "found", "unsure" or "not found"
+    score: float
+    left: tuple[str, ...]      # what the guard's check saw left ("print", "paper", "label")
+
+
 @dataclass
 class CheckReport:
     root: Path
     manifest: Path | None
+    require: tuple[str, ...] = MODALITIES
     n_samples: int = 0
     problems: list[Problem] = field(default_factory=list)
+    labels: list[LabelView] | None = None  # with the label guard: every view
+    sheet: Path | None = None  # the contact sheet of the views the guard failed on
 
     @property
     def ok(self) -> bool:
@@ -86,33 +111,65 @@ class CheckReport:
         from tabulate import tabulate
 
         rows = list(self.counts().items()) or [("(none)", 0)]
-        footer = (f"\n{self.n_samples} samples checked, {len(self.bad_samples())} with problems, "
-                  f"{len(self.problems)} problems")
+        footer = (f"\n{self.n_samples} samples checked (required: {', '.join(self.require)}), "
+                  f"{len(self.bad_samples())} with problems, {len(self.problems)} problems")
         return tabulate(rows, headers=["problem", "count"]) + footer
 
+    def listing(self, shown: int = SHOWN, full_list: Path | str | None = None) -> str:
+        """Every problem as `file: kind: detail (sample id)`, the first `shown` of them, then
+        how many more (and where the full list is)."""
+        lines = [f"{p.file}: {p.problem}" + (f" (sample {p.id})" if p.id else "")
+                 for p in self.problems[:shown]]
+        rest = len(self.problems) - shown
+        if rest > 0:
+            lines.append(f"... and {rest} more" + (f" (all {len(self.problems)} in {full_list})"
+                                                    if full_list else ""))
+        return "\n".join(lines)
+
+    def label_counts(self) -> dict[str, int]:
+        counts = Counter(v.status for v in self.labels or ())
+        return {s: counts[s] for s in ("found", "unsure", "not found")}
+
     def to_json(self) -> dict:
-        return {
+        out = {
             "root": str(self.root),
             "manifest": str(self.manifest) if self.manifest else None,
+            "require": list(self.require),
             "n_samples": self.n_samples,
             "n_bad_samples": len(self.bad_samples()),
             "counts": self.counts(),
             "problems": [{"id": p.id, "file": p.file, "kind": p.kind, "detail": p.detail}
                          for p in self.problems],
         }
+        if self.labels is not None:
+            out["label_guard"] = {
+                "counts": self.label_counts(),
+                "sheet": str(self.sheet) if self.sheet else None,
+                "views": [{"id": v.id, "file": v.file, "status": v.status, "score": v.score,
+                           "left": list(v.left)} for v in self.labels],
+            }
+        return out
 
 
 def check_dataset(root: Path | str, manifest: Path | str | None = None, *,
-                  require: tuple[str, ...] = ("audio", "sensor", "image"),
-                  decode_media: bool = True) -> CheckReport:
+                  require: tuple[str, ...] = MODALITIES, decode_media: bool = True,
+                  label_guard: bool = False, sheet: Path | str | None = None) -> CheckReport:
     """Check every sample under `root` against the manifest (given, or `<root>/manifest.csv`).
 
     Without any manifest the folders are still checked file by file (and NO_MANIFEST is
-    reported, since configurations and splits are then unknown). `decode_media=False` skips the
-    slow media decoding and checks only structure and the presence of files.
+    reported, since configurations and splits are then unknown). `require` names the
+    modalities every sample must have (all four by default). `decode_media=False` skips the
+    slow media decoding and checks only structure and the presence of files. `label_guard`
+    runs the label guard over every view (`CheckReport.labels`); with `sheet` the views it is
+    unsure of or finds no label in are drawn into that PNG.
     """
     root = Path(root)
-    report = CheckReport(root=root, manifest=None)
+    require = tuple(require)
+    unknown = [m for m in require if m not in MODALITIES]
+    if unknown:
+        raise ValueError(f"unknown modality {unknown}; the modalities are {list(MODALITIES)}")
+    report = CheckReport(root=root, manifest=None, require=require,
+                         labels=[] if label_guard else None)
     if not root.is_dir():
         report.add("", root, "missing folder", "dataset root is not a directory")
         return report
@@ -128,8 +185,16 @@ def check_dataset(root: Path | str, manifest: Path | str | None = None, *,
                        f"{report.manifest} has no row for {subdir}")
     _check_unlisted_codes({s: f for s, f in runs.items() if s not in listed or frame is None},
                           ids, report)
-    for subdir in sorted(runs):  # folders without a manifest row are checked file by file too
-        _check_run(ids[subdir], runs[subdir], run_id_of(subdir), require, decode_media, report)
+    tiles: list = []
+    # folders without a manifest row are checked file by file too
+    for subdir in tqdm(sorted(runs), desc="check", unit="sample", leave=False,
+                       disable=not (decode_media or label_guard)):
+        files = _check_run(ids[subdir], runs[subdir], run_id_of(subdir), require, decode_media,
+                           report)
+        if label_guard:
+            _guard_views(ids[subdir], files.images, report, tiles if sheet else None)
+    if tiles:
+        report.sheet = _write_sheet(Path(sheet), tiles, report)
     return report
 
 
@@ -168,12 +233,12 @@ def _check_unlisted_codes(runs: dict[str, Path], ids: dict[str, str],
 
 
 def _check_run(sample_id: str, folder: Path, run_id: str, require: tuple[str, ...],
-               decode_media: bool, report: CheckReport) -> None:
+               decode_media: bool, report: CheckReport) -> RunFiles:
     files = find_run_files(folder, run_id, require)
     for path, kind, detail in files.problems:
         report.add(sample_id, path, kind, detail)
     if not decode_media:
-        return
+        return files
     audio_s = _checked(report, sample_id, files.audio, BAD_AUDIO, _audio_seconds)
     sensor_s = _checked(report, sample_id, files.sensor, BAD_SENSOR, _sensor_seconds)
     _checked(report, sample_id, files.video, BAD_VIDEO, decode.probe_video)
@@ -185,6 +250,50 @@ def _check_run(sample_id: str, folder: Path, run_id: str, require: tuple[str, ..
         report.add(sample_id, files.sensor, DURATION_MISMATCH,
                    f"audio lasts {audio_s:.1f} s but the sensor log spans {sensor_s:.1f} s "
                    f"(tolerance {DURATION_TOLERANCE_S:g} s)")
+    return files
+
+
+def _guard_views(sample_id: str, images, report: CheckReport, tiles: list | None) -> None:
+    """Run the label guard over each view of a sample; record its outcome, make a problem of
+    a view it is unsure of or finds no label in, and draw those onto `tiles`."""
+    from .label_guard import remove_label
+    from .label_guard.sheet import view_tile
+
+    bad_images = {p.file for p in report.problems if p.kind == BAD_IMAGE}
+    for path in images:
+        if str(path) in bad_images:
+            continue  # reported as unreadable already
+        try:
+            image = decode.read_image(path)
+        except DataError as exc:
+            report.add(sample_id, exc.path, BAD_IMAGE, exc.problem)
+            continue
+        guarded, region = remove_label(image)
+        view = LabelView(sample_id, str(path), region.status, round(region.score, 3), region.left)
+        report.labels.append(view)
+        if region.status == "found":
+            continue
+        if region.status == "unsure":
+            report.add(sample_id, path, LABEL_UNSURE,
+                       f"the label guard's check still sees {' and '.join(region.left)} of the "
+                       "label after removing it: look at the view (contact sheet)")
+        else:
+            report.add(sample_id, path, LABEL_NOT_FOUND,
+                       f"no printed run-id label found (best row of print scored "
+                       f"{region.score:.2f}): every real view shows one")
+        if tiles is not None and len(tiles) < SHEET_VIEWS:
+            caption = f"{region.status.upper()}  {sample_id}/{path.name}" + (
+                f"  left: {', '.join(region.left)}" if region.left else "")
+            tiles.append(view_tile(image, guarded, region, caption))
+
+
+def _write_sheet(path: Path, tiles: list, report: CheckReport) -> Path:
+    from .label_guard.sheet import contact_sheet, write_png
+
+    failed = sum(v.status != "found" for v in report.labels)
+    note = (f"{len(tiles)} of {failed} views the label guard is unsure of or found no label in"
+            f" (red: removed region); all are listed in the JSON report")
+    return write_png(path, contact_sheet(tiles, note=note))
 
 
 def _checked(report: CheckReport, sample_id: str, path: Path | None, kind: str, reader):
@@ -209,10 +318,22 @@ def _sensor_seconds(path: Path) -> float:
 
 
 def main_check(root: Path | str, manifest: Path | str | None = None,
-               out_json: Path | str | None = None) -> int:
-    """CLI body: print the summary table, write the JSON report; exit code 1 on any problem."""
-    report = check_dataset(root, manifest)
+               out_json: Path | str | None = None, *, require: tuple[str, ...] = MODALITIES,
+               label_guard: bool = False, sheet: Path | str | None = None) -> int:
+    """CLI body: print the summary table and every problem (file: kind: detail, the first
+    `SHOWN`), the label guard's counts and contact sheet, write the JSON report; exit code 1
+    on any problem."""
+    report = check_dataset(root, manifest, require=require, label_guard=label_guard, sheet=sheet)
     print(report.summary_table())
+    if report.problems:
+        print()
+        print(report.listing(full_list=out_json))
+    if report.labels is not None:
+        counts = report.label_counts()
+        print(f"\nlabel guard over {len(report.labels)} views: " +
+              ", ".join(f"{n} {status}" for status, n in counts.items()))
+        if report.sheet:
+            print(f"contact sheet of the unsure and not-found views: {report.sheet}")
     if out_json is not None:
         out = Path(out_json)
         out.parent.mkdir(parents=True, exist_ok=True)

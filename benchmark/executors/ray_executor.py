@@ -136,7 +136,7 @@ def _extract_task(store_args: dict, samples: list, features: tuple[str, ...], th
     return store.report()
 
 
-COUNTS = ("computed", "cached", "seconds", "labels_missed")  # summed over the shards
+COUNTS = ("computed", "cached", "seconds", "labels_missed", "labels_unsure")  # summed over shards
 
 
 def _merge_reports(reports: list[dict]) -> dict:

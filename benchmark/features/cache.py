@@ -52,7 +52,8 @@ class ExtractorStats:
     cached: int = 0
     seconds: float = 0.0
     labels_missed: int = 0  # views where the label guard found no label
-    # What one sample costs, from the entries' cost log (`cost.json` in the extractor's cache
+    labels_unsure: int = 0  # views where the label guard's check saw print or paper left
+    # What one sample costs, from the cost logs (`cost-*.json` in the extractor's cache
     # folder: measured when they were computed, in this run or an earlier one).
     backbone: str | None = None
     parameters: int = 0  # of the frozen backbone (0 without one)
@@ -136,11 +137,13 @@ class FeatureStore:
         for start in range(0, len(todo), ext.batch_size):
             batch = todo[start:start + ext.batch_size]
             missed = getattr(ext, "labels_missed", 0)
+            unsure = getattr(ext, "labels_unsure", 0)
             t0 = time.perf_counter()
             results = ext.compute([samples[i] for i in batch])
             stats.seconds += time.perf_counter() - t0
             stats.computed += len(batch)
             stats.labels_missed += getattr(ext, "labels_missed", 0) - missed
+            stats.labels_unsure += getattr(ext, "labels_unsure", 0) - unsure
             for i, result in zip(batch, results):
                 _atomic_save_npz(paths[i], result)
             bar.update(len(batch))
@@ -205,7 +208,7 @@ def _pipelined(ext: Extractor, samples: list[Sample], paths: list[Path], stats: 
     batches = [list(range(i, min(i + ext.batch_size, len(samples))))
                for i in range(0, len(samples), ext.batch_size)]
     work = ext.load if ext.backbone is not None else ext.compute
-    missed = getattr(ext, "labels_missed", 0)
+    missed, unsure = getattr(ext, "labels_missed", 0), getattr(ext, "labels_unsure", 0)
     t0 = time.perf_counter()
     with ThreadPoolExecutor(loaders, thread_name_prefix=f"load-{type(ext).__name__}") as pool, \
             tqdm(total=len(samples), desc=f"features {type(ext).__name__}", unit="sample",
@@ -224,6 +227,7 @@ def _pipelined(ext: Extractor, samples: list[Sample], paths: list[Path], stats: 
             bar.update(len(batch))
     stats.seconds += time.perf_counter() - t0
     stats.labels_missed += getattr(ext, "labels_missed", 0) - missed
+    stats.labels_unsure += getattr(ext, "labels_unsure", 0) - unsure
 
 
 def _atomic_write_text(path: Path, text: str) -> None:

@@ -246,22 +246,24 @@ class AudioTokens(Extractor):
         return out
 
 
-def guarded_views(sample: Sample, size: tuple[int, int], guard: bool) -> tuple[list[np.ndarray], int]:
+def guarded_views(sample: Sample, size: tuple[int, int], guard: bool
+                  ) -> tuple[list[np.ndarray], list[str]]:
     """The post-weld views, label removed when `guard` is on, resized to size=(H, W).
-    Returns the views and how many views had no label found."""
+    Returns the views and the guard's status of each ('found', 'unsure', 'not found'; none
+    when the guard is off)."""
     import cv2
 
     from benchmark.data.decode import read_images
 
-    views, missed = [], 0
+    views, statuses = [], []
     for image in read_images(sample):
         if guard:
             from benchmark.data.label_guard import remove_label
 
             image, region = remove_label(image)
-            missed += not region.found
+            statuses.append(region.status)
         views.append(cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_AREA))
-    return views, missed
+    return views, statuses
 
 
 @EXTRACTORS.register("pixels")
@@ -276,6 +278,7 @@ class ImagePixels(Extractor):
         super().__init__(profile, options, device, store)
         self.labels_missed = 0  # views where the guard found no label (counted in the run log)
         self._count = threading.Lock()  # batches may run in loader threads
+        self.labels_unsure = 0  # views where the guard's check saw print or paper left
 
     def preprocessing(self):
         guard = None
@@ -288,9 +291,10 @@ class ImagePixels(Extractor):
     def forward(self, samples):
         out = []
         for s in samples:
-            views, missed = guarded_views(s, self.profile.pixel_size, self.options.label_guard)
+            views, statuses = guarded_views(s, self.profile.pixel_size, self.options.label_guard)
             with self._count:
-                self.labels_missed += missed
+                self.labels_missed += statuses.count("not found")
+                self.labels_unsure += statuses.count("unsure")
             out.append({"image_pixels": np.stack(views)})
         return out
 

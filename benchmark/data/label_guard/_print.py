@@ -1,0 +1,338 @@
+"""Rows of printed glyphs: found in the blobs of a work copy, followed along over faded print."""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import cv2
+import numpy as np
+
+from ._page import Page, smooth_paper
+from ._paper import beside, long_edges, paper_share
+
+MIN_GLYPHS = 6         # glyphs in a row that make it a label's text line (a run id has 14)
+MIN_PAPER = 0.6        # share of smooth paper beside a label's print (a bead's spots have less)
+_MIN_HEIGHT = 6.5      # text height (work px) below which a row is texture: real print is 12-14,
+#                        a 0.6x label's 8, the twin's 8
+_ROW_GLYPHS = 3        # fewer glyphs are no row
+_GAP = 5.0             # widest gap (text heights) walked over in a row: four faded digits
+_ROW_LENGTH = 18.0     # longest row (measured text heights): a run id is 12-16 of them
+
+
+@dataclass(frozen=True)
+class Line:
+    """A row of printed glyphs, in its own frame: a along the row (unit u), c across (unit v)."""
+
+    centre: np.ndarray    # (2,) work px
+    u: np.ndarray         # (2,) unit, along the print
+    box: tuple[float, float, float, float]  # a0, a1, c0, c1 of the print, frame px
+    height: float         # text height, work px
+    glyphs: int           # glyphs in the row (merged blobs counted by their width)
+    shear: float          # da/dc of the glyphs: perspective leans print and label alike
+    paper: float          # share of smooth paper beside the print
+    level: float          # grey level of the paper under the print
+
+    @property
+    def v(self) -> np.ndarray:
+        return np.array([-self.u[1], self.u[0]])
+
+    @property
+    def score(self) -> float:
+        return min(self.glyphs, 12) / 12.0 * self.paper
+
+    @property
+    def is_label(self) -> bool:
+        return self.glyphs >= MIN_GLYPHS and self.paper >= MIN_PAPER
+
+    def to_frame(self, pts) -> np.ndarray:
+        d = np.asarray(pts, np.float64) - self.centre
+        return np.stack([d @ self.u, d @ self.v], axis=-1)
+
+    def to_image(self, pts) -> np.ndarray:
+        pts = np.asarray(pts, np.float64)
+        return self.centre + pts[..., :1] * self.u + pts[..., 1:] * self.v
+
+
+def find_lines(page: Page) -> list[Line]:
+    """Every row of print worth at least `_ROW_GLYPHS` glyphs, best first."""
+    if "lines" not in page.memo:
+        lines = [line for g in _groups(page) for row in _rows(page, g)
+                 if (line := _line_of(page, row)) is not None]
+        page.memo["lines"] = sorted(lines, key=lambda l: -l.score)
+    return page.memo["lines"]
+
+
+def glyph_count(widths, height: float) -> int:
+    # NOTE: at the work scale the digits of a small label merge; a blob counts by its width
+    # (a digit is ~0.6 text heights wide, a digit and its gap ~0.8)
+    return int(np.maximum(1, np.round(np.asarray(widths) / (0.8 * height))).sum())
+
+
+# ------------------------------------------------------------------------------ rows
+
+
+def _groups(page: Page) -> list[np.ndarray]:
+    """Blobs linked to a neighbour of similar thickness (within 2.5x: merged print at a slant
+    has a taller box) less than a glyph away.
+
+    Gaps between boxes, not distances between centres, so that a blob of merged digits (a
+    small label at the work scale) still links to the single digits beside it.
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    idx = page.glyphs
+    if len(idx) < 2:
+        return []
+    x, y, w, h = (page.stats[idx, k].astype(np.float64) for k in range(4))
+    gap = np.maximum(np.maximum(x[None] - (x + w)[:, None], x[:, None] - (x + w)[None]),
+                     np.maximum(y[None] - (y + h)[:, None], y[:, None] - (y + h)[None]))
+    short = np.minimum(w, h)
+    lo, hi = np.minimum(short[:, None], short[None]), np.maximum(short[:, None], short[None])
+    i, j = np.nonzero(np.triu((gap <= lo) & (hi <= 2.5 * lo), 1))
+    graph = coo_matrix((np.ones(len(i)), (i, j)), shape=(len(idx),) * 2)
+    _, comp = connected_components(graph, directed=False)
+    groups = [idx[comp == k] for k in np.unique(comp)]
+    return [g for g in groups if len(g) >= 2]
+
+
+def _rows(page: Page, group: np.ndarray) -> list[np.ndarray]:
+    """Split a group into straight runs of blobs, longest first.
+
+    A label touching the bead links its glyphs to the bead's spots into one group. The row is
+    the line through a blob and one of its two nearest neighbours that most blobs lie on, in
+    one run without a gap of more than two glyphs or so; the rest is split again.
+    """
+    rows, rest = [], group
+    while len(rest) >= 3:
+        c = page.cents[rest]
+        size = page.size(rest).astype(np.float64)
+        d = np.linalg.norm(c[:, None] - c[None], axis=-1)
+        np.fill_diagonal(d, np.inf)
+        best = None
+        for i, nearest in enumerate(np.argsort(d, axis=1)[:, :2]):
+            for j in nearest:
+                u = (c[j] - c[i]) / d[i, j]
+                run = _run(c, size, i, c[i], u, 0.3 * min(size[i], size[j]))
+                if len(run) >= 3:
+                    # NOTE: a direction from two neighbours is good to a few degrees only: the
+                    # run's own line takes in a merged blob whose centre lies farther out
+                    vx, vy, x0, y0 = cv2.fitLine(c[run].astype(np.float32), cv2.DIST_L2, 0,
+                                                 0.01, 0.01).ravel()
+                    run = _run(c, size, i, np.array([x0, y0]), np.array([vx, vy]),
+                               0.3 * np.median(size[run]))
+                if best is None or len(run) > len(best):
+                    best = run
+        if len(best) < 2:
+            break
+        rows.append(rest[best])
+        rest = np.delete(rest, best)
+    if len(rest) == 2:
+        rows.append(rest)  # a pair: two blobs of merged print can be a small label's row
+    return rows or [group]
+
+
+def _run(c: np.ndarray, size: np.ndarray, seed: int, origin: np.ndarray, u: np.ndarray,
+         tol: float) -> np.ndarray:
+    """The blobs within `tol` of the line (origin, u), in one run with `seed` without a gap
+    between blobs of more than ~1.5 glyphs (a blob of merged digits is long: its centre is
+    far from the next one's, its end is not)."""
+    across = np.abs((c - origin) @ np.array([-u[1], u[0]]))
+    along = (c - origin) @ u
+    on = np.flatnonzero(across <= tol)
+    if seed not in on:
+        return np.array([seed])
+    order = on[np.argsort(along[on])]
+    half = size[order] / 2
+    gaps = np.diff(along[order]) - half[:-1] - half[1:]
+    glyph = np.median(np.minimum(size[order], 2 * size[order].min()))  # merged blobs count less
+    cuts = np.flatnonzero(gaps > 1.5 * glyph)
+    return next(r for r in np.split(order, cuts + 1) if seed in r)
+
+
+def _line_of(page: Page, group: np.ndarray) -> Line | None:
+    """Fit a text line to a row of blobs: the glyphs whose tops and bottoms line up, then the
+    glyphs that continue the row at its ends (`walk_row`)."""
+    c = page.cents[group].astype(np.float32)
+    vx, vy, x0, y0 = cv2.fitLine(c, cv2.DIST_HUBER, 0, 0.01, 0.01).ravel()
+    off = np.abs((c - [x0, y0]) @ np.array([-vy, vx]))
+    group = group[off <= 0.5 * np.median(page.size(group))]  # off the row: a bead, a marker
+    if len(group) < 2:
+        return None
+    centre = page.cents[group].mean(0)
+    ink = np.concatenate([page.pixels(i) for i in group]).astype(np.float32)
+    # NOTE: the row's direction from its blobs' centres, or from their ink: a stray spot or a
+    # marker's piece in the row tilts one or the other by degrees; the one that lines up the
+    # most glyphs wins, then the direction is refitted to the ink of those glyphs alone
+    directions = [np.array([vx, vy])] + [cv2.fitLine(ink, d, 0, 0.01, 0.01).ravel()[:2]
+                                         for d in (cv2.DIST_L2, cv2.DIST_HUBER)]
+    fits = [f for u in directions if (f := _fit(page, group, centre, u)) is not None]
+    if not fits:
+        return None
+    best = max(fits, key=lambda f: f[-1].sum())
+    on = np.concatenate([page.pixels(i) for i in group[best[-1]]]).astype(np.float32)
+    vx, vy, cx, cy = cv2.fitLine(on, cv2.DIST_L2, 0, 0.01, 0.01).ravel()
+    refit = _fit(page, group, np.array([cx, cy]), np.array([vx, vy]))
+    if refit is not None and refit[-1].sum() >= best[-1].sum():
+        best = refit
+    frame, spans, lo, hi, height, aligned = best
+    a_lo = np.array([p[:, 0].min() for p in spans])[aligned]
+    a_hi = np.array([p[:, 0].max() for p in spans])[aligned]
+    glyphs = glyph_count(a_hi - a_lo, height)
+    if glyphs < _ROW_GLYPHS or a_hi.max() - a_lo.min() < 2.0 * height:
+        return None  # a cluster, not a row
+    a0, a1, c0, c1 = a_lo.min(), a_hi.max(), lo[aligned].min(), hi[aligned].max()
+    xy = np.concatenate([page.pixels(i) for i in group[aligned]]).astype(int)
+    level = float(np.median(page.paper[xy[:, 1], xy[:, 0]]))
+    line = Line(frame.centre, frame.u, (a0, a1, c0, c1), height, glyphs,
+                _shear([spans[k] for k in np.flatnonzero(aligned)]), 0.0, level)
+    (a0, a1), widths = walk_row(page, line, a0, a1)
+    line = replace(line, box=(a0, a1, c0, c1), glyphs=glyphs + glyph_count(widths, height))
+    return replace(line, paper=paper_share(page, line))
+
+
+def _fit(page: Page, group: np.ndarray, centre: np.ndarray, u: np.ndarray):
+    """The row's frame at (centre, u) and its blobs in it: (frame, spans, tops, bottoms, text
+    height, which blobs are glyphs lined up on the row); None where the print is too small."""
+    u = np.asarray(u, np.float64) / np.linalg.norm(u)
+    u = -u if (u[0], u[1]) < (0, 0) else u
+    frame = Line(np.asarray(centre, np.float64), u, (0, 0, 0, 0), 1.0, 0, 0.0, 0.0, 0.0)
+    spans = [frame.to_frame(page.pixels(i)) for i in group]
+    lo = np.array([p[:, 1].min() for p in spans])
+    hi = np.array([p[:, 1].max() for p in spans])
+    top, bottom = np.median(lo), np.median(hi)
+    height = bottom - top
+    if height < _MIN_HEIGHT:
+        return None
+    tol = max(1.5, 0.15 * height)
+    aligned = (np.abs(lo - top) <= tol) & (np.abs(hi - bottom) <= tol)
+    strokes = np.array([page.stroke(i) for i in group])
+    # a marker's piece that happens to line up is thicker than print; merged digits are thick
+    # at their joints too, but long along the row
+    long = np.array([np.ptp(p[:, 0]) >= 1.6 * np.ptp(p[:, 1]) for p in spans])
+    if aligned.any():
+        aligned &= (strokes <= 1.3 * np.median(strokes[aligned]) + 0.5) | long
+    if aligned.sum() < 2:
+        return None
+    return frame, spans, lo, hi, height, aligned
+
+
+def _shear(spans: list[np.ndarray]) -> float:
+    """How the glyphs lean: the median over glyphs of the regression of a on c of their ink.
+    Upright print leans 0 (a 7's or a 2's diagonal cancels out in the median); perspective
+    leans the print and the label's ends by the same amount."""
+    leans = []
+    for p in spans:
+        d = p - p.mean(0)
+        var = (d[:, 1] ** 2).sum()
+        if var > 0:
+            leans.append((d[:, 0] * d[:, 1]).sum() / var)
+    return float(np.clip(np.median(leans), -0.6, 0.6)) if leans else 0.0
+
+
+# ------------------------------------------------------------------------------ walking a row
+
+
+def walk_row(page: Page, line: Line, a0: float, a1: float,
+             edges: tuple[float | None, float | None] | None = None
+             ) -> tuple[tuple[float, float], list[float]]:
+    """Walk the row outwards from a0 and a1 over glyphs of its height on paper.
+
+    Faded print splits a run id into pieces, so a gap of up to `_GAP` text heights is crossed
+    when a piece (two glyphs at least) lies beyond it and the gap is label: paper in the row,
+    and the label's long edges (`long_edges`, or `edges` where the label is gone) running on
+    through it; on the sheet, where no edge shows, a gap ends the row. A run id is no longer
+    than `_ROW_LENGTH`. Returns the new ends and the widths of the glyphs walked over.
+    """
+    _, _, c0, c1 = line.box
+    h = line.height
+    mid = (line.box[0] + line.box[1]) / 2
+    ca, cc = line.to_frame(page.cents[page.glyphs]).T
+    band = np.flatnonzero((np.abs(cc - (c0 + c1) / 2) <= 0.75 * h)
+                          & ((ca < a0) | (ca > a1)) & (np.abs(ca - mid) <= _ROW_LENGTH * h))
+    pieces = []
+    for k in band:
+        i = page.glyphs[k]
+        pa, pc = line.to_frame(page.pixels(i)).T
+        fits = _aligned(pc, line, pa.mean() - mid) or (page.cut(i) and _within(pc, line))
+        if fits and not _dot(page, i, pa, pc, h):
+            pieces.append((pa.min(), pa.max()))
+    if not pieces:
+        return (a0, a1), []
+    if edges is None:
+        edges = tuple(e if seen else None for e, seen in long_edges(page, line))
+    w0, w1 = min(a0, *(p[0] for p in pieces)), max(a1, *(p[1] for p in pieces))
+    out = 2.0 * h
+    gray, valid = page.rectify(line, (w0, w1), (c0 - out, c1 + out))
+    paper = (smooth_paper(gray, line.level) | ~valid).astype(np.float32)
+    top, bottom = round(out), round(out + c1 - c0)  # rows of the print's top, bottom
+    near, far = beside(h)
+    margins = np.concatenate([paper[top - far:top - near + 1],
+                              paper[bottom + near:bottom + far + 1]]).mean(0)
+    inrow = paper[top:bottom + 1].mean(0)
+    inrow = np.minimum(inrow, np.roll(inrow, 1))  # two columns of plate make a gap no paper
+    pieces = [p for p in pieces if margins[int(p[0] - w0):int(np.ceil(p[1] - w0)) + 1].mean() >= 0.4]
+    skip = max(2, round(0.2 * h))
+
+    def gap_is_label(lo: float, hi: float) -> bool:
+        i0, i1 = max(int(np.floor(lo - w0)), 0), int(np.ceil(hi - w0))
+        if i1 <= i0 + 1:
+            return True
+        if inrow[i0:i1].min() < 0.4:
+            return False
+        sides = [(paper[top - 1::-1], e) for e in edges[:1] if e is not None]
+        sides += [(paper[bottom + 1:], e) for e in edges[1:] if e is not None]
+        for rows, e in sides:
+            e = round(e)
+            margin, beyond = rows[skip:max(e - 1, skip + 1), i0:i1], rows[e + 1:e + 1 + 2 * skip, i0:i1]
+            if margin.mean() < 0.5 or (beyond.size and beyond.mean() >= 0.5):
+                return False  # the label's margin, then its edge, do not run on through the gap
+        return bool(sides)
+
+    widths = []
+    for side in (1, -1):  # right, then left: pieces as (near end, far end) seen from the row
+        seq = sorted((p[0], p[1]) if side == 1 else (-p[1], -p[0]) for p in pieces)
+        end, start = (a1, a0) if side == 1 else (-a0, -a1)
+        for n, (near_end, far_end) in enumerate(seq):
+            if far_end <= end:
+                continue
+            gap = near_end - end
+            if far_end - start > _ROW_LENGTH * h:
+                break
+            if gap > 1.5 * h:
+                nxt = seq[n + 1][0] if n + 1 < len(seq) else np.inf
+                piece = far_end - near_end >= 1.2 * h or nxt - far_end <= 1.5 * h
+                lo, hi = (end, near_end) if side == 1 else (-near_end, -end)
+                if gap > _GAP * h or not piece or not gap_is_label(lo, hi):
+                    break
+            widths.append(far_end - near_end)
+            end = far_end
+        if side == 1:
+            a1 = end
+        else:
+            a0 = -end
+    return (a0, a1), widths
+
+
+def _aligned(pc: np.ndarray, line: Line, along: float = 0.0) -> bool:
+    """Whether a blob's across coordinates are a glyph of the row: the row's text height, at
+    the row's place (`along` away from the row's middle its angle is less certain: ~2 degrees
+    for a short piece)."""
+    h, (c0, c1) = line.height, line.box[2:]
+    tol = max(1.5, 0.15 * h)
+    drift = 0.035 * min(abs(along), 8 * h)
+    return (abs(np.ptp(pc) - (c1 - c0)) <= tol
+            and abs((pc.min() + pc.max()) / 2 - (c0 + c1) / 2) <= tol + drift)
+
+
+def _within(pc: np.ndarray, line: Line) -> bool:
+    """Whether a glyph cut by the frame's border lies within the row's height."""
+    tol = max(1.5, 0.15 * line.height)
+    return pc.min() >= line.box[2] - tol and pc.max() <= line.box[3] + tol
+
+
+def _dot(page: Page, i: int, pa: np.ndarray, pc: np.ndarray, h: float) -> bool:
+    """Whether blob i is a solid round dot (a marker's centre), not print: thick, round and
+    filling its box (merged digits may be thick and solid, but are long along the row)."""
+    w, t = np.ptp(pa) + 1, np.ptp(pc) + 1
+    fill = page.stats[i, cv2.CC_STAT_AREA] / (w * t)
+    return page.stroke(i) > max(2.5, 0.45 * h) and fill >= 0.65 and w < 1.6 * t
