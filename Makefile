@@ -24,7 +24,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m "not slow and not paper and not ray"
 
 clean:
 	rm -rf results tables/*.pdf tables/*.aux tables/*.log
