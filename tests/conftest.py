@@ -37,10 +37,10 @@ def quick_run(tmp_path_factory) -> Path:
 
     if os.environ.get("BENCH_QUICK_RUN"):
         return Path(os.environ["BENCH_QUICK_RUN"])
-    reads = []
+    reads, val_query = [], runner.val_query
 
     def spying_query(labels):
-        query = runner.val_query(labels)
+        query = val_query(labels)
 
         def spy(scores):
             reads.append(1)
