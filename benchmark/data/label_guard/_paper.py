@@ -16,8 +16,7 @@ CAP_ACROSS = 1.5       # label margin (measured text heights) above and below th
 
 def beside(h: float) -> tuple[int, int]:
     """Rows (from, to) beyond the print's top or bottom that are the label's margin: past the
-    strokes' blurred halo, within the narrowest margin a label has (the twin prints ~0.3 text
-    heights below its label's top edge)."""
+    strokes' blurred halo, within the narrowest margin a label has (the twin's)."""
     return max(1, round(0.1 * h) + 1), max(2, round(0.3 * h))
 
 

@@ -264,7 +264,8 @@ def walk_row(page: Page, line: Line, a0: float, a1: float,
     out = 2.0 * h
     gray, valid = page.rectify(line, (w0, w1), (c0 - out, c1 + out))
     paper = (smooth_paper(gray, line.level) | ~valid).astype(np.float32)
-    top, bottom = round(out), round(out + c1 - c0)  # rows of the print's top, bottom
+    first = np.floor(c0 - out)  # NOTE: rectify floors the window's first row; a round(out)
+    top, bottom = round(c0 - first), round(c1 - first)  # here put the margin rows ~1 px off
     near, far = beside(h)
     margins = np.concatenate([paper[top - far:top - near + 1],
                               paper[bottom + near:bottom + far + 1]]).mean(0)
