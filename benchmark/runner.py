@@ -127,9 +127,10 @@ def default_dataset(seed: int = 0, recipes: str = "real") -> Path:
     Weld-4M's recipe structure unless `recipes="neutral"`)."""
     root = twin_path(seed, recipes)
     marker = root / SYNTHETIC_MARKER
-    if not marker.exists() or json.loads(marker.read_text()).get("recipes") != recipes:
-        from benchmark.data.synth import synthesize
+    from benchmark.data.synth import TWIN_VERSION, synthesize
 
+    drawn = json.loads(marker.read_text()) if marker.exists() else {}
+    if (drawn.get("recipes"), drawn.get("version")) != (recipes, TWIN_VERSION):
         log.info("generating the synthetic twin (%s recipes) into %s (first use)", recipes, root)
         tmp = root.with_name(f".{root.name}.tmp-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)

@@ -54,7 +54,7 @@ from ._page import Page, check_image, downscale
 
 __all__ = ["GUARD_VERSION", "LabelRegion", "find_label", "remove_label"]
 
-GUARD_VERSION = "label-guard-3"
+GUARD_VERSION = "label-guard-4"
 
 _STRICT_GROW = 0.75    # strict mode blanks the whole label rectangle widened by this (text heights)
 

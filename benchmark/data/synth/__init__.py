@@ -51,11 +51,11 @@ from .process import (CONFIGS, DURATION_S, FEED_PER_A, FILLET_CFGS, FILLET_ONLY,
                       Process, SampleSpec, draw_process, events_of, plan, process_of)
 from .sensor import CSV_DT, OCV_V, WIRE_PER_FEED_S, render_sensor, sensor_csv
 from .video import FPS, VIDEO_H, VIDEO_W, render_video, write_video
-from .write import manifest_rows, synthesize, write_sample
+from .write import TWIN_VERSION, manifest_rows, synthesize, write_sample
 
 __all__ = [
     # writing the twin
-    "synthesize", "write_sample", "manifest_rows", "MEDIA", "FULL_PHOTO_WH", "FULL_VIDEO_WH",
+    "synthesize", "TWIN_VERSION", "write_sample", "manifest_rows", "MEDIA", "FULL_PHOTO_WH", "FULL_VIDEO_WH",
     "FULL_SECONDS",
     # plan, configurations, process
     "plan", "SampleSpec", "SIZES", "RECIPE_MODES", "CONFIGS", "Config", "PARTNER", "VISIBLE", "MODALITY_LETTER",
