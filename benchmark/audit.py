@@ -127,7 +127,7 @@ def feature_cache_keys(run_config, methods) -> dict[str, str]:
     names = {index[f] for s in resolve_methods(methods) for f in s.feature_names(profile)}
     if "dinov2" in names:
         names.add("pixels")  # DINOv2 is computed from the (guarded) pixel views
-    return {n: store.folder(n).name for n in sorted(names)}
+    return {n: store.settings_digest(n) for n in sorted(names)}
 
 
 def audit(config: AuditConfig) -> dict:

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmark import results as R
-from benchmark.runner import SYNTHETIC_MARKER, RunConfig, plan_run, resolve_methods, twin_path
+from benchmark.runner import (SYNTHETIC_MARKER, RunConfig, describe_stale, plan_run, resolve_methods,
+                              stale_units, twin_path)
 
 
 @dataclass
@@ -61,12 +62,20 @@ def dry_run(config: RunConfig, executor: str = "local", address: str | None = No
     kind = "synthetic twin" if plan.synthetic else "dataset"
     described = (f"{kind} {dataset.root} ({counts}; {len(dataset.excluded)} excluded; "
                  f"fingerprint {plan.dataset_fingerprint})")
-    units = [(m, s, R.is_done(plan.run_dir, m, s)) for m, s in plan.units]
+    stale = stale_units(plan)
+    units = [(m, s, R.is_done(plan.run_dir, m, s) and not (config.rerun and (m, s) in stale))
+             for m, s in plan.units]
+    notes = []
+    if stale:
+        notes.append(f"{len(stale)} finished unit(s) were made under other settings "
+                     f"({describe_stale(stale)}): " + ("--rerun redoes them (counted to run)"
+                                                       if config.rerun else
+                                                       "`bench run` stops here; --rerun redoes them"))
     samples = [s for split in plan.samples.values() for s in split]
     cached = plan.store().cached(samples, plan.features)
     features = [(name, hit, miss) for name, (hit, miss) in cached.items()]
     return DryRun(plan.run_dir, described, units, features,
-                  _resources(config, executor, address, [u[:2] for u in units if not u[2]]))
+                  _resources(config, executor, address, [u[:2] for u in units if not u[2]]), notes)
 
 
 def _resources(config: RunConfig, executor: str, address: str | None,

@@ -74,10 +74,11 @@ class RunConfig:
     selection: str = "last"  # the selection policy of every method: last (label-free) or val
     selection_budget: int = 10  # K: VAL queries per method under `val`
     rerun: bool = False  # redo finished units whose fingerprint differs (else: stop and say why)
+    save_maps: bool = False  # keep each TEST view's anomaly map (methods with maps) and the views
 
     def selection_policy(self) -> Selection:
-        return Selection(self.selection, self.selection_budget)
-    save_maps: bool = False  # keep each TEST view's anomaly map (methods with maps) and the views
+        # NOTE: K means nothing under `last`, so it is no part of that policy (nor its fingerprint)
+        return Selection(self.selection, self.selection_budget if self.selection == "val" else 0)
 
     def resolved_profile(self) -> Profile:
         profile = get_profile(self.profile)
@@ -266,7 +267,7 @@ def unit_fingerprint(plan: RunPlan, spec: MethodSpec) -> dict:
     module = _source_file(spec.cls)
     return {**run_fingerprint(plan),
             "method": {"name": spec.name, "hyperparameters": spec.hparams.to_json(plan.profile)["used"],
-                       "features": {name: store.folder(name).name for name in extractors},
+                       "features": {name: store.settings_digest(name) for name in extractors},
                        "adapter": R.code_digest(module) if module else spec.cls.__qualname__}}
 
 
@@ -289,6 +290,27 @@ def _extractors(store: FeatureStore, features) -> list[str]:
 def _refuse_stale_units(plan: RunPlan) -> None:
     """Stop when finished units were made under other settings (naming what changed), unless
     `rerun`: then exactly those units are removed, to be run again."""
+    stale = stale_units(plan)
+    if not stale:
+        return
+    if plan.config.rerun:
+        for method, seed in stale:
+            shutil.rmtree(R.unit_dir(plan.run_dir, method, seed))
+        log.info("rerun: %d finished units made under other settings are redone", len(stale))
+        return
+    raise R.StaleResultsError(
+        f"{plan.run_dir}: {len(stale)} finished unit(s) were made under other settings "
+        f"({describe_stale(stale)}); pass --rerun to redo exactly those units, or --run NAME for "
+        f"a new results folder")
+
+
+def describe_stale(stale: dict[tuple[str, int], list[str]]) -> str:
+    what = sorted({line for lines in stale.values() for line in lines})
+    return "; ".join(what[:6]) + ("; ..." if len(what) > 6 else "")
+
+
+def stale_units(plan: RunPlan) -> dict[tuple[str, int], list[str]]:
+    """The run's finished units made under other settings than it asks for, with what changed."""
     stale: dict[tuple[str, int], list[str]] = {}
     for method, seed in plan.units:
         if not R.is_done(plan.run_dir, method, seed):
@@ -299,18 +321,12 @@ def _refuse_stale_units(plan: RunPlan) -> None:
             stale[(method, seed)] = ["no fingerprint (made by an older suite)"]
         elif stored["digest"] != R.digest(current):
             stale[(method, seed)] = R.changes(stored["parts"], current)
-    if not stale:
-        return
-    if plan.config.rerun:
-        for method, seed in stale:
-            shutil.rmtree(R.unit_dir(plan.run_dir, method, seed))
-        log.info("rerun: %d finished units made under other settings are redone", len(stale))
-        return
-    what = sorted({line for lines in stale.values() for line in lines})
-    raise R.StaleResultsError(
-        f"{plan.run_dir}: {len(stale)} finished unit(s) were made under other settings "
-        f"({'; '.join(what[:6])}{'; ...' if len(what) > 6 else ''}); pass --rerun to redo exactly "
-        f"those units, or --run NAME for a new results folder")
+        elif (plan.config.save_maps and METHODS.get(method).yields_maps
+              and not (R.unit_dir(plan.run_dir, method, seed) / R.MAPS_FILE).exists()):
+            # NOTE: maps do not shape a number, so they are no part of the fingerprint; a unit
+            # finished without them is still one the run cannot give what it asks for
+            stale[(method, seed)] = ["save-maps: finished without its maps"]
+    return stale
 
 
 def feature_backbones(store: FeatureStore, features) -> dict[str, dict]:
@@ -407,7 +423,9 @@ def run_unit(plan: RunPlan, method_name: str, seed: int) -> Path:
     store = plan.store()
     data = {split: _inputs(ss, store.get(ss, names)) for split, ss in plan.samples.items()}
     selection = plan.config.selection_policy()
-    selector = Selector(selection, val_query([s.label for s in plan.samples["VAL"]]))
+    # NOTE: under `last` the selector holds no query at all: no VAL label is within reach
+    query = val_query([s.label for s in plan.samples["VAL"]]) if selection.policy == "val" else None
+    selector = Selector(selection, query)
 
     set_seed(seed)
     method = spec.build(plan.profile)

@@ -67,7 +67,8 @@ class Cheater(Method):
 
     def fit(self, train, val, ctx):
         Cheater.found = {"fit": harvest((train, val, ctx)), "n_val": len(val),
-                         "has_ids": any(hasattr(x, "ids") for x in (train, val))}
+                         "has_ids": any(hasattr(x, "ids") for x in (train, val)),
+                         "query": ctx.selector._query}
 
     def score(self, inputs):
         Cheater.found["score"] = harvest(inputs)
@@ -107,6 +108,9 @@ def test_a_cheating_adapter_learns_nothing(tiny_twin, tmp_path, cache, cheater):
             for split, y in labels.items():
                 assert not (arr.shape == y.shape and np.array_equal(arr, y)), f"{split} labels readable"
     assert not Cheater.found["has_ids"]
+    # under `last` not even a closure over the VAL labels is handed over (the harvest does not
+    # follow closures, so this is checked on its own)
+    assert Cheater.found["query"] is None
     # positions carry no label: the VAL order is drawn from a hash of the ids
     val = sorted(dataset.split("VAL"), key=order_key)
     y = np.array([s.label for s in val])
@@ -170,6 +174,14 @@ def test_a_changed_setting_stops_the_run_and_rerun_redoes_exactly_those_units(
         with pytest.raises(StaleResultsError, match=pattern):
             prepare(dataclasses.replace(config, **changed))
     assert before == {m: mtime(m) for m in methods}  # nothing was rewritten
+    # the dry run says so before anything runs, and counts them to run under --rerun
+    from benchmark.dryrun import dry_run
+
+    changed = dataclasses.replace(config, label_guard=False)
+    plan = dry_run(changed)
+    assert plan.to_run == [] and "label_guard: true -> false" in plan.render()
+    assert "`bench run` stops here" in plan.render()
+    assert dry_run(dataclasses.replace(changed, rerun=True)).to_run == [(m, 0) for m in methods]
 
     # another backbone source (--backbone / --models need pretrained checkpoints, which the
     # quick profile has none of): a unit made with one is refused by a run without it
@@ -201,7 +213,7 @@ def test_a_changed_setting_stops_the_run_and_rerun_redoes_exactly_those_units(
     assert mtime("recipe_manifest") == before["recipe_manifest"] and mtime("recipe_sensors") != before["recipe_sensors"]
 
 
-def test_the_tables_refuse_mixed_settings(tiny_twin, tmp_path, cache):
+def test_the_tables_refuse_mixed_settings(tiny_twin, tmp_path, cache, capsys):
     a = run(_config(tiny_twin, tmp_path / "a", cache, methods=("recipe_manifest",)))
     b = run(_config(tiny_twin, tmp_path / "b", cache, methods=("recipe_sensors",), label_guard=False))
     mixed = tmp_path / "mixed"
@@ -214,3 +226,8 @@ def test_the_tables_refuse_mixed_settings(tiny_twin, tmp_path, cache):
     with pytest.raises(ValueError, match=re.escape("feature_options.label_guard: false -> true")
                        + "|" + re.escape("feature_options.label_guard: true -> false")):
         RunData.load(mixed)
+    # the command line says so in one line, no traceback
+    from benchmark.cli import main
+
+    assert main(["show", str(mixed)]) == 2
+    assert "different run settings" in capsys.readouterr().err

@@ -86,8 +86,12 @@ class FeatureStore:
         index = feature_index()
         return (name, *(u for f in self.extractor(name).inputs for u in self.upstream(index[f])))
 
+    def settings_digest(self, name: str) -> str:
+        """The digest of an extractor's settings: its folder's name, computed without writing."""
+        return _digest(self.extractor(name).settings())
+
     def _folder_path(self, name: str) -> Path:
-        return self.root / name / _digest(self.extractor(name).settings())
+        return self.root / name / self.settings_digest(name)
 
     def _entry_path(self, folder: Path, name: str, sample: Sample) -> Path:
         return folder / f"{sample.id}-{content_key(sample, self.extractor(name).modality)}.npz"

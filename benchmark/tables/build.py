@@ -98,15 +98,17 @@ class MethodRuns:
 
     def subset(self, subset: str, key: str, category: str | None = None) -> Cell:
         """A metric on a TEST subset (overall or one category's), as the runner recorded it."""
+        name = subset.replace("_", "-")
         values, reasons = [], []
         for u in self.units:
             block = u.metrics.get("subsets", {}).get(subset)
+            reason = f"no {name} subset in this result" if block is None else None
             if block is not None and category is not None:
                 block = {"overall": block.get("per_category", {}).get(category)}
+                reason = None if block["overall"] is not None else f"no {name} defect of this category"
             block = (block or {}).get("overall")
             values.append(None if block is None else block.get(key))
-            reasons.append(f"no {subset.replace('_', '-')} subset in this result" if block is None
-                           else None)
+            reasons.append(reason)
         return summarise(values, reasons)
 
     def val_queries(self) -> Cell:
@@ -237,10 +239,11 @@ def _refuse_mixed_settings(run_dir: Path, units: list[R.UnitResult]) -> None:
                       if k != "method"},
                      {k: v for k, v in other.config.get("fingerprint", {}).get("parts", {}).items()
                       if k != "method"})
-    raise ValueError(f"{run_dir}: its units were made under {len(groups)} different run settings "
-                     f"(e.g. {first.method}/seed{first.seed} vs {other.method}/seed{other.seed}: "
-                     f"{'; '.join(what) or 'no fingerprint'}); one table shows one setting: rerun "
-                     f"with --rerun or pick a folder")
+    raise R.StaleResultsError(
+        f"{run_dir}: its units were made under {len(groups)} different run settings "
+        f"(e.g. {first.method}/seed{first.seed} vs {other.method}/seed{other.seed}: "
+        f"{'; '.join(what) or 'no fingerprint'}); one table shows one setting: rerun "
+        f"with --rerun or pick a folder")
 
 
 # ---------------------------------------------------------------------------- the tables
