@@ -97,3 +97,25 @@ def test_no_import_cycle_at_load_time():
 
     for node in sorted(graph):
         visit(node)
+
+
+RESULT_READERS = ("benchmark.tables", "benchmark.plots", "benchmark.leaderboard",
+                  "benchmark.compare", "benchmark.report")
+NOT_FOR_READERS = ("benchmark.data", "benchmark.features", "benchmark.method", "methods",
+                   "benchmark.runner", "benchmark.executors", "benchmark.dryrun")
+
+
+def test_result_readers_read_results_only():
+    """Tables, plots, CSVs, statistics and the report import no stage that makes results: what
+    they show comes from the results folder (the runner writes the declared facts into it)."""
+    modules = {_module_name(p) for p in _files()}
+    wrong = []
+    for path in _files():
+        source = _module_name(path)
+        if not any(source == r or source.startswith(r + ".") for r in RESULT_READERS):
+            continue
+        for name in _imports(path)[0]:
+            target = _known(name, modules) or ""
+            if any(target == n or target.startswith(n + ".") for n in NOT_FOR_READERS):
+                wrong.append(f"{source} imports {target}")
+    assert not wrong, "\n".join(sorted(set(wrong)))

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from markupsafe import escape
 
 from benchmark import results as R
 from benchmark.cli import main
@@ -125,6 +126,12 @@ def test_no_maps_without_the_option(maps_run, maps_method):
     plain = run(RunConfig(methods=(maps_method,), root=Path(config["root"]), out=Path(config["out"]),
                           cache=Path(config["cache"]), run="without-maps"))
     assert not R.load_run(plain)[0].has_maps and not R.has_views(plain)
+    # asking for maps on that finished unit stops with the reason; --rerun redoes it with maps
+    again = dict(methods=(maps_method,), root=Path(config["root"]), out=Path(config["out"]),
+                 cache=Path(config["cache"]), run="without-maps", save_maps=True)
+    with pytest.raises(R.StaleResultsError, match="save-maps: finished without its maps"):
+        run(RunConfig(**again))
+    assert R.load_run(run(RunConfig(**again, rerun=True)))[0].has_maps
 
 
 def test_bench_plot_maps(maps_run, maps_method, tmp_path, capsys):
@@ -191,6 +198,7 @@ def test_html_report_renders_in_chromium(maps_run, maps_method, tmp_path, capsys
     text = page.read_text()
     info = R.run_info(maps_run)
     assert info["dataset"]["fingerprint"] in text and "save-maps" not in text  # run() has no run.toml
+    assert str(escape(info["selection"]["description"])) in text  # the declared policy
     assert R.load_run(maps_run)[0].versions()["torch"] in text
     rows = list(csv.DictReader(open(out / "leaderboard.csv")))
     assert {r["method"] for r in rows} == {maps_method, "pooled_knn"}
