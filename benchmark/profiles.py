@@ -39,7 +39,8 @@ PROFILES: dict[str, Profile] = {
                      audio_window_frames=256, audio_tokens=16, image_size=112,
                      pixel_size=(112, 112), stft_frames=32, unit_cpus=1, unit_gpus=0),
     # NOTE: paper resolutions: V-JEPA 2 fpc64 at 256 px, AST 1024-frame (10.24 s) windows,
-    # DINOv2 at 448 (Dinomaly resizes 448 and crops 392 itself from the pixel views). Paper units
+    # DINOv2 features at 224 (16 x 16 patches) from 448 px label-guarded views, which Dinomaly
+    # resizes to 448 and crops to 392 itself. Paper units
     # train on one GPU and keep 8 cores busy with data handling and kNN / memory-bank search.
     "paper": Profile(name="paper", preset="pretrained", video_frames=64, video_size=256,
                      audio_rate=16000, audio_window_frames=1024, audio_tokens=32, image_size=224,

@@ -99,6 +99,6 @@ register_method(
     # checks that this declaration matches the image method's)
     view_pooling=ViewPooling.MAX,
     summary="suite-defined: late_fusion_av process score + Dinomaly image score, z-scored with "
-            "TRAIN statistics, weight on VAL",
+            "TRAIN statistics, weight by the run's selection policy (equal under `last`)",
     paper="after Stemmer et al., arXiv 2024, arXiv:2409.02290",
 )

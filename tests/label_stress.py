@@ -27,7 +27,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 FIXTURE = HERE / "fixtures" / "label_boxes.json"
-SAMPLES = Path("/work/shared/weld4m/samples/good_weld_08_17_22_plane_plate")
+SAMPLES = HERE.parents[1] / "shared" / "weld4m" / "samples" / "good_weld_08_17_22_plane_plate"
 
 ANN = {k: v for k, v in json.loads(FIXTURE.read_text()).items() if not k.startswith("_")}
 REAL_KEYS = sorted(ANN)

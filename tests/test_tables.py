@@ -320,3 +320,14 @@ def test_plots_and_cli_parsers(run_dir, tmp_path):
     assert args.func(args) == 0 and (tmp_path / "p2" / "roc_pr_cross-modal.png").exists()
     args = parser.parse_args(["golden", "update", str(run_dir), "--golden", str(tmp_path / "g.json")])
     assert args.run_dir == run_dir and args.func is golden.update
+
+
+def test_matched_cells_say_why_they_are_empty(tmp_path):
+    runs = RunData.load(make_fixture_run(tmp_path)).methods["causal_film"]
+    assert runs.subset("recipe_matched", "I-AUROC", category="Porosity").defined
+    too_few = runs.subset("recipe_matched", "I-AUROC", category="Undercut")
+    assert not too_few.defined and "too few anomalous samples" in too_few.reason
+    absent = runs.subset("recipe_matched", "I-AUROC", category="Warping")  # no matched Warping defect
+    assert not absent.defined and absent.reason == "no recipe-matched defect of this category"
+    missing = runs.subset("no_such_subset", "I-AUROC")
+    assert not missing.defined and missing.reason == "no no-such-subset subset in this result"

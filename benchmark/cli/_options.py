@@ -51,13 +51,13 @@ def add_synth_seed(p: argparse.ArgumentParser) -> None:
                    help="seed of the synthetic twin generated when no --root is given")
 
 
-def add_recipes(p: argparse.ArgumentParser, flag: str = "--synth-recipes") -> None:
+def add_recipes(p: argparse.ArgumentParser, flag: str = "--synth-recipes", default: str = "real",
+                help: str = "recipe structure of the synthetic twin: real (each category's recipes "
+                            "drawn from Weld-4M's, with its recipe shortcut) or neutral (the same "
+                            "configurations for every category)") -> None:
     from benchmark.data.synth.process import RECIPE_MODES
 
-    p.add_argument(flag, choices=RECIPE_MODES, default="real",
-                   help="recipe structure of the synthetic twin: real (each category's recipes "
-                        "drawn from Weld-4M's, with its recipe shortcut) or neutral (the same "
-                        "configurations for every category)")
+    p.add_argument(flag, choices=RECIPE_MODES, default=default, help=help)
 
 
 def add_run_dir(p: argparse.ArgumentParser, help_text: str = "results/<run> (default: the latest run)") -> None:

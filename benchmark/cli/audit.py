@@ -22,8 +22,8 @@ def add_parser(sub) -> None:
                    help="runs go to <out>/audit-guard-off|on, the report to <out>/audit.md|json")
     O.add_cache(a)
     O.add_synth_seed(a)
-    a.add_argument("--synth-recipes", choices=("neutral", "real"), default="neutral",
-                   help="recipe structure of the default twin: neutral isolates the label leak")
+    O.add_recipes(a, default="neutral",
+                  help="recipe structure of the default twin: neutral isolates the label leak")
     O.add_profile(a)
     O.add_device(a)
     a.add_argument("--n-boot", type=int, default=1000, help="bootstrap replicates of the chance interval")

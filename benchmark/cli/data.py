@@ -8,15 +8,18 @@ from benchmark.cli import _options as O
 
 
 def add_parser(sub) -> None:
+    from benchmark.data.synth.media import MEDIA
+    from benchmark.data.synth.process import SIZES
+
     d = sub.add_parser("data", help="synthetic twin and data checks")
     dsub = d.add_subparsers(dest="data_command", required=True)
     s = dsub.add_parser("synth", help="write the synthetic twin in the real layout")
     s.add_argument("--out", type=Path, required=True)
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--size", choices=("quick", "full", "tiny"), default="quick")
+    s.add_argument("--size", choices=list(SIZES), default="quick")
     s.add_argument("--no-label", action="store_true", help="draw the photos without the printed run-id label")
     O.add_recipes(s, "--recipes")
-    s.add_argument("--media", choices=("small", "full"), default="small",
+    s.add_argument("--media", choices=list(MEDIA), default="small",
                    help="small: 64x48 video, 6 s, 320x240 photos; full: the real sizes (2064x1548 "
                         "photos, 640x480 video and audio of 38 s), for paper-profile checks")
     s.add_argument("--minimum", action="store_true",

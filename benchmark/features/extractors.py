@@ -38,6 +38,11 @@ ADAPTATIONS = {
     "dinov2": "whole view resized to image_size x image_size, no centre crop: the patch tokens "
               "feed anomaly maps that must cover the whole view (the processor's resize and crop "
               "would drop the view's borders)",
+    "ast": "the whole recording in consecutive windows of the checkpoint's max_length (1024 "
+           "frames = 10.24 s; a tail under a quarter window is dropped), each window through the "
+           "feature extractor, patch tokens averaged over frequency and pooled to a fixed number "
+           "of time tokens: the extractor alone pads or truncates a recording to one window, "
+           "which would keep only the first 10 s of a ~38 s weld",
 }
 
 
@@ -189,9 +194,8 @@ class AudioTokens(Extractor):
     def preprocessing(self):
         p = self.profile
         if self.pretrained:
-            # NOTE: the window is the checkpoint's max_length (1024 frames = 10.24 s)
             return {"rate": p.audio_rate, "tokens": p.audio_tokens,
-                    "processor": self.processor_settings()}
+                    "processor": self.processor_settings(), "adaptation": ADAPTATIONS["ast"]}
         return {"rate": p.audio_rate, "window_frames": p.audio_window_frames,
                 "tokens": p.audio_tokens, "mel_bins": 128}
 
