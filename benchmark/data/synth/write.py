@@ -95,6 +95,6 @@ def synthesize(out: Path, seed: int, size: str = "quick", label: bool = True,
         writer.writerows(manifest_rows(specs))
     # NOTE: marks the folder as synthetic so that results and table captions say so.
     (out / "synthetic.json").write_text(json.dumps(
-        {"generator": "benchmark.data.synth", "version": TWIN_VERSION, "seed": seed, "size": size, "label": label,
-         "recipes": recipes, "media": media, "samples": len(specs)}, indent=2))
+        {"generator": "benchmark.data.synth", "version": TWIN_VERSION, "seed": seed, "size": size,
+         "label": label, "recipes": recipes, "media": media, "samples": len(specs)}, indent=2))
     return out
