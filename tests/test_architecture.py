@@ -47,9 +47,14 @@ def _files():
                     if p != ROOT / "benchmark" / "__init__.py")
 
 
+def _inside(module: str, package: str) -> bool:
+    """Whether `module` is `package` or one of its submodules."""
+    return module == package or module.startswith(package + ".")
+
+
 def _stage(module: str) -> int:
     best = max(((len(prefix), i) for i, stage in enumerate(benchmark.STAGES) for prefix in stage
-                if module == prefix or module.startswith(prefix + ".")), default=None)
+                if _inside(module, prefix)), default=None)
     assert best is not None, f"{module} belongs to no stage of benchmark.STAGES"
     return best[1]
 
@@ -112,10 +117,10 @@ def test_result_readers_read_results_only():
     wrong = []
     for path in _files():
         source = _module_name(path)
-        if not any(source == r or source.startswith(r + ".") for r in RESULT_READERS):
+        if not any(_inside(source, r) for r in RESULT_READERS):
             continue
         for name in _imports(path)[0]:
             target = _known(name, modules) or ""
-            if any(target == n or target.startswith(n + ".") for n in NOT_FOR_READERS):
+            if any(_inside(target, n) for n in NOT_FOR_READERS):
                 wrong.append(f"{source} imports {target}")
     assert not wrong, "\n".join(sorted(set(wrong)))
