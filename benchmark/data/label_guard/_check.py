@@ -52,17 +52,45 @@ def leftovers(out_small: np.ndarray, quads: list[Quad], original: Page
             quad = quad.union(*b)
         grown.append(quad)
     before = [l.centre for l in find_lines(original) if l.is_label]
-    for line in find_lines(page):
-        if not line.is_label:
-            continue
-        if any(q.contains(line.centre) for q in grown):
-            left.append("print")  # a row of print inside what was filled: the fill smeared it
-        elif any(np.linalg.norm(line.centre - c) <= line.height for c in before):
-            left.append("label")  # a label the first search passed over
-            grown.append(fit_quad(original, line))
-        # else: a row that only the fill made look like print (a bead's spots beside the
-        # smooth fill); the original shows it is none
+    # NOTE: only the rows in an outline or near a label found matter below, and rows elsewhere
+    # are most of the search; an outline added for a label passed over widens what matters,
+    # so the look is redone with it until it adds none that was not looked at
+    looked: list[np.ndarray] = []
+    while True:
+        added, said = [], []
+        for line in find_lines(page, _near([_image_box(q) for q in grown] + looked, before)):
+            if not line.is_label:
+                continue
+            if any(q.contains(line.centre) for q in grown + added):
+                said.append("print")  # a row of print inside what was filled: the fill smeared it
+            elif any(np.linalg.norm(line.centre - c) <= line.height for c in before):
+                said.append("label")  # a label the first search passed over
+                added.append(fit_quad(original, line))
+            # else: a row that only the fill made look like print (a bead's spots beside the
+            # smooth fill); the original shows it is none
+        new = [b for b in map(_image_box, added) if not any(np.array_equal(b, k) for k in looked)]
+        if not new:
+            break
+        looked += new
+    grown += added
+    left += said
     return grown, tuple(dict.fromkeys(left))
+
+
+def _image_box(quad: Quad) -> np.ndarray:
+    """x0, y0, x1, y1 of an outline in work px."""
+    corners = quad.corners()
+    return np.concatenate([corners.min(0), corners.max(0)])
+
+
+def _near(boxes: list[np.ndarray], centres: list[np.ndarray]):
+    """`find_lines`'s `near`: whether a group's rows can have their centre in one of `boxes` or
+    within their text height of one of `centres` (1 px for the rounding of a centre)."""
+    def near(box: np.ndarray, reach: float) -> bool:
+        lo, hi = box[:2] - 1, box[2:] + 1
+        return (any((lo <= b[2:]).all() and (b[:2] <= hi).all() for b in boxes)
+                or any(np.linalg.norm(c - np.clip(c, lo, hi)) <= reach + 1 for c in centres))
+    return near
 
 
 def _print_through(page: Page, quad: Quad) -> bool:

@@ -30,10 +30,9 @@ def mask_of(quads: list[Quad], s: float, shape: tuple[int, int]
 
 
 def box_of(mask: np.ndarray) -> tuple[int, int, int, int]:
-    ys, xs = np.nonzero(mask)
-    if not len(xs):
-        return (0, 0, 0, 0)
-    return (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+    """x0, y0, x1, y1 (exclusive) of the nonzero pixels of a uint8 mask; zeros if none."""
+    x, y, w, h = cv2.boundingRect(mask)
+    return (x, y, x + w, y + h) if w else (0, 0, 0, 0)
 
 
 def fill(image: np.ndarray, small: np.ndarray, s: float, quads: list[Quad],
@@ -63,8 +62,8 @@ def fill(image: np.ndarray, small: np.ndarray, s: float, quads: list[Quad],
         ys = (np.arange(y0, y1, dtype=np.float32) + 0.5) * s - 0.5
         mx, my = np.meshgrid(xs, ys)
         patch = cv2.remap(filled, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    m = mask[y0:y1, x0:x1]
-    out[y0:y1, x0:x1][m] = patch[m]
+    # NOTE: OpenCV's masked copy; numpy's (copyto with where) takes ~5 ms for a label's box
+    out[y0:y1, x0:x1] = cv2.copyTo(patch, mask[y0:y1, x0:x1].view(np.uint8), out[y0:y1, x0:x1])
     if s == 1.0:
         return out, out
     # the work copy of the output: the original's, with the box around the fill downscaled

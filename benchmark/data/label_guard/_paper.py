@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ._page import Page, edge, smooth_paper
+from ._page import Page, edge, median, smooth_paper
 
 if TYPE_CHECKING:
     from ._print import Line
@@ -56,7 +56,7 @@ def long_edges(page: Page, line: Line) -> tuple[tuple[float, bool], tuple[float,
             return cap, False
         # the farthest edge that agrees with the others: a segment whose paper ran on into a
         # smooth patch of bead or sheet found that patch's edge instead
-        agree = closed[closed <= np.median(closed) + 0.5 * h]
+        agree = closed[closed <= median(closed) + 0.5 * h]
         return min(float(agree.max()), cap), True
 
     return side(smooth[ic0 - 1::-1]), side(smooth[ic1 + 1:])

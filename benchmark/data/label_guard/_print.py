@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Callable
 
 import cv2
 import numpy as np
 
-from ._page import Page, smooth_paper
+from ._page import Page, median, smooth_paper
 from ._paper import beside, long_edges, paper_share
 
 MIN_GLYPHS = 6         # glyphs in a row that make it a label's text line (a run id has 14)
@@ -52,13 +53,33 @@ class Line:
         return self.centre + pts[..., :1] * self.u + pts[..., 1:] * self.v
 
 
-def find_lines(page: Page) -> list[Line]:
-    """Every row of print worth at least `_ROW_GLYPHS` glyphs, best first."""
+def find_lines(page: Page, near: Callable[[np.ndarray, float], bool] | None = None
+               ) -> list[Line]:
+    """Every row of print worth at least `_ROW_GLYPHS` glyphs, best first.
+
+    `near(box, reach)` (box x0, y0, x1, y1 of a group of blobs, work px) may say that no row of
+    the group matters to the caller: a row's centre lies in its group's box, and its text height
+    is at most `reach`, the box's diagonal. Such groups are not split into rows (most of the
+    cost); the rows of the others come out exactly as without `near`.
+    """
+    if near is not None:
+        return _lines(page, [g for g in _groups(page) if near(*_extent(page, g))])
     if "lines" not in page.memo:
-        lines = [line for g in _groups(page) for row in _rows(page, g)
-                 if (line := _line_of(page, row)) is not None]
-        page.memo["lines"] = sorted(lines, key=lambda l: -l.score)
+        page.memo["lines"] = _lines(page, _groups(page))
     return page.memo["lines"]
+
+
+def _lines(page: Page, groups: list[np.ndarray]) -> list[Line]:
+    lines = [line for g in groups for row in _rows(page, g)
+             if (line := _line_of(page, row)) is not None]
+    return sorted(lines, key=lambda l: -l.score)
+
+
+def _extent(page: Page, group: np.ndarray) -> tuple[np.ndarray, float]:
+    """(box x0, y0, x1, y1 of the group's pixels, the box's diagonal)."""
+    x, y, w, h = (page.stats[group, k] for k in range(4))
+    box = np.array([x.min(), y.min(), (x + w).max() - 1, (y + h).max() - 1], np.float64)
+    return box, float(np.hypot(box[2] - box[0], box[3] - box[1]))
 
 
 def glyph_count(widths, height: float) -> int:
@@ -119,7 +140,7 @@ def _rows(page: Page, group: np.ndarray) -> list[np.ndarray]:
                     vx, vy, x0, y0 = cv2.fitLine(c[run].astype(np.float32), cv2.DIST_L2, 0,
                                                  0.01, 0.01).ravel()
                     run = _run(c, size, i, np.array([x0, y0]), np.array([vx, vy]),
-                               0.3 * np.median(size[run]))
+                               0.3 * median(size[run]))
                 if best is None or len(run) > len(best):
                     best = run
         if len(best) < 2:
@@ -138,15 +159,17 @@ def _run(c: np.ndarray, size: np.ndarray, seed: int, origin: np.ndarray, u: np.n
     far from the next one's, its end is not)."""
     across = np.abs((c - origin) @ np.array([-u[1], u[0]]))
     along = (c - origin) @ u
-    on = np.flatnonzero(across <= tol)
-    if seed not in on:
+    if not across[seed] <= tol:
         return np.array([seed])
+    on = np.flatnonzero(across <= tol)
     order = on[np.argsort(along[on])]
     half = size[order] / 2
     gaps = np.diff(along[order]) - half[:-1] - half[1:]
-    glyph = np.median(np.minimum(size[order], 2 * size[order].min()))  # merged blobs count less
-    cuts = np.flatnonzero(gaps > 1.5 * glyph)
-    return next(r for r in np.split(order, cuts + 1) if seed in r)
+    glyph = median(np.minimum(size[order], 2 * size[order].min()))  # merged blobs count less
+    starts = np.flatnonzero(gaps > 1.5 * glyph) + 1  # where a new run begins
+    at = int(np.flatnonzero(order == seed)[0])
+    k = np.searchsorted(starts, at, side="right")  # the run holding the seed: starts[k-1]..starts[k]
+    return order[starts[k - 1] if k else 0:starts[k] if k < len(starts) else len(order)]
 
 
 def _line_of(page: Page, group: np.ndarray) -> Line | None:
@@ -155,7 +178,7 @@ def _line_of(page: Page, group: np.ndarray) -> Line | None:
     c = page.cents[group].astype(np.float32)
     vx, vy, x0, y0 = cv2.fitLine(c, cv2.DIST_HUBER, 0, 0.01, 0.01).ravel()
     off = np.abs((c - [x0, y0]) @ np.array([-vy, vx]))
-    group = group[off <= 0.5 * np.median(page.size(group))]  # off the row: a bead, a marker
+    group = group[off <= 0.5 * median(page.size(group))]  # off the row: a bead, a marker
     if len(group) < 2:
         return None
     centre = page.cents[group].mean(0)
@@ -174,13 +197,12 @@ def _line_of(page: Page, group: np.ndarray) -> Line | None:
     refit = _fit(page, group, np.array([cx, cy]), np.array([vx, vy]))
     if refit is not None and refit[-1].sum() >= best[-1].sum():
         best = refit
-    frame, spans, lo, hi, height, aligned = best
-    a_lo = np.array([p[:, 0].min() for p in spans])[aligned]
-    a_hi = np.array([p[:, 0].max() for p in spans])[aligned]
+    frame, spans, extents, height, aligned = best
+    a_lo, a_hi, lo, hi = extents[aligned].T
     glyphs = glyph_count(a_hi - a_lo, height)
     if glyphs < _ROW_GLYPHS or a_hi.max() - a_lo.min() < 2.0 * height:
         return None  # a cluster, not a row
-    a0, a1, c0, c1 = a_lo.min(), a_hi.max(), lo[aligned].min(), hi[aligned].max()
+    a0, a1, c0, c1 = a_lo.min(), a_hi.max(), lo.min(), hi.max()
     xy = np.concatenate([page.pixels(i) for i in group[aligned]]).astype(int)
     level = float(np.median(page.paper[xy[:, 1], xy[:, 0]]))
     line = Line(frame.centre, frame.u, (a0, a1, c0, c1), height, glyphs,
@@ -191,29 +213,33 @@ def _line_of(page: Page, group: np.ndarray) -> Line | None:
 
 
 def _fit(page: Page, group: np.ndarray, centre: np.ndarray, u: np.ndarray):
-    """The row's frame at (centre, u) and its blobs in it: (frame, spans, tops, bottoms, text
-    height, which blobs are glyphs lined up on the row); None where the print is too small."""
+    """The row's frame at (centre, u) and its blobs in it: (frame, spans, extents (a0, a1, c0,
+    c1 of each blob), text height, which blobs are glyphs lined up on the row); None where the
+    print is too small."""
     u = np.asarray(u, np.float64) / np.linalg.norm(u)
     u = -u if (u[0], u[1]) < (0, 0) else u
     frame = Line(np.asarray(centre, np.float64), u, (0, 0, 0, 0), 1.0, 0, 0.0, 0.0, 0.0)
     spans = [frame.to_frame(page.pixels(i)) for i in group]
-    lo = np.array([p[:, 1].min() for p in spans])
-    hi = np.array([p[:, 1].max() for p in spans])
-    top, bottom = np.median(lo), np.median(hi)
+    starts = np.cumsum([0] + [len(p) for p in spans[:-1]])
+    a, c = np.concatenate(spans).T
+    extents = np.stack([np.minimum.reduceat(a, starts), np.maximum.reduceat(a, starts),
+                        np.minimum.reduceat(c, starts), np.maximum.reduceat(c, starts)], 1)
+    lo, hi = extents[:, 2], extents[:, 3]
+    top, bottom = median(lo), median(hi)
     height = bottom - top
     if height < _MIN_HEIGHT:
         return None
     tol = max(1.5, 0.15 * height)
     aligned = (np.abs(lo - top) <= tol) & (np.abs(hi - bottom) <= tol)
-    strokes = np.array([page.stroke(i) for i in group])
+    strokes = page.strokes(group)
     # a marker's piece that happens to line up is thicker than print; merged digits are thick
     # at their joints too, but long along the row
-    long = np.array([np.ptp(p[:, 0]) >= 1.6 * np.ptp(p[:, 1]) for p in spans])
+    long = extents[:, 1] - extents[:, 0] >= 1.6 * (hi - lo)
     if aligned.any():
-        aligned &= (strokes <= 1.3 * np.median(strokes[aligned]) + 0.5) | long
+        aligned &= (strokes <= 1.3 * median(strokes[aligned]) + 0.5) | long
     if aligned.sum() < 2:
         return None
-    return frame, spans, lo, hi, height, aligned
+    return frame, spans, extents, height, aligned
 
 
 def _shear(spans: list[np.ndarray]) -> float:
@@ -226,7 +252,7 @@ def _shear(spans: list[np.ndarray]) -> float:
         var = (d[:, 1] ** 2).sum()
         if var > 0:
             leans.append((d[:, 0] * d[:, 1]).sum() / var)
-    return float(np.clip(np.median(leans), -0.6, 0.6)) if leans else 0.0
+    return float(np.clip(median(leans), -0.6, 0.6)) if leans else 0.0
 
 
 # ------------------------------------------------------------------------------ walking a row
@@ -336,4 +362,4 @@ def _dot(page: Page, i: int, pa: np.ndarray, pc: np.ndarray, h: float) -> bool:
     filling its box (merged digits may be thick and solid, but are long along the row)."""
     w, t = np.ptp(pa) + 1, np.ptp(pc) + 1
     fill = page.stats[i, cv2.CC_STAT_AREA] / (w * t)
-    return page.stroke(i) > max(2.5, 0.45 * h) and fill >= 0.65 and w < 1.6 * t
+    return page.strokes([i])[0] > max(2.5, 0.45 * h) and fill >= 0.65 and w < 1.6 * t
