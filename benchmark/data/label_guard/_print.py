@@ -129,20 +129,20 @@ def _rows(page: Page, group: np.ndarray) -> list[np.ndarray]:
         size = page.size(rest).astype(np.float64)
         d = np.linalg.norm(c[:, None] - c[None], axis=-1)
         np.fill_diagonal(d, np.inf)
-        best = None
-        for i, nearest in enumerate(np.argsort(d, axis=1)[:, :2]):
-            for j in nearest:
-                u = (c[j] - c[i]) / d[i, j]
-                run = _run(c, size, i, c[i], u, 0.3 * min(size[i], size[j]))
-                if len(run) >= 3:
-                    # NOTE: a direction from two neighbours is good to a few degrees only: the
-                    # run's own line takes in a merged blob whose centre lies farther out
-                    vx, vy, x0, y0 = cv2.fitLine(c[run].astype(np.float32), cv2.DIST_L2, 0,
-                                                 0.01, 0.01).ravel()
-                    run = _run(c, size, i, np.array([x0, y0]), np.array([vx, vy]),
-                               0.3 * median(size[run]))
-                if best is None or len(run) > len(best):
-                    best = run
+        seeds = np.repeat(np.arange(len(rest)), 2)  # each blob with each of its two nearest
+        pairs = np.argsort(d, axis=1)[:, :2].ravel()
+        us = (c[pairs] - c[seeds]) / d[seeds, pairs][:, None]
+        runs = _runs(c, size, seeds, c[seeds], us, 0.3 * np.minimum(size[seeds], size[pairs]))
+        # NOTE: a direction from two neighbours is good to a few degrees only: the run's own
+        # line takes in a merged blob whose centre lies farther out
+        again = [k for k, run in enumerate(runs) if len(run) >= 3]
+        if again:
+            fits = np.array([cv2.fitLine(c[runs[k]].astype(np.float32), cv2.DIST_L2, 0, 0.01,
+                                         0.01).ravel() for k in again], np.float64)
+            tols = np.array([0.3 * median(size[runs[k]]) for k in again])
+            for k, run in zip(again, _runs(c, size, seeds[again], fits[:, 2:], fits[:, :2], tols)):
+                runs[k] = run
+        best = runs[int(np.argmax([len(run) for run in runs]))]  # the first of the longest
         if len(best) < 2:
             break
         rows.append(rest[best])
@@ -152,24 +152,31 @@ def _rows(page: Page, group: np.ndarray) -> list[np.ndarray]:
     return rows or [group]
 
 
-def _run(c: np.ndarray, size: np.ndarray, seed: int, origin: np.ndarray, u: np.ndarray,
-         tol: float) -> np.ndarray:
-    """The blobs within `tol` of the line (origin, u), in one run with `seed` without a gap
-    between blobs of more than ~1.5 glyphs (a blob of merged digits is long: its centre is
-    far from the next one's, its end is not)."""
-    across = np.abs((c - origin) @ np.array([-u[1], u[0]]))
-    along = (c - origin) @ u
-    if not across[seed] <= tol:
-        return np.array([seed])
-    on = np.flatnonzero(across <= tol)
-    order = on[np.argsort(along[on])]
+def _runs(c: np.ndarray, size: np.ndarray, seeds: np.ndarray, origins: np.ndarray,
+          us: np.ndarray, tols: np.ndarray) -> list[np.ndarray]:
+    """For each line k (origins[k], unit us[k]): the blobs within tols[k] of it, in one run
+    with blob seeds[k] without a gap between blobs of more than ~1.5 glyphs (a blob of merged
+    digits is long: its centre is far from the next one's, its end is not); [seed] where the
+    seed is off the line. All lines at once: the row search asks for two per blob."""
+    lines, n = np.arange(len(seeds)), len(c)
+    dx, dy = c[None, :, 0] - origins[:, None, 0], c[None, :, 1] - origins[:, None, 1]
+    across = np.abs(dx * -us[:, None, 1] + dy * us[:, None, 0])
+    along = dx * us[:, None, 0] + dy * us[:, None, 1]
+    on = across <= tols[:, None]
+    count = on.sum(1)
+    order = np.argsort(np.where(on, along, np.inf), axis=1, kind="stable")  # on the line first
     half = size[order] / 2
-    gaps = np.diff(along[order]) - half[:-1] - half[1:]
-    glyph = median(np.minimum(size[order], 2 * size[order].min()))  # merged blobs count less
-    starts = np.flatnonzero(gaps > 1.5 * glyph) + 1  # where a new run begins
-    at = int(np.flatnonzero(order == seed)[0])
-    k = np.searchsorted(starts, at, side="right")  # the run holding the seed: starts[k-1]..starts[k]
-    return order[starts[k - 1] if k else 0:starts[k] if k < len(starts) else len(order)]
+    gaps = np.diff(along[lines[:, None], order], axis=1) - half[:, :-1] - half[:, 1:]
+    # the glyph size: the median over the line's blobs, merged blobs counting less
+    smallest = np.where(on, size, np.inf).min(1, keepdims=True)
+    sizes = np.sort(np.where(on, np.minimum(size, 2 * smallest), np.inf), axis=1)
+    k = count // 2
+    glyph = np.where(count % 2 == 1, sizes[lines, k], (sizes[lines, k - 1] + sizes[lines, k]) / 2)
+    cut = (gaps > 1.5 * glyph[:, None]) & (np.arange(n - 1) < count[:, None] - 1)
+    run = np.concatenate([np.zeros((len(seeds), 1), int), np.cumsum(cut, axis=1)], axis=1)
+    at = np.argmax(order == seeds[:, None], axis=1)  # where the seed is along its line
+    member = (run == run[lines, at][:, None]) & (np.arange(n) < count[:, None])
+    return [order[k][member[k]] if on[k, seeds[k]] else seeds[k:k + 1] for k in lines]
 
 
 def _line_of(page: Page, group: np.ndarray) -> Line | None:
@@ -179,7 +186,7 @@ def _line_of(page: Page, group: np.ndarray) -> Line | None:
     vx, vy, x0, y0 = cv2.fitLine(c, cv2.DIST_HUBER, 0, 0.01, 0.01).ravel()
     off = np.abs((c - [x0, y0]) @ np.array([-vy, vx]))
     group = group[off <= 0.5 * median(page.size(group))]  # off the row: a bead, a marker
-    if len(group) < 2:
+    if len(group) < 2 or (len(group) == 2 and _small_pair(page, group)):
         return None
     centre = page.cents[group].mean(0)
     ink = np.concatenate([page.pixels(i) for i in group]).astype(np.float32)
@@ -210,6 +217,17 @@ def _line_of(page: Page, group: np.ndarray) -> Line | None:
     (a0, a1), widths = walk_row(page, line, a0, a1)
     line = replace(line, box=(a0, a1, c0, c1), glyphs=glyphs + glyph_count(widths, height))
     return replace(line, paper=paper_share(page, line))
+
+
+def _small_pair(page: Page, pair: np.ndarray) -> bool:
+    """Whether two blobs are too small to make a row in any direction (most pairs are specks of
+    the plate, and `_fit` would tell them in four directions): a pair's text height is the mean
+    of its two blobs' extents across the row, at least `_MIN_HEIGHT`, and with two blobs the
+    `_ROW_GLYPHS` need one 1.5 glyphs long (1.2 text heights); no extent passes a blob's box
+    diagonal."""
+    w, h = page.stats[pair, cv2.CC_STAT_WIDTH] - 1, page.stats[pair, cv2.CC_STAT_HEIGHT] - 1
+    diagonal = np.hypot(w, h) + 1e-6  # NOTE: room for the rounding of the extents' projection
+    return diagonal.mean() < _MIN_HEIGHT or diagonal.max() < 1.2 * _MIN_HEIGHT
 
 
 def _fit(page: Page, group: np.ndarray, centre: np.ndarray, u: np.ndarray):
