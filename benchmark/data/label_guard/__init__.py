@@ -51,7 +51,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._check import leftovers
-from ._fill import blank, fill, mask_of
+from ._fill import blank, fill, mask_of, paste
 from ._outline import detect
 from ._page import Page, check_image, downscale
 
@@ -102,7 +102,7 @@ def remove_label(image: np.ndarray, strict: bool = False) -> tuple[np.ndarray, L
     page = Page.of(small)
     quads, score = detect(page)
     mask, box = mask_of(quads, s, shape)
-    out, out_small = fill(image, small, s, quads, mask, box)
+    patch, out_small = fill(image, small, s, quads, mask, box)
     left: tuple[str, ...] = ()
     grown = False
     if quads:
@@ -112,13 +112,15 @@ def remove_label(image: np.ndarray, strict: bool = False) -> tuple[np.ndarray, L
             # the print it missed, and a second one would sample the smear
             grown, quads = True, bigger
             mask, box = mask_of(quads, s, shape)
-            out, out_small = fill(image, small, s, quads, mask, box)
+            patch, out_small = fill(image, small, s, quads, mask, box)
             _, left = leftovers(out_small, quads, page)
     blanked = bool(left) and strict
     if blanked:
         wide = [q.whole().widened(_STRICT_GROW * q.line.height) for q in quads]
         mask, box = mask_of(wide, s, shape)
         out = blank(image, mask)
+    else:
+        out = paste(image, patch, box)
     region = LabelRegion(mask, box, bool(quads), score, unsure=bool(left), grown=grown,
                          blanked=blanked, left=left)
     return out, region

@@ -58,7 +58,7 @@ def leftovers(out_small: np.ndarray, quads: list[Quad], original: Page
     looked: list[np.ndarray] = []
     while True:
         added, said = [], []
-        for line in find_lines(page, _near([_image_box(q) for q in grown] + looked, before)):
+        for line in find_lines(page, _near([q.corners() for q in grown] + looked, before)):
             if not line.is_label:
                 continue
             if any(q.contains(line.centre) for q in grown + added):
@@ -68,7 +68,7 @@ def leftovers(out_small: np.ndarray, quads: list[Quad], original: Page
                 added.append(fit_quad(original, line))
             # else: a row that only the fill made look like print (a bead's spots beside the
             # smooth fill); the original shows it is none
-        new = [b for b in map(_image_box, added) if not any(np.array_equal(b, k) for k in looked)]
+        new = [o for o in (q.corners() for q in added) if not any(np.array_equal(o, k) for k in looked)]
         if not new:
             break
         looked += new
@@ -77,18 +77,14 @@ def leftovers(out_small: np.ndarray, quads: list[Quad], original: Page
     return grown, tuple(dict.fromkeys(left))
 
 
-def _image_box(quad: Quad) -> np.ndarray:
-    """x0, y0, x1, y1 of an outline in work px."""
-    corners = quad.corners()
-    return np.concatenate([corners.min(0), corners.max(0)])
-
-
-def _near(boxes: list[np.ndarray], centres: list[np.ndarray]):
-    """`find_lines`'s `near`: whether a group's rows can have their centre in one of `boxes` or
-    within their text height of one of `centres` (1 px for the rounding of a centre)."""
+def _near(outlines: list[np.ndarray], centres: list[np.ndarray]):
+    """`find_lines`'s `near`: whether a group's rows can have their centre in one of the
+    `outlines` (work px) or within their text height of one of `centres`. The box is widened by
+    1 px for the rounding of a centre: a centre inside an outline then leaves an overlap of area."""
     def near(box: np.ndarray, reach: float) -> bool:
         lo, hi = box[:2] - 1, box[2:] + 1
-        return (any((lo <= b[2:]).all() and (b[:2] <= hi).all() for b in boxes)
+        rect = np.array([lo, (hi[0], lo[1]), hi, (lo[0], hi[1])], np.float32)
+        return (any(cv2.intersectConvexConvex(rect, o.astype(np.float32))[0] > 0 for o in outlines)
                 or any(np.linalg.norm(c - np.clip(c, lo, hi)) <= reach + 1 for c in centres))
     return near
 

@@ -38,11 +38,11 @@ def box_of(mask: np.ndarray) -> tuple[int, int, int, int]:
 def fill(image: np.ndarray, small: np.ndarray, s: float, quads: list[Quad],
          mask: np.ndarray, box: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
     """Inpaint the outlines on the work copy and upsample the fill into the masked full-size
-    pixels; every other pixel stays bit-identical. Returns (guarded image, its work copy: what
-    the check looks at)."""
-    out, out_small = image.copy(), small.copy()
+    pixels of `box`. Returns (the guarded pixels of the box, for `paste`; the guarded photo's
+    work copy: what the check looks at)."""
+    x0, y0, x1, y1 = box
     if not quads:
-        return out, out_small
+        return image[y0:y1, x0:x1].copy(), small.copy()
     sh, sw = small.shape[:2]
     # the work-copy mask covers every masked full-size pixel, plus a ring so that the fill
     # samples plate colours, not label edge pixels
@@ -53,30 +53,40 @@ def fill(image: np.ndarray, small: np.ndarray, s: float, quads: list[Quad],
     u0, v0, u1, v1 = max(u0 - 8, 0), max(v0 - 8, 0), min(u1 + 8, sw), min(v1 + 8, sh)
     filled = small.copy()
     filled[v0:v1, u0:u1] = _inpaint(small[v0:v1, u0:u1], msmall[v0:v1, u0:u1])
-    x0, y0, x1, y1 = box
     if s == 1.0:
-        patch = filled[y0:y1, x0:x1]
+        fill = filled[y0:y1, x0:x1]
     else:
         # upsample only the box: full pixel j maps to work pixel (j + .5) * s - .5
         xs = (np.arange(x0, x1, dtype=np.float32) + 0.5) * s - 0.5
         ys = (np.arange(y0, y1, dtype=np.float32) + 0.5) * s - 0.5
         mx, my = np.meshgrid(xs, ys)
-        patch = cv2.remap(filled, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        fill = cv2.remap(filled, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     # NOTE: OpenCV's masked copy; numpy's (copyto with where) takes ~5 ms for a label's box
-    out[y0:y1, x0:x1] = cv2.copyTo(patch, mask[y0:y1, x0:x1].view(np.uint8), out[y0:y1, x0:x1])
+    patch = cv2.copyTo(fill, mask[y0:y1, x0:x1].view(np.uint8), image[y0:y1, x0:x1].copy())
     if s == 1.0:
-        return out, out
+        return patch, paste(small, patch, box)
     # the work copy of the output: the original's, with the box around the fill downscaled
     # again (a pixel or two wider, so that the mixed edge pixels are the output's own)
     p = int(np.ceil(2 / s))
     h, w = image.shape[:2]
-    x0, y0, x1, y1 = max(x0 - p, 0), max(y0 - p, 0), min(x1 + p, w), min(y1 + p, h)
-    u0, v0 = round(x0 * s), round(y0 * s)
-    u1, v1 = min(round(x1 * s), sw), min(round(y1 * s), sh)
+    rx0, ry0, rx1, ry1 = max(x0 - p, 0), max(y0 - p, 0), min(x1 + p, w), min(y1 + p, h)
+    around = image[ry0:ry1, rx0:rx1].copy()
+    around[y0 - ry0:y1 - ry0, x0 - rx0:x1 - rx0] = patch
+    u0, v0 = round(rx0 * s), round(ry0 * s)
+    u1, v1 = min(round(rx1 * s), sw), min(round(ry1 * s), sh)
+    out_small = small.copy()
     if u1 > u0 and v1 > v0:
-        out_small[v0:v1, u0:u1] = cv2.resize(out[y0:y1, x0:x1], (u1 - u0, v1 - v0),
+        out_small[v0:v1, u0:u1] = cv2.resize(around, (u1 - u0, v1 - v0),
                                              interpolation=cv2.INTER_AREA)
-    return out, out_small
+    return patch, out_small
+
+
+def paste(image: np.ndarray, patch: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """A copy of `image` with `patch` in `box` (the only full-size copy the guard makes)."""
+    x0, y0, x1, y1 = box
+    out = image.copy()
+    out[y0:y1, x0:x1] = patch
+    return out
 
 
 def _inpaint(crop: np.ndarray, mask: np.ndarray) -> np.ndarray:
