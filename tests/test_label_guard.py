@@ -173,6 +173,128 @@ def test_real_speed():
     assert cpu < 0.2, f"{cpu * 1000:.0f} ms CPU per image"
 
 
+# --------------------------------------------------------------------------- what the speed rests on
+
+def test_ink_and_blobs_are_the_formula_and_opencvs():
+    """`Page.of` reads its ink from a table per paper level and sums the blobs' stats over the
+    ink alone: the same bits as the formula and cv2.connectedComponentsWithStats."""
+    from benchmark.data.label_guard import _page
+
+    for key in REAL_KEYS[::4]:
+        small, _ = _page.downscale(stress.load_real(key))
+        page = _page.Page.of(small)
+        p = page.paper.astype(np.int16)
+        ink = ((p - page.gray > _page._INK_CONTRAST * p) & (page.paper >= page.floor))
+        _, lab, stats, cents = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
+        assert np.array_equal(page.lab, lab), key
+        assert np.array_equal(page.stats[1:], stats[1:]) and page.stats.dtype == stats.dtype, key
+        assert np.array_equal(page.cents[1:], cents[1:]), key
+    blank = _page.Page.of(np.full((40, 60, 3), 200, np.uint8))
+    assert blank.stats.shape == (1, 5) and not len(blank.glyphs)
+
+
+def test_median_is_numpys():
+    from benchmark.data.label_guard._page import median
+
+    rng = np.random.default_rng(0)
+    for n in range(1, 12):
+        for values in (rng.normal(size=n), rng.integers(0, 256, n).astype(np.uint8),
+                       rng.integers(-50, 50, n).astype(np.int32), list(rng.normal(size=n))):
+            got = median(values)
+            assert got == np.median(values) and got.dtype == np.float64
+
+
+def _one_run(c, size, seed, origin, u, tol):
+    """The row search's rule for one line, written plainly: the blobs within tol of the line,
+    in one run with the seed without a gap of more than 1.5 glyphs."""
+    d = c - origin
+    across, along = np.abs(d @ np.array([-u[1], u[0]])), d @ u
+    if across[seed] > tol:
+        return [seed]
+    on = sorted(np.flatnonzero(across <= tol), key=lambda k: along[k])
+    glyph = np.median(np.minimum(size[on], 2 * size[on].min()))
+    run = [on[0]]
+    for prev, k in zip(on, on[1:]):
+        if along[k] - along[prev] - size[prev] / 2 - size[k] / 2 > 1.5 * glyph:
+            if seed in run:
+                break
+            run = []
+        run.append(k)
+    return run
+
+
+def test_all_lines_at_once_are_each_line_alone():
+    from benchmark.data.label_guard._print import _runs
+
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        n = int(rng.integers(3, 25))
+        c = rng.uniform(0, 200, (n, 2))
+        c[: n // 2, 1] = 100 + rng.normal(0, 1, n // 2)  # a row among scattered blobs
+        size = rng.uniform(3, 15, n)
+        seeds = rng.integers(0, n, 6)
+        angles = rng.uniform(-0.3, 0.3, 6)
+        us = np.stack([np.cos(angles), np.sin(angles)], 1)
+        origins, tols = c[seeds], rng.uniform(0.5, 6, 6)
+        for k, run in enumerate(_runs(c, size, seeds, origins, us, tols)):
+            assert list(run) == _one_run(c, size, seeds[k], origins[k], us[k], tols[k])
+
+
+def _line_key(line) -> tuple:
+    return (*line.centre, *line.u, *line.box, line.height, line.glyphs, line.shear, line.paper,
+            line.level)
+
+
+def _pages():
+    from benchmark.data.label_guard import _page
+
+    for key in REAL_KEYS:
+        small, _ = _page.downscale(stress.load_real(key))
+        yield key, small, _page.Page.of(small)
+
+
+def test_rows_near_the_outlines_are_the_whole_searchs():
+    """The check searches rows only in groups that can hold a row in an outline or near a label
+    found (`_check._near`): every such row of the whole search comes out the same. Asked on the
+    photo itself, where the label's own rows are such rows."""
+    from benchmark.data.label_guard import _check, _outline, _page, _print
+
+    for key, small, page in _pages():
+        quads, _ = _outline.detect(page)
+        centres = [l.centre for l in _print.find_lines(page) if l.is_label]
+
+        def matters(line):
+            return (any(q.contains(line.centre) for q in quads)
+                    or any(np.linalg.norm(line.centre - c) <= line.height for c in centres))
+
+        whole = [_line_key(l) for l in _print.find_lines(page) if matters(l)]
+        near = _check._near([q.corners() for q in quads], centres)
+        got = [_line_key(l) for l in _print.find_lines(_page.Page.of(small), near) if matters(l)]
+        assert whole and got == whole, key
+
+
+def test_pairs_passed_over_make_no_row(monkeypatch):
+    """The row search passes over pairs of specks (`_print._small_pair`) without fitting them:
+    fitted, none of them makes a row."""
+    from benchmark.data.label_guard import _print
+
+    small_pair, passed = _print._small_pair, []
+
+    def counted(page, pair):
+        passed.append(small_pair(page, pair))
+        return passed[-1]
+
+    for key, _, page in _pages():
+        for group in _print._groups(page):
+            for row in _print._rows(page, group):
+                monkeypatch.setattr(_print, "_small_pair", counted)
+                fast = _print._line_of(page, row)
+                monkeypatch.setattr(_print, "_small_pair", lambda page, pair: False)
+                whole = _print._line_of(page, row)
+                assert (fast is None and whole is None) or _line_key(fast) == _line_key(whole), key
+    assert sum(passed) >= 50 and not all(passed)  # it passed over many pairs, and not every one
+
+
 # --------------------------------------------------------------------------- stress set
 
 def test_stress_set_covers_every_case():

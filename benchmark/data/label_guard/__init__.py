@@ -39,10 +39,11 @@ On the 20 shared real views and the synthetic stress set of `tests/label_stress.
 0.6-1.3x, three exposures) at most 2 % of a label is left and nothing farther than 50 px from
 it changes. On stress sets drawn with other seeds about 1 view in 100 fails one of the two
 (mostly a saturated label half on the sheet, where no paper edge shows). A full-size
-(2064x1548) view takes ~115 ms wall (median; ~225 at worst, a view that is regrown) on the two
-cores of this project's machines (`scripts/bench_label_guard.py`), above the 100 ms target: most
-of it is `find_lines` grouping blobs into rows in Python, run once on the photo and again by the
-check.
+(2064x1548) view takes ~50 ms wall (mean over the 15 full-size shared views; ~80 at worst, a
+view that is regrown) on the two cores of this project's machines
+(`scripts/bench_label_guard.py`), against the 100 ms target. Of that, ~7 ms is the downscale
+and most of the rest the row search (`find_lines`), run on the photo and, near the outlines,
+by the check.
 """
 from __future__ import annotations
 

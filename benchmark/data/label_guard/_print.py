@@ -194,9 +194,9 @@ def _line_of(page: Page, group: np.ndarray) -> Line | None:
     # NOTE: the row's direction from its blobs' centres, or from their ink: a stray spot or a
     # marker's piece in the row tilts one or the other by degrees; the one that lines up the
     # most glyphs wins, then the direction is refitted to the ink of those glyphs alone
-    directions = [np.array([vx, vy])] + [
-        cv2.fitLine(ink[0].astype(np.float32), d, 0, 0.01, 0.01).ravel()[:2]
-        for d in (cv2.DIST_L2, cv2.DIST_HUBER)]
+    points = ink[0].astype(np.float32)
+    directions = [np.array([vx, vy])] + [cv2.fitLine(points, d, 0, 0.01, 0.01).ravel()[:2]
+                                         for d in (cv2.DIST_L2, cv2.DIST_HUBER)]
     fits = [f for u in directions if (f := _fit(page, group, ink, centre, u)) is not None]
     if not fits:
         return None
