@@ -4,7 +4,8 @@ The acceptance figures of issue 13, on the 20 shared real views and on the synth
 set of `label_stress.py`: in every one at most 5 % of the label left untouched and no pixel
 farther than ~60 px from the label changed. Then the guard's check of its own output (a half
 removed label is noticed and fixed; an unsure view is marked, and blanked in strict mode),
-the counters the feature extractor keeps, the synthetic twin, and the time a view takes.
+the counters the feature extractor keeps, the synthetic twin, the time a view takes, and the
+shortcuts that time rests on (each gives what the plain computation gives).
 """
 from __future__ import annotations
 
@@ -173,7 +174,7 @@ def test_real_speed():
     assert cpu < 0.2, f"{cpu * 1000:.0f} ms CPU per image"
 
 
-# --------------------------------------------------------------------------- what the speed rests on
+# ----------------------------------------------------------------- what the speed rests on
 
 def test_ink_and_blobs_are_the_formula_and_opencvs():
     """`Page.of` reads its ink from a table per paper level and sums the blobs' stats over the
@@ -185,7 +186,8 @@ def test_ink_and_blobs_are_the_formula_and_opencvs():
         page = _page.Page.of(small)
         p = page.paper.astype(np.int16)
         ink = ((p - page.gray > _page._INK_CONTRAST * p) & (page.paper >= page.floor))
-        _, lab, stats, cents = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
+        _, lab, stats, cents = cv2.connectedComponentsWithStats(ink.astype(np.uint8),
+                                                                connectivity=8)
         assert np.array_equal(page.lab, lab), key
         assert np.array_equal(page.stats[1:], stats[1:]) and page.stats.dtype == stats.dtype, key
         assert np.array_equal(page.cents[1:], cents[1:]), key

@@ -68,7 +68,8 @@ def leftovers(out_small: np.ndarray, quads: list[Quad], original: Page
                 added.append(fit_quad(original, line))
             # else: a row that only the fill made look like print (a bead's spots beside the
             # smooth fill); the original shows it is none
-        new = [o for o in (q.corners() for q in added) if not any(np.array_equal(o, k) for k in looked)]
+        new = [o for o in (q.corners() for q in added)
+               if not any(np.array_equal(o, k) for k in looked)]
         if not new:
             break
         looked += new

@@ -54,15 +54,15 @@ def fill(image: np.ndarray, small: np.ndarray, s: float, quads: list[Quad],
     filled = small.copy()
     filled[v0:v1, u0:u1] = _inpaint(small[v0:v1, u0:u1], msmall[v0:v1, u0:u1])
     if s == 1.0:
-        fill = filled[y0:y1, x0:x1]
+        upsampled = filled[y0:y1, x0:x1]
     else:
         # upsample only the box: full pixel j maps to work pixel (j + .5) * s - .5
         xs = (np.arange(x0, x1, dtype=np.float32) + 0.5) * s - 0.5
         ys = (np.arange(y0, y1, dtype=np.float32) + 0.5) * s - 0.5
         mx, my = np.meshgrid(xs, ys)
-        fill = cv2.remap(filled, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        upsampled = cv2.remap(filled, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     # NOTE: OpenCV's masked copy; numpy's (copyto with where) takes ~5 ms for a label's box
-    patch = cv2.copyTo(fill, mask[y0:y1, x0:x1].view(np.uint8), image[y0:y1, x0:x1].copy())
+    patch = cv2.copyTo(upsampled, mask[y0:y1, x0:x1].view(np.uint8), image[y0:y1, x0:x1].copy())
     if s == 1.0:
         return patch, paste(small, patch, box)
     # the work copy of the output: the original's, with the box around the fill downscaled
