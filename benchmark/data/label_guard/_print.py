@@ -206,7 +206,7 @@ def _line_of(page: Page, group: np.ndarray) -> Line | None:
     refit = _fit(page, group, ink, np.array([cx, cy]), np.array([vx, vy]))
     if refit is not None and refit[-1].sum() >= best[-1].sum():
         best = refit
-    frame, spans, extents, height, aligned = best
+    frame, in_frame, extents, height, aligned = best
     a_lo, a_hi, lo, hi = extents[aligned].T
     glyphs = glyph_count(a_hi - a_lo, height)
     if glyphs < _ROW_GLYPHS or a_hi.max() - a_lo.min() < 2.0 * height:
@@ -214,6 +214,7 @@ def _line_of(page: Page, group: np.ndarray) -> Line | None:
     a0, a1, c0, c1 = a_lo.min(), a_hi.max(), lo.min(), hi.max()
     x, y = np.concatenate([page.pixels(i) for i in group[aligned]]).astype(int).T
     level = float(np.median(page.paper[y, x]))
+    spans = np.split(in_frame, ink[1][1:])  # each blob's ink in the frame
     line = Line(frame.centre, frame.u, (a0, a1, c0, c1), height, glyphs,
                 _shear([spans[k] for k in np.flatnonzero(aligned)]), 0.0, level)
     (a0, a1), widths = walk_row(page, line, a0, a1)
@@ -234,7 +235,7 @@ def _small_pair(page: Page, pair: np.ndarray) -> bool:
 
 def _fit(page: Page, group: np.ndarray, ink: tuple[np.ndarray, np.ndarray], centre: np.ndarray,
          u: np.ndarray):
-    """The row's frame at (centre, u) and its blobs in it: (frame, each blob's ink in the frame,
+    """The row's frame at (centre, u) and its blobs in it: (frame, the ink in the frame,
     extents (a0, a1, c0, c1 of each blob), text height, which blobs are glyphs lined up on the
     row); None where the print is too small. `ink`: the blobs' pixels, one after the other, and
     where each blob begins."""
@@ -262,7 +263,7 @@ def _fit(page: Page, group: np.ndarray, ink: tuple[np.ndarray, np.ndarray], cent
         aligned &= (strokes <= 1.3 * median(strokes[aligned]) + 0.5) | long
     if aligned.sum() < 2:
         return None
-    return frame, np.split(np.stack([a, c], 1), starts[1:]), extents, height, aligned
+    return frame, np.stack([a, c], 1), extents, height, aligned
 
 
 def _shear(spans: list[np.ndarray]) -> float:
