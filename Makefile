@@ -27,4 +27,4 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow and not paper and not ray"
 
 clean:
-	rm -rf results tables/*.pdf tables/*.aux tables/*.log
+	rm -rf results tables plots

@@ -11,10 +11,11 @@ STAGES: tuple[tuple[str, ...], ...] = (
     ("benchmark.features",),  # frozen backbones and the feature cache
     ("benchmark.method", "methods"),  # the adapter contract and the adapters
     ("benchmark.metrics",),  # numbers from scores, labels and maps
-    ("benchmark.results",),  # unit folders on disk
-    ("benchmark.runner", "benchmark.executors", "benchmark.dryrun"),  # the protocol
+    ("benchmark.results", "benchmark.run_lock"),  # unit folders on disk, one writer per run
+    ("benchmark.runner", "benchmark.fingerprint", "benchmark.executors",  # the protocol
+     "benchmark.dryrun", "benchmark.preflight"),
     ("benchmark.tables", "benchmark.plots", "benchmark.golden", "benchmark.audit",  # read results
      "benchmark.leaderboard", "benchmark.compare", "benchmark.report",
-     "benchmark.recipe_report"),  # (or a manifest)
+     "benchmark.confound_report"),  # (or a manifest)
     ("benchmark.cli",),  # the `bench` command
 )

@@ -5,7 +5,7 @@ category code. The audit runs result-only (image) methods through the ordinary r
 dataset whose labels are visible, once with the label guard off (`run="audit-guard-off"`) and once
 on (`run="audit-guard-on"`), and compares their per-category I-AUROC.
 
-On the recipe-neutral synthetic twin (the audit's default) three categories leave no trace in the
+On the confound-free synthetic twin (the audit's default) three categories leave no trace in the
 photos (03 Porosity, 07 Lack_of_Fusion, 12 Process_Result_Mismatch: the bead is a normal one, for
 12 of another configuration). A result-only method can only beat chance on them by reading the label (or, for
 12, by recognising a bead that is off for the sample's configuration; the twin's configurations
@@ -49,9 +49,10 @@ class AuditConfig:
     out: Path = Path("results/audit")
     cache: Path | None = None  # default: <out>/.feature_cache
     synth_seed: int = 0
-    # NOTE: the recipe-neutral twin: there the invisible categories leave no trace in the photos at
-    # all, while the default twin's recipes shape every bead (a recipe signal, not the label)
-    synth_recipes: str = "neutral"
+    # NOTE: the confound-free twin: there the invisible categories leave no trace in the photos at
+    # all, while the default twin's recipes shape every bead and its sessions light every photo
+    # (recipe and session signals, not the label)
+    synth_confounds: str = "none"
     profile: str = "quick"
     device: str = "cpu"
     n_boot: int = 1000
@@ -125,8 +126,8 @@ def feature_cache_keys(run_config, methods) -> dict[str, str]:
                          run_config.feature_options())
     index = feature_index()
     names = {index[f] for s in resolve_methods(methods) for f in s.feature_names(profile)}
-    if "dinov2" in names:
-        names.add("pixels")  # DINOv2 is computed from the (guarded) pixel views
+    if names & {"dinov2", "dinov2_fine"}:
+        names.add("pixels")  # DINOv2 (both grids) is computed from the (guarded) pixel views
     return {n: store.settings_digest(n) for n in sorted(names)}
 
 
@@ -138,7 +139,7 @@ def audit(config: AuditConfig) -> dict:
     from benchmark.runner import run as run_bench
 
     t_start = time.perf_counter()
-    root = Path(config.root) if config.root else default_dataset(config.synth_seed, config.synth_recipes)
+    root = Path(config.root) if config.root else default_dataset(config.synth_seed, config.synth_confounds)
     info = dataset_label_info(root)
     if info and not info.get("label", True):
         raise DataError(root, "the synthetic twin was generated without labels (label=false): "
@@ -163,7 +164,7 @@ def audit(config: AuditConfig) -> dict:
         rc = RunConfig(methods=tuple(config.methods), seeds=tuple(config.seeds), profile=config.profile,
                        root=root, device=config.device, out=out, run=f"audit-guard-{setting}",
                        cache=cache, label_guard=guard, synth_seed=config.synth_seed,
-                       synth_recipes=config.synth_recipes, rerun=True)
+                       synth_confounds=config.synth_confounds, rerun=True)
         t0 = time.perf_counter()
         run_dir = run_bench(rc)
         report["runs"][setting] = {"run_dir": str(run_dir), "label_guard": guard,

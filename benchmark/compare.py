@@ -2,12 +2,15 @@
 from the saved scores of two methods on the same TEST samples:
 
 - the DeLong test of the I-AUROC difference (`benchmark.metrics.delong_test`), once per seed
-  that both methods have;
+  that both methods have, with Obuchowski's clustered variance over recording folders;
 - the paired stratified bootstrap interval of the difference of their I-AUROCs averaged over
-  those seeds (`benchmark.metrics.bootstrap_auroc_diff_ci`);
+  those seeds (`benchmark.metrics.bootstrap_auroc_diff_ci`), resampling folders;
 
 overall and per defect category (all normal TEST samples against the samples of one category,
-as in the per-category tables). `bench compare RUN A B` prints them; `significance_table` is the
+as in the per-category tables), on the whole TEST split or on one of its matched subsets
+(`--subset`). Welds of one folder share a recording session and are not independent, so every
+interval and test treats a folder as one draw (results written before folders were recorded
+fall back to single welds, and the caption says so). `bench compare RUN A B` prints them; `significance_table` is the
 main table with each row's 95 % interval and a mark on the rows that differ significantly from
 the proposed model (`bench show --ci`, `bench table --ci`). Pure functions of the results.
 """
@@ -20,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmark.metrics import Undefined, bootstrap_auroc_ci, bootstrap_auroc_diff_ci, delong_test
+from benchmark.tables.build import REFERENCE, SUBSET_TEXT
 from benchmark.tables.build import MODALITY_COLUMN, MethodRuns, RunData, _finish, _grouped, main_rows
 from benchmark.tables.model import Cell, Column, Row, RowGroup, Table
 
@@ -40,11 +44,19 @@ class TestScores:
     labels: np.ndarray  # (N,)
     categories: np.ndarray  # (N,) object
     scores: dict[int, np.ndarray]  # seed -> (N,)
+    clusters: np.ndarray  # (N,) object: the recording folder of each weld (its id where unrecorded)
+    subsets: dict[str, np.ndarray]  # subset name -> (N,) bool, as the runner recorded them
+
+    @property
+    def clustered(self) -> bool:
+        """False for results written before folders were recorded: every weld its own cluster."""
+        return not np.array_equal(self.clusters, np.asarray(self.ids, dtype=object))
 
 
 def test_scores(m: MethodRuns) -> TestScores:
     """The TEST rows of every seed of a method; every seed must hold the same samples."""
-    ids = labels = cats = None
+    ids = labels = cats = clusters = None
+    subsets: dict[str, np.ndarray] = {}
     scores = {}
     for u in m.units:
         rows = sorted((r for r in u.scores() if r.get("split", "TEST") == "TEST"), key=lambda r: r["id"])
@@ -53,11 +65,18 @@ def test_scores(m: MethodRuns) -> TestScores:
             ids = these
             labels = np.array([int(r["label"]) for r in rows])
             cats = np.array([r["category"] for r in rows], dtype=object)
+            clusters = np.array([r.get("folder") or r["id"] for r in rows], dtype=object)
+            subsets = {k: np.array([r[k] == "1" for r in rows]) for k in SUBSET_TEXT
+                       if rows and _recorded(rows, k)}
         elif these != ids:
             raise ValueError(f"{u.folder / 'scores.csv'}: TEST samples differ from those of "
                              f"{m.units[0].folder / 'scores.csv'} ({len(set(these) ^ set(ids))} differ)")
         scores[u.seed] = np.array([float(r["score"]) for r in rows])
-    return TestScores(ids or [], labels, cats, scores)
+    return TestScores(ids or [], labels, cats, scores, clusters, subsets)
+
+
+def _recorded(rows: list[dict], key: str) -> bool:
+    return all(r.get(key) not in (None, "") for r in rows)
 
 
 @dataclass
@@ -67,9 +86,11 @@ class Paired:
     seeds: list[int]  # seeds both methods have
     a: np.ndarray  # (S, N)
     b: np.ndarray  # (S, N)
+    clusters: np.ndarray  # (N,)
+    clustered: bool  # False: the scores recorded no folders, every weld is its own cluster
 
 
-def paired(data: RunData, a: str, b: str) -> Paired:
+def paired(data: RunData, a: str, b: str, subset: str | None = None) -> Paired:
     for name in (a, b):
         if name not in data.methods:
             raise ValueError(f"{data.run_dir}: no finished unit of method {name!r} "
@@ -82,8 +103,15 @@ def paired(data: RunData, a: str, b: str) -> Paired:
     if not seeds:
         raise ValueError(f"{data.run_dir}: {a} (seeds {sorted(sa.scores)}) and {b} (seeds "
                          f"{sorted(sb.scores)}) have no seed in common")
-    return Paired(sa.labels, sa.categories, seeds, np.stack([sa.scores[s] for s in seeds]),
-                  np.stack([sb.scores[s] for s in seeds]))
+    keep = np.ones(len(sa.ids), dtype=bool)
+    if subset is not None:
+        if subset not in sa.subsets:
+            raise ValueError(f"{data.run_dir}: the scores of {a} record no subset {subset!r} "
+                             f"(recorded: {', '.join(sa.subsets) or 'none'}); rerun with --rerun")
+        keep = sa.subsets[subset]
+    return Paired(sa.labels[keep], sa.categories[keep], seeds,
+                  np.stack([sa.scores[s][keep] for s in seeds]),
+                  np.stack([sb.scores[s][keep] for s in seeds]), sa.clusters[keep], sa.clustered)
 
 
 # ---------------------------------------------------------------------------- the comparison
@@ -117,13 +145,16 @@ class Comparison:
     alpha: float
     n_boot: int
     provenance: str
+    subset: str | None = None
+    clustered: bool = True
 
     def to_json(self) -> dict:
         def val(v):
             return {"value": None, "reason": v.reason} if isinstance(v, Undefined) else v
 
         return {"run": str(self.run_dir), "a": self.a, "b": self.b, "seeds": self.seeds,
-                "alpha": self.alpha, "n_boot": self.n_boot,
+                "alpha": self.alpha, "n_boot": self.n_boot, "subset": self.subset or "all",
+                "resampled": "folders" if self.clustered else "welds",
                 "rows": [{"category": r.category, "n_normal": r.n_normal, "n_anomalous": r.n_anomalous,
                           "auroc_a": val(r.auroc_a), "auroc_b": val(r.auroc_b), "diff": val(r.diff),
                           "ci95": val(r.ci if isinstance(r.ci, Undefined) else list(r.ci)),
@@ -139,7 +170,8 @@ class Comparison:
 def _row(category: str, idx: np.ndarray, pair: Paired, n_boot: int) -> ComparisonRow:
     y = pair.labels[idx]
     n_anom = int(y.sum())
-    tests = [delong_test(y, pair.a[i, idx], pair.b[i, idx]) for i in range(len(pair.seeds))]
+    seeds = range(len(pair.seeds))
+    tests = [delong_test(y, pair.a[i, idx], pair.b[i, idx]) for i in seeds]
     row = ComparisonRow(category, len(y) - n_anom, n_anom, Undefined(""), Undefined(""),
                         Undefined(""), Undefined(""))
     if isinstance(tests[0]["diff"], Undefined):
@@ -150,15 +182,24 @@ def _row(category: str, idx: np.ndarray, pair: Paired, n_boot: int) -> Compariso
     row.auroc_a = float(np.mean([t["auroc_a"] for t in tests]))
     row.auroc_b = float(np.mean([t["auroc_b"] for t in tests]))
     row.diff = row.auroc_a - row.auroc_b
-    row.ci = bootstrap_auroc_diff_ci(y, pair.a[:, idx], pair.b[:, idx], n_boot=n_boot, seed=BOOT_SEED)
+    clusters = pair.clusters[idx] if pair.clustered else None  # None: DeLong's own variance
+    row.ci = bootstrap_auroc_diff_ci(y, pair.a[:, idx], pair.b[:, idx], n_boot=n_boot, seed=BOOT_SEED,
+                                     clusters=clusters)
+    if clusters is not None:
+        tests = [delong_test(y, pair.a[i, idx], pair.b[i, idx], clusters=clusters) for i in seeds]
+        if isinstance(tests[0]["z"], Undefined):  # too few folders to test: no z, no p
+            row.undefined = tests[0]["z"].reason
+            return row
     row.z = [t["z"] for t in tests]
     row.p = [t["p_value"] for t in tests]
     return row
 
 
-def compare(data: RunData, a: str, b: str, *, alpha: float = ALPHA, n_boot: int = N_BOOT) -> Comparison:
-    """A against B on the seeds both have: overall, then each defect category of the TEST split."""
-    pair = paired(data, a, b)
+def compare(data: RunData, a: str, b: str, *, alpha: float = ALPHA, n_boot: int = N_BOOT,
+            subset: str | None = None) -> Comparison:
+    """A against B on the seeds both have: overall, then each defect category of the TEST split
+    (or of one of its matched subsets)."""
+    pair = paired(data, a, b, subset)
     rows = [_row(OVERALL, np.arange(len(pair.labels)), pair, n_boot)]
     normal = np.flatnonzero(pair.categories == NORMAL)
     codes = data.category_codes()
@@ -166,7 +207,7 @@ def compare(data: RunData, a: str, b: str, *, alpha: float = ALPHA, n_boot: int 
     for c in defects:
         rows.append(_row(c, np.concatenate([normal, np.flatnonzero(pair.categories == c)]), pair, n_boot))
     return Comparison(data.run_dir, a, b, data.methods[a].label, data.methods[b].label, pair.seeds,
-                      rows, alpha, n_boot, data.provenance())
+                      rows, alpha, n_boot, data.provenance(), subset, pair.clustered)
 
 
 # ---------------------------------------------------------------------------- rendering
@@ -206,12 +247,16 @@ def comparison_table(c: Comparison) -> Table:
                         {k: Cell(text=v, reason=(r.undefined or None) if k == "diff" else None)
                          for k, v in cells.items()}))
     seeds = ", ".join(map(str, c.seeds))
+    where = f"the {c.subset.replace('_', '-')} subset of the TEST split" if c.subset else "the TEST split"
+    unit = "recording folders" if c.clustered else "TEST welds (no folders recorded)"
+    variance = " with Obuchowski's clustered variance over the same folders" if c.clustered else ""
     table = Table(
         name="compare", title=f"A = {c.a} {c.label_a}  vs  B = {c.b} {c.label_b}",
-        caption=(f"Paired comparison on the TEST split of {c.run_dir}, seed(s) {seeds} (both "
+        caption=(f"Paired comparison on {where} of {c.run_dir}, seed(s) {seeds} (both "
                  f"methods). I-AUROC (mean over the seeds); Δ = A − B; 95 % CI: paired stratified "
-                 f"bootstrap of Δ over TEST samples ({c.n_boot} replicates); DeLong: paired test "
-                 f"per seed, two-sided. * p < {c.alpha:g} in every seed, same sign. A category row "
+                 f"bootstrap of Δ over {unit} ({c.n_boot} replicates); DeLong: paired test "
+                 f"per seed{variance}, two-sided. "
+                 f"* p < {c.alpha:g} in every seed, same sign. A category row "
                  f"holds all normal TEST samples and that category's; not corrected for multiple "
                  f"comparisons. {c.provenance}"),
         columns=cols, groups=[RowGroup("", rows)], row_header="Category")
@@ -223,6 +268,8 @@ def comparison_table(c: Comparison) -> Table:
 def reference_of(data: RunData, name: str) -> str | None:
     """The proposed model a row is compared with: the proposed method of its modality group, else
     the run's only proposed method."""
+    if data.methods[name].role == REFERENCE:
+        return None  # a shortcut floor is a reference, not a contender
     proposed = [m for m in main_rows(data) if data.methods[m].role == "proposed"]
     group = data.methods[name].group
     same = [m for m in proposed if data.methods[m].group == group]
@@ -231,7 +278,10 @@ def reference_of(data: RunData, name: str) -> str | None:
     return proposed[0] if len(proposed) == 1 else None
 
 
-def significance_table(data: RunData, *, alpha: float = ALPHA, n_boot: int = N_BOOT) -> Table:
+def significance_table(data: RunData, *, alpha: float = ALPHA, n_boot: int = N_BOOT,
+                       subset: str | None = None) -> Table:
+    """The main table's I-AUROC with intervals and tests, on the TEST split or one of its matched
+    subsets."""
     names = main_rows(data)
     if not names:
         raise ValueError(f"{data.run_dir}: no method for the main table")
@@ -239,17 +289,20 @@ def significance_table(data: RunData, *, alpha: float = ALPHA, n_boot: int = N_B
 
     def row(m: MethodRuns) -> Row:
         s = scores[m.name]
-        ci = bootstrap_auroc_ci(s.labels, np.stack([s.scores[k] for k in sorted(s.scores)]),
-                                n_boot=n_boot, seed=BOOT_SEED)
-        cells = {MODALITY_COLUMN.key: Cell(text=m.modalities), "I-AUROC": m.overall("I-AUROC"),
-                 "ci": Cell(text=_fmt_ci(ci, 100, 1)), "diff": Cell(text="–"), "p": Cell(text="–")}
+        keep = s.subsets.get(subset, np.ones(len(s.ids), dtype=bool)) if subset else slice(None)
+        auroc = m.overall(f"{subset}/I-AUROC" if subset else "I-AUROC")
+        ci = bootstrap_auroc_ci(s.labels[keep], np.stack([s.scores[k][keep] for k in sorted(s.scores)]),
+                                n_boot=n_boot, seed=BOOT_SEED, clusters=s.clusters[keep] if s.clustered else None)
+        cells = {MODALITY_COLUMN.key: Cell(text=m.modalities), "I-AUROC": auroc,
+                 "ci": Cell(text=_fmt_ci(ci, 100, 1) if auroc.defined else "–"),
+                 "diff": Cell(text="–"), "p": Cell(text="–")}
         label = m.label
         ref = reference_of(data, m.name)
         if ref == m.name:
             cells["diff"] = Cell(text="reference")
         elif ref is not None:
-            r = compare_overall(data, m.name, ref, n_boot)
-            if not isinstance(r.diff, Undefined):
+            r = compare_overall(data, m.name, ref, n_boot, subset)
+            if not isinstance(r.diff, Undefined) and auroc.defined:
                 cells["diff"] = Cell(text=f"{100 * r.diff:+.1f} {_fmt_ci(r.ci, 100, 1)}")
                 cells["p"] = Cell(text=" / ".join(fmt_p(p) for p in r.p))
                 if r.significant(alpha):
@@ -260,19 +313,28 @@ def significance_table(data: RunData, *, alpha: float = ALPHA, n_boot: int = N_B
             Column("ci", "95 % CI", kind="text", ranked=False, align="r"),
             Column("diff", "Δ vs proposed [95 % CI]", kind="text", ranked=False, align="r"),
             Column("p", "DeLong p", kind="text", ranked=False, align="r")]
+    clustered = all(s.clustered for s in scores.values())
+    unit = "recording folders (cluster bootstrap)" if clustered else "TEST welds (no folders recorded)"
+    test = "clustered (Obuchowski) DeLong" if clustered else "DeLong"
+    where = (f"the {subset.replace('_', '-')} subset of the TEST split (defects that share "
+             f"{SUBSET_TEXT[subset]} with TRAIN normals, all TEST normals)" if subset else "the TEST split")
     return _finish(Table(
-        name="significance", title="Main table with 95 % intervals", label="tab:significance",
-        columns=cols, groups=_grouped(data, names, row),
-        caption=(f"I-AUROC ×100 on the TEST split ({data.seeds_text(names)}) with its 95 % "
-                 f"interval (stratified bootstrap over TEST samples of the mean over seeds, "
-                 f"{n_boot} replicates), and the difference from the proposed model of the same "
-                 f"modality group (else the run's only proposed model) with its paired bootstrap "
-                 f"interval and the DeLong p of each seed both have. {MARK}: differs from that "
-                 f"proposed model, DeLong p < {alpha:g} in "
+        name="significance" + (f"_{subset}" if subset else ""),
+        title="Main table with 95 % intervals" + (f" ({subset.replace('_', '-')})" if subset else ""),
+        label="tab:significance" + (f"-{subset.replace('_', '-')}" if subset else ""),
+        columns=cols, groups=_grouped(data, names, row), wide=True,
+        caption=(f"I-AUROC ×100 on {where} ({data.seeds_text(names)}) with its 95 % "
+                 f"interval, and the difference from the proposed model of the same modality "
+                 f"group with its paired interval and DeLong p. {MARK}: DeLong p < {alpha:g} in "
                  f"every seed with the same sign (not corrected for multiple comparisons). "
-                 f"{data.provenance()}")))
+                 f"{data.provenance()}"),
+        details=[f"Intervals: stratified bootstrap over {unit} of the mean over seeds, {n_boot} "
+                 f"replicates; the difference is taken from the proposed model of the row's "
+                 f"modality group (else the run's only proposed model), with its paired bootstrap "
+                 f"interval and the {test} p of each seed both have."]))
 
 
-def compare_overall(data: RunData, a: str, b: str, n_boot: int = N_BOOT) -> ComparisonRow:
-    pair = paired(data, a, b)
+def compare_overall(data: RunData, a: str, b: str, n_boot: int = N_BOOT,
+                    subset: str | None = None) -> ComparisonRow:
+    pair = paired(data, a, b, subset)
     return _row(OVERALL, np.arange(len(pair.labels)), pair, n_boot)

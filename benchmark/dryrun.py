@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmark import results as R
-from benchmark.runner import (SYNTHETIC_MARKER, RunConfig, describe_stale, plan_run, resolve_methods,
-                              stale_units, twin_path)
+from benchmark.fingerprint import describe_stale, stale_units
+from benchmark.preflight import check_run_config
+from benchmark.runner import (SYNTHETIC_MARKER, RunConfig, plan_run, resolve_methods, results_folder,
+                              twin_path)
 
 
 @dataclass
@@ -46,13 +48,14 @@ class DryRun:
 
 
 def dry_run(config: RunConfig, executor: str = "local", address: str | None = None) -> DryRun:
-    specs = resolve_methods(config.methods)  # unknown names fail here, as in a real run
-    profile = config.resolved_profile()
+    check_run_config(config)  # bad options fail here, as in a real run
+    specs = resolve_methods(config.methods)  # unknown names too
+    config.resolved_profile()  # an unknown profile too
     config.feature_options()  # unknown backbone names too
-    twin = twin_path(config.synth_seed, config.synth_recipes)
+    twin = twin_path(config.synth_seed, config.synth_confounds)
     if config.root is None and not (twin / SYNTHETIC_MARKER).exists():
         root = twin
-        run_dir = Path(config.out) / (config.run or f"{profile.name}-{root.name}")
+        run_dir = results_folder(config)
         units = [(s.name, seed, R.is_done(run_dir, s.name, seed)) for s in specs for seed in config.seeds]
         return DryRun(run_dir, f"synthetic twin, not generated yet: `bench run` generates it into {root}",
                       units, [], _resources(config, executor, address, [u[:2] for u in units if not u[2]]),
@@ -62,10 +65,13 @@ def dry_run(config: RunConfig, executor: str = "local", address: str | None = No
     kind = "synthetic twin" if plan.synthetic else "dataset"
     described = (f"{kind} {dataset.root} ({counts}; {len(dataset.excluded)} excluded; "
                  f"fingerprint {plan.dataset_fingerprint})")
-    stale = stale_units(plan)
-    units = [(m, s, R.is_done(plan.run_dir, m, s) and not (config.rerun and (m, s) in stale))
-             for m, s in plan.units]
-    notes = []
+    test_ids = frozenset(s.id for s in plan.samples["TEST"])
+    broken = {(m, s): problem for m, s in plan.units if R.unit_dir(plan.run_dir, m, s).exists()
+              and (problem := R.unit_problem(R.unit_dir(plan.run_dir, m, s), test_ids))}
+    stale = {u: why for u, why in stale_units(plan).items() if u not in broken}
+    units = [(m, s, (m, s) not in broken and R.is_done(plan.run_dir, m, s)
+              and not (config.rerun and (m, s) in stale)) for m, s in plan.units]
+    notes = [f"not whole, redone: {problem}" for problem in broken.values()]
     if stale:
         notes.append(f"{len(stale)} finished unit(s) were made under other settings "
                      f"({describe_stale(stale)}): " + ("--rerun redoes them (counted to run)"

@@ -31,6 +31,7 @@ PROFILE = "quick"
 OVERALL_KEYS = ("I-AUROC", "I-AP")
 CATEGORY_KEY = "I-AUROC"
 MATCHED_KEY = "I-AUROC (matched)"  # the I-AUROC on the recipe-matched TEST subset
+FREE_KEY = "I-AUROC (conf.-free)"  # on the both-matched (recipe and session) TEST subset
 UPDATE_HINT = "run bench golden update"
 
 
@@ -48,16 +49,20 @@ def snapshot(run_dir: Path, tolerance: float = TOLERANCE) -> dict:
     methods = {}
     for u in units:
         overall = u.metrics.get("overall", {})
-        matched = u.metrics.get("subsets", {}).get("recipe_matched", {}).get("overall", {})
+        subsets = u.metrics.get("subsets", {})
+        matched = subsets.get("recipe_matched", {}).get("overall", {})
+        free = subsets.get("both_matched", {}).get("overall", {})
         methods[u.method] = {
             **{k: overall.get(k, Undefined("missing")) for k in OVERALL_KEYS},
             MATCHED_KEY: matched.get(CATEGORY_KEY, Undefined("missing")),
+            FREE_KEY: free.get(CATEGORY_KEY, Undefined("missing")),
             "per_category": {c: block.get(CATEGORY_KEY, Undefined("missing"))
                              for c, block in sorted(u.metrics.get("per_category", {}).items())},
         }
     meta = {"profile": "/".join(profiles), "seed": SEED, "tolerance": tolerance,
             "dataset_fingerprint": "/".join(fingerprints),
-            "values": f"overall {', '.join(OVERALL_KEYS)}, {MATCHED_KEY} and per-category {CATEGORY_KEY}",
+            "values": f"overall {', '.join(OVERALL_KEYS)}, {MATCHED_KEY}, {FREE_KEY} and per-category "
+                      f"{CATEGORY_KEY}",
             "tolerance_why": "absolute; see benchmark/golden.py: one swapped score pair moves a "
                              "per-category I-AUROC by ~0.0044 (19 normal x 12 anomalous), so 0.02 absorbs ~4 "
                              "swaps of float noise; a real regression moves AUROC by >= 0.05",
@@ -94,7 +99,7 @@ def diff_snapshots(old: dict, new: dict, tolerance: float) -> list[str]:
         if name not in olds:
             out.append(f"{name}: new (no golden yet)")
             continue
-        pairs = [(k, olds[name].get(k), news[name].get(k)) for k in (*OVERALL_KEYS, MATCHED_KEY)]
+        pairs = [(k, olds[name].get(k), news[name].get(k)) for k in (*OVERALL_KEYS, MATCHED_KEY, FREE_KEY)]
         oc, nc = olds[name].get("per_category", {}), news[name].get("per_category", {})
         pairs += [(f"{CATEGORY_KEY}[{c}]", oc.get(c), nc.get(c)) for c in sorted(set(oc) | set(nc))]
         for metric, a, b in pairs:

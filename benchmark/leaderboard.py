@@ -1,7 +1,13 @@
-"""The run as CSV: `leaderboard.csv` (tidy: one row per method, seed, metric and category) and
-`summary.csv` (one row per method, metric and category: mean, std, n and the 95 % interval of the
-mean over seeds), written into `results/<run>/` by every `bench run`. A TEST subset's values (the
-recipe-matched one) appear under categories `all [recipe_matched]`, `<category> [recipe_matched]`.
+"""The run as CSV, written into `results/<run>/` by every `bench run`:
+
+- `leaderboard.csv`, tidy: one row per (run, method, seed, subset, category, metric), with the
+  row's code, display name and role, the value (or why it is undefined), the 95 % interval where
+  the metric has one (I-AUROC, folders resampled), the normal and anomalous TEST counts behind the
+  value, and whether the data were synthetic. `subset` is `all` (the whole TEST split) or a matched
+  TEST subset (`recipe_matched`, `session_matched`, `both_matched`); `category` is `all` or a
+  defect category.
+- `summary.csv`: mean, std (empty for one seed), n_seeds and the Student-t 95 % interval of the
+  mean over seeds, per (method, subset, category, metric).
 
 Both are pure functions of the saved results, like the tables: a method's display name, group
 and modalities come from the facts the runner wrote into its units' `config.json`.
@@ -9,6 +15,7 @@ and modalities come from the facts the runner wrote into its units' `config.json
 from __future__ import annotations
 
 import csv
+import logging
 import math
 from pathlib import Path
 
@@ -17,14 +24,14 @@ from benchmark.tables.build import MethodRuns, RunData
 
 LEADERBOARD = "leaderboard.csv"
 SUMMARY = "summary.csv"
-OVERALL = "all"  # the category of a whole-TEST-split value
-METHOD_COLUMNS = ("method", "display_name", "group", "modalities")
-LEADERBOARD_COLUMNS = (*METHOD_COLUMNS, "seed", "metric", "category", "value", "undefined_reason")
-SUMMARY_COLUMNS = (*METHOD_COLUMNS, "metric", "category", "mean", "std", "n", "ci95_low",
-                   "ci95_high", "n_undefined", "undefined_reason")
-# The per-seed bootstrap interval over TEST samples, in the leaderboard only: the summary's
-# interval is the one of the mean over seeds.
-CI_BOUNDS = ("I-AUROC-CI95-low", "I-AUROC-CI95-high")
+OVERALL = "all"  # the subset and the category of a whole-TEST-split value
+METHOD_COLUMNS = ("run", "method", "row_code", "display_name", "role", "group", "modalities")
+KEY_COLUMNS = ("subset", "category", "metric")
+LEADERBOARD_COLUMNS = (*METHOD_COLUMNS, "seed", *KEY_COLUMNS, "value", "ci_low", "ci_high",
+                       "n_normal", "n_anomalous", "undefined_reason", "synthetic")
+SUMMARY_COLUMNS = (*METHOD_COLUMNS, *KEY_COLUMNS, "mean", "std", "n_seeds", "ci95_low",
+                   "ci95_high", "n_undefined", "undefined_reason", "synthetic")
+INTERVALS = {"I-AUROC": "I-AUROC-CI95"}  # metric -> the key of its interval in a block
 
 
 def metric_names(data: RunData) -> list[str]:
@@ -35,9 +42,11 @@ def metric_names(data: RunData) -> list[str]:
     return list(names)
 
 
-def _method_fields(m: MethodRuns) -> dict:
-    return {"method": m.name, "display_name": m.config.get("display_name") or m.name,
-            "group": m.group, "modalities": "+".join(m.config.get("modalities", []))}
+def _method_fields(data: RunData, m: MethodRuns) -> dict:
+    return {"run": data.run_dir.name, "method": m.name, "row_code": m.row_code,
+            "display_name": m.display_name, "role": m.role, "group": m.group,
+            "modalities": "+".join(m.config.get("modalities", [])),
+            "synthetic": str(data.synthetic()).lower()}
 
 
 def _value(block: dict | None, key: str, missing: str) -> tuple[float | None, str]:
@@ -54,38 +63,45 @@ def _value(block: dict | None, key: str, missing: str) -> tuple[float | None, st
     return None, f"not a number ({v!r})"
 
 
+def _blocks(metrics: dict, categories: list[str]):
+    """(subset, category, block of metrics, (n_normal, n_anomalous)) of a unit: the whole TEST
+    split and each matched subset, overall and per defect category."""
+    scopes = [(OVERALL, metrics)] + list(metrics.get("subsets", {}).items())
+    for subset, scope in scopes:
+        counts = scope.get("counts", {})
+        normal = counts.get("normal")
+        yield subset, OVERALL, scope.get("overall"), (normal, counts.get("anomalous"))
+        for c in categories:
+            n = counts.get("per_category", {}).get(c)
+            yield subset, c, scope.get("per_category", {}).get(c), (normal, n)
+
+
 def leaderboard_rows(data: RunData) -> list[dict]:
     metrics = metric_names(data)
-    categories = data.categories()
+    categories = [c for c in data.categories() if c != "Good"]
     rows = []
     for m in data.methods.values():
-        fields = _method_fields(m)
+        fields = _method_fields(data, m)
         for u in m.units:
-            not_computed = "not computed"
             pixel_missing = u.metrics.get("pixel_note") or "no pixel metrics in this result"
-            missing = lambda key: pixel_missing if key.startswith("P-") else not_computed
-            overall = u.metrics.get("overall", {})
-            blocks = [(OVERALL, overall)] + [
-                (c, u.metrics.get("per_category", {}).get(c)) for c in categories]
-            # NOTE: a TEST subset (the recipe-matched one) as categories "all [subset]", "<c> [subset]"
-            for name, subset in u.metrics.get("subsets", {}).items():
-                blocks += [(f"{OVERALL} [{name}]", subset.get("overall"))] + [
-                    (f"{c} [{name}]", subset.get("per_category", {}).get(c)) for c in categories]
-            for category, block in blocks:
+            for subset, category, block, (n_normal, n_anomalous) in _blocks(u.metrics, categories):
                 for key in metrics:
-                    why = missing(key) if block is not None else f"category {category} not in this unit's TEST set"
-                    if block is not None and key.startswith("P-") and "[" in category:
+                    if subset != OVERALL and key.startswith("P-"):
                         continue  # subsets have image metrics only
+                    if block is None:
+                        why = (f"category {category} not in this unit's TEST set" if subset == OVERALL
+                               else f"no {subset} defect of category {category}")
+                    else:
+                        why = pixel_missing if key.startswith("P-") else "not computed"
                     value, reason = _value(block, key, why)
-                    rows.append({**fields, "seed": u.seed, "metric": key, "category": category,
-                                 "value": value, "undefined_reason": reason})
-            ci = overall.get("I-AUROC-CI95")
-            for i, key in enumerate(CI_BOUNDS):
-                defined = isinstance(ci, (list, tuple)) and len(ci) == 2
-                rows.append({**fields, "seed": u.seed, "metric": key, "category": OVERALL,
-                             "value": float(ci[i]) if defined else None,
-                             "undefined_reason": "" if defined else (
-                                 ci.reason if isinstance(ci, Undefined) else not_computed)})
+                    ci = (block or {}).get(INTERVALS.get(key, ""))
+                    defined = isinstance(ci, (list, tuple)) and len(ci) == 2
+                    rows.append({**fields, "seed": u.seed, "subset": subset, "category": category,
+                                 "metric": key, "value": value,
+                                 "ci_low": float(ci[0]) if defined else None,
+                                 "ci_high": float(ci[1]) if defined else None,
+                                 "n_normal": n_normal, "n_anomalous": n_anomalous,
+                                 "undefined_reason": reason})
     return rows
 
 
@@ -107,23 +123,24 @@ def t_interval(mean: float, std: float, n: int, level: float = 0.95) -> tuple[fl
 def summary_rows(leaderboard: list[dict]) -> list[dict]:
     groups: dict[tuple, list[dict]] = {}
     for r in leaderboard:
-        if r["metric"] not in CI_BOUNDS:
-            groups.setdefault((r["method"], r["metric"], r["category"]), []).append(r)
+        groups.setdefault(tuple(r[k] for k in ("method", *KEY_COLUMNS)), []).append(r)
     out = []
     for rows in groups.values():
         values = [{"v": r["value"] if r["value"] is not None else Undefined(r["undefined_reason"])}
                   for r in rows]
         agg = aggregate_seeds(values).get("v")
         reasons = "; ".join(dict.fromkeys(r["undefined_reason"] for r in rows if r["value"] is None))
-        base = {k: rows[0][k] for k in (*METHOD_COLUMNS, "metric", "category")}
+        base = {k: rows[0][k] for k in (*METHOD_COLUMNS, *KEY_COLUMNS, "synthetic")}
         if not isinstance(agg, dict):
-            out.append({**base, "n": 0, "n_undefined": len(rows), "undefined_reason": reasons})
+            out.append({**base, "n_seeds": 0, "n_undefined": len(rows), "undefined_reason": reasons})
             continue
         ci = t_interval(agg["mean"], agg["std"], agg["n"])
         if ci is None:
-            reasons = "; ".join(filter(None, [reasons, "one seed: no interval of the mean"]))
-        out.append({**base, "mean": agg["mean"], "std": agg["std"], "n": agg["n"],
-                    "ci95_low": None if ci is None else ci[0], "ci95_high": None if ci is None else ci[1],
+            reasons = "; ".join(filter(None, [reasons, "one seed: no std, no interval of the mean"]))
+        # NOTE: a std of one value is no spread: the cell stays empty rather than 0.0
+        out.append({**base, "mean": agg["mean"], "std": agg["std"] if agg["n"] > 1 else None,
+                    "n_seeds": agg["n"], "ci95_low": None if ci is None else ci[0],
+                    "ci95_high": None if ci is None else ci[1],
                     "n_undefined": agg["n_undefined"], "undefined_reason": reasons})
     return out
 
@@ -159,10 +176,14 @@ def list_runs(results: Path) -> list[dict]:
 
     rows = []
     for folder in sorted(p for p in Path(results).glob("*") if p.is_dir() and not p.name.startswith(".")):
-        units = R.load_run(folder)
+        try:
+            units = R.load_run(folder)
+            info = R.run_info(folder)
+        except R.ResultsError as exc:  # NOTE: one bad run is named; the others are still listed
+            logging.getLogger("bench").warning("skipped: %s", exc)
+            continue
         if not units:
             continue
-        info = R.run_info(folder)
         dataset = info.get("dataset", {})
         config = units[0].config
         updated = max(p.stat().st_mtime for p in [folder, *(u.folder for u in units)])

@@ -25,17 +25,19 @@ class Group(str, Enum):
     PROCESS = "process-only"
     RESULT = "result-only"
     CROSS = "cross-modal"
-    RECIPE = "recipe-only"  # reads nothing but the weld recipe: the floor of the shortcut
+    # NOTE: reads a confound (recipe, recording session), never the weld: the floors of the
+    # shortcuts, shown for reference and never ranked against methods
+    SHORTCUT = "shortcut-floor"
 
     @property
     def letter(self) -> str:
-        return {"process-only": "A", "result-only": "B", "cross-modal": "C", "recipe-only": "R"}[self.value]
+        return {"process-only": "A", "result-only": "B", "cross-modal": "C", "shortcut-floor": "R"}[self.value]
 
     @property
     def title(self) -> str:
         """The row-group title of the tables, e.g. "(A) Process only"."""
         name = {"process-only": "Process only", "result-only": "Result only",
-                "cross-modal": "Cross-modal", "recipe-only": "Recipe only"}[self.value]
+                "cross-modal": "Cross-modal", "shortcut-floor": "Shortcut floors"}[self.value]
         return f"({self.letter}) {name}"
 
 
@@ -43,10 +45,12 @@ class Group(str, Enum):
 class Inputs:
     """What a method sees of one split: the weld configurations and the features, one per sample,
     in an order that carries no label (samples are positions; the runner maps results back to
-    sample ids). No ids, no labels, no categories, no file paths."""
+    sample ids). No ids, no labels, no categories, no file paths. The recording session (a day)
+    is handed only to a method that declares the modality `session` (a shortcut floor)."""
 
     configs: tuple[WeldConfig, ...]
     features: Mapping[str, Sequence[Any]]  # feature name -> one array (or dict of arrays) per sample
+    sessions: tuple[str, ...] | None = None  # `benchmark.data.confounds.session_of`, on request
 
     def __len__(self) -> int:
         return len(self.configs)
@@ -294,7 +298,8 @@ class Method(ABC):
     """
 
     group: ClassVar[Group]
-    # subset of ("video", "audio", "sensor", "image"), or ("setpoints",): the manifest's recipe only
+    # subset of ("video", "audio", "sensor", "image"); a shortcut floor may read instead the
+    # manifest's recipe ("setpoints") and the recording session ("session", see `Inputs`)
     modalities: ClassVar[tuple[str, ...]]
     yields_maps: ClassVar[bool] = False
 
@@ -345,11 +350,13 @@ class ViewPooling(str, Enum):
 
 class Role(str, Enum):
     """Where a method's rows go: `proposed` and `baseline` rows make the main table; an
-    `ablation` appears only in the ablation table, next to its family's main row."""
+    `ablation` appears only in the ablation table, next to its family's main row; a `reference`
+    row (a shortcut floor) is shown in the main table but never ranked against the methods."""
 
     PROPOSED = "proposed"
     BASELINE = "baseline"
     ABLATION = "ablation"
+    REFERENCE = "reference"
 
 
 @dataclass(frozen=True)
@@ -412,6 +419,12 @@ def register_method(name: str, cls: type[Method], *, hparams: Hyperparameters, f
                              f"({', '.join(v.value for v in ViewPooling)})")
         view_pooling = ViewPooling.NONE
     view_pooling = ViewPooling(view_pooling)
+    display_name = display_name or name
+    # NOTE: every output (tables, CSVs, legends, compare, report) names a row by its display name
+    taken = next((other for other, s in METHODS.items() if s.display_name == display_name), None)
+    if taken is not None:
+        raise ValueError(f"method {name!r}: display name {display_name!r} is already method "
+                         f"{taken!r}'s; choose one no other row shares")
     if (view_pooling is ViewPooling.NONE) != ("image" not in modalities):
         raise ValueError(f"method {name!r}: view_pooling {view_pooling.value!r} does not fit its "
                          f"modalities {modalities}")
@@ -420,23 +433,57 @@ def register_method(name: str, cls: type[Method], *, hparams: Hyperparameters, f
         group=group or cls.group, modalities=modalities,
         yields_maps=cls.yields_maps if yields_maps is None else yields_maps,
         summary=summary, paper=paper, family=family or name, role=Role(role),
-        display_name=display_name or name, row_code=row_code, view_pooling=view_pooling,
+        display_name=display_name, row_code=row_code, view_pooling=view_pooling,
     )
     return METHODS.add(name, spec)
 
 
+class ShadowedPackageError(ImportError):
+    """Another `methods` or `benchmark` package, earlier on sys.path, hides the suite's."""
+
+
+_FAILED_PLUGINS: set[str] = set()  # entry points already reported, so each is named once
+
+
 def load_methods() -> Registry[MethodSpec]:
-    """Import the built-in adapters and third-party entry points (each import registers)."""
+    """Import the built-in adapters and third-party entry points (each import registers). A
+    plugin that fails to import is named on one warning line and skipped; the rest load."""
     import importlib
+    import logging
     import pkgutil
     from importlib.metadata import entry_points
 
     import methods
     from benchmark.registry import ENTRY_POINT_GROUP
 
+    _check_not_shadowed(methods)
     for info in pkgutil.iter_modules(methods.__path__):
         if not info.name.startswith("_"):
             importlib.import_module(f"methods.{info.name}")
     for ep in entry_points(group=ENTRY_POINT_GROUP):
-        ep.load()
+        try:
+            ep.load()
+        except Exception as e:  # NOTE: any error of someone else's package; ours go on loading
+            if ep.name not in _FAILED_PLUGINS:
+                _FAILED_PLUGINS.add(ep.name)
+                logging.getLogger("bench").warning(
+                    "plugin %s (%s, entry point %s = %s) failed to import and is skipped: %s: %s",
+                    ep.name, ep.dist.name if ep.dist else "unknown package", ENTRY_POINT_GROUP,
+                    ep.value, type(e).__name__, str(e).splitlines()[0] if str(e) else "")
     return METHODS
+
+
+def _check_not_shadowed(methods_package) -> None:
+    """The suite's `methods` sits next to its `benchmark`; a `methods` found elsewhere (a
+    project's own folder earlier on sys.path) would register nothing of the suite's."""
+    from pathlib import Path
+
+    import benchmark
+
+    suite = Path(benchmark.__file__).resolve().parent.parent
+    found = [Path(p).resolve() for p in methods_package.__path__]
+    if suite / "methods" not in found:
+        raise ShadowedPackageError(
+            f"package 'methods' at {found[0]} shadows weld-bench's methods at {suite / 'methods'} "
+            f"(or 'benchmark' at {suite / 'benchmark'} is not the suite's): it comes earlier on "
+            f"sys.path; rename it, or run from another folder")

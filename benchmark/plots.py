@@ -1,9 +1,10 @@
-"""Plots from a results folder (PNG, matplotlib Agg): ROC and precision-recall curves per
-method, side by side, one figure per modality group; each method's TEST score distribution per
-defect category; and, for runs saved with `--save-maps`, anomaly maps overlaid on the
-label-guarded views of the highest- and lowest-scored TEST sample of each category.
+"""Plots from a results folder (each as PDF, vector, and PNG; matplotlib Agg): ROC and
+precision-recall curves per method, side by side, one figure per modality group and one for the
+ablations; each method's TEST score distribution per defect category; and, for runs saved with
+`--save-maps`, anomaly maps overlaid on the label-guarded views of the highest- and lowest-scored
+TEST sample of each category. Legends and titles name a method by its row label, as the tables do.
 
-    bench plot [RUN_DIR] --out plots/ [--seed 0] [--maps]
+    bench plot [RUN_DIR] [--out <run>/plots] [--seed 0] [--maps]
 
 Plots read only the results (`scores.csv`, `maps.npz`, the run's `test_views/`), like the tables.
 """
@@ -19,6 +20,29 @@ if TYPE_CHECKING:  # NOTE: heavy imports stay inside functions so that `bench --
     from benchmark.tables import RunData
 
 MAP_SCALE_VALUES = 4096  # values per saved map that set the overlays' colour scale
+FORMATS = ("pdf", "png")  # every figure: vector for a paper, raster for a page
+LINE_STYLES = ("-", "--", "-.", ":")
+ABLATIONS = "ablations"  # the figure of the ablation rows, apart from their modality groups
+
+
+def line_style(i: int) -> dict:
+    """Colour and line style of the i-th curve of a figure: ten colours, then the next style, so
+    that no two curves of a figure look alike (40 before a repeat)."""
+    import matplotlib
+
+    colours = matplotlib.colormaps["tab10"].colors
+    return {"color": colours[i % len(colours)],
+            "ls": LINE_STYLES[(i // len(colours)) % len(LINE_STYLES)]}
+
+
+def _save(fig, stem: Path, dpi: int) -> list[Path]:
+    import matplotlib.pyplot as plt
+
+    paths = [stem.parent / f"{stem.name}.{fmt}" for fmt in FORMATS]
+    for path in paths:
+        fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return paths
 
 
 def _scores(unit: "R.UnitResult") -> "tuple[np.ndarray, np.ndarray, np.ndarray]":
@@ -43,19 +67,24 @@ def _pick_seed(units: "list[R.UnitResult]", seed: int | None) -> "dict[str, R.Un
 
 def write_plots(run_dir: Path | None, out: Path, seed: int | None = 0,
                 maps: bool | None = None) -> list[Path]:
-    """ROC and PR curves (roc_pr_<group>.png), score distributions (scores_<method>.png) and,
-    when `maps` (None: when the run saved any), map overlays (maps_<method>.png)."""
+    """ROC and PR curves (roc_pr_<group>, roc_pr_ablations), score distributions
+    (scores_<method>) and, when `maps` (None: when the run saved any), map overlays
+    (maps_<method>); each as .pdf and .png. `maps=True` on a run without saved maps fails at
+    once, before any figure is drawn."""
+    from benchmark.tables import RunData, resolve_run_dir
+
+    data = RunData.load(resolve_run_dir(run_dir))
+    units = _pick_seed(data.all_units(), seed)
+    with_maps = {name: u for name, u in units.items() if u.has_maps}
+    if maps and not with_maps:
+        raise FileNotFoundError(f"{data.run_dir}: no unit with saved anomaly maps (run `bench run "
+                                f"--save-maps` with a method that gives maps)")
     import matplotlib
     import numpy as np
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from sklearn.metrics import precision_recall_curve, roc_curve
-
-    from benchmark.tables import RunData, resolve_run_dir
-
-    data = RunData.load(resolve_run_dir(run_dir))
-    units = _pick_seed(data.all_units(), seed)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     tag = data.provenance()
@@ -63,24 +92,25 @@ def write_plots(run_dir: Path | None, out: Path, seed: int | None = 0,
 
     by_group: dict[str, list[str]] = {}
     for name, m in data.methods.items():  # already in table order
-        by_group.setdefault(m.group, []).append(name)
+        by_group.setdefault(ABLATIONS if m.role == "ablation" else m.group, []).append(name)
     for group, names in by_group.items():
-        title = data.methods[names[0]].group_title
+        title = "Ablations" if group == ABLATIONS else data.methods[names[0]].group_title
         fig, (ax, ax_pr) = plt.subplots(1, 2, figsize=(11, 5))
         prevalence = None
-        for name in names:
+        for i, name in enumerate(names):
             y, s, _ = _scores(units[name])
             if len(np.unique(y)) < 2:
                 continue
             overall = units[name].metrics.get("overall", {})  # values from the metric core
             lw = 1.8 if data.methods[name].role == "proposed" else 1.2
+            label = data.methods[name].label
             fpr, tpr, _ = roc_curve(y, s)
-            line, = ax.plot(fpr, tpr, lw=lw, label=_legend(name, units[name].seed, "I-AUROC",
-                                                           overall.get("I-AUROC")))
+            ax.plot(fpr, tpr, lw=lw, **line_style(i),
+                    label=_legend(label, units[name].seed, "I-AUROC", overall.get("I-AUROC")))
             precision, recall, _ = precision_recall_curve(y, s)
             # NOTE: a step curve: average precision (I-AP) is the area under exactly this step
-            ax_pr.step(recall, precision, where="post", lw=lw, color=line.get_color(),
-                       label=_legend(name, units[name].seed, "I-AP", overall.get("I-AP")))
+            ax_pr.step(recall, precision, where="post", lw=lw, **line_style(i),
+                       label=_legend(label, units[name].seed, "I-AP", overall.get("I-AP")))
             prevalence = float(y.mean())
         ax.plot([0, 1], [0, 1], ls=":", c="grey", lw=1)
         ax.set(xlabel="false positive rate", ylabel="true positive rate", xlim=(0, 1), ylim=(0, 1.01),
@@ -93,10 +123,7 @@ def write_plots(run_dir: Path | None, out: Path, seed: int | None = 0,
         ax_pr.legend(fontsize=7, loc="lower left")
         fig.text(0.01, 0.005, tag, fontsize=5.5, wrap=True)
         fig.tight_layout(rect=(0, 0.04, 1, 1))
-        path = out / f"roc_pr_{group}.png"
-        fig.savefig(path, dpi=130)
-        plt.close(fig)
-        written.append(path)
+        written += _save(fig, out / f"roc_pr_{group}", dpi=130)
 
     for name, unit in units.items():
         y, s, cats = _scores(unit)
@@ -111,26 +138,20 @@ def write_plots(run_dir: Path | None, out: Path, seed: int | None = 0,
                        c="tab:green" if names[i - 1] == "Good" else "tab:red")
         ax.set_xticks(range(1, len(names) + 1), [c.replace("_", " ") for c in names], rotation=45,
                       ha="right", fontsize=7)
-        ax.set(ylabel="anomaly score", title=f"{name} (seed {unit.seed}): TEST scores per category")
+        ax.set(ylabel="anomaly score",
+               title=f"{data.methods[name].label} (seed {unit.seed}): TEST scores per category")
         fig.text(0.01, 0.005, tag, fontsize=5.5, wrap=True)
         fig.tight_layout(rect=(0, 0.04, 1, 1))
-        path = out / f"scores_{name}.png"
-        fig.savefig(path, dpi=130)
-        plt.close(fig)
-        written.append(path)
+        written += _save(fig, out / f"scores_{name}", dpi=130)
 
-    with_maps = {name: u for name, u in units.items() if u.has_maps}
-    if maps and not with_maps:
-        raise FileNotFoundError(f"{data.run_dir}: no unit with saved anomaly maps (run `bench run "
-                                f"--save-maps` with a method that gives maps)")
     if maps or (maps is None and with_maps):
         for name, unit in with_maps.items():
-            written.append(map_overlays(data, unit, out / f"maps_{name}.png"))
+            written += map_overlays(data, unit, out / f"maps_{name}")
     return written
 
 
-def _legend(name: str, seed: int, metric: str, value) -> str:
-    return f"{name} (seed {seed}, {metric} {value:.3f})" if isinstance(value, float) else name
+def _legend(label: str, seed: int, metric: str, value) -> str:
+    return f"{label} (seed {seed}, {metric} {value:.3f})" if isinstance(value, float) else label
 
 
 def extreme_samples(unit: "R.UnitResult", categories: list[str]) -> list[tuple[str, list[dict]]]:
@@ -145,7 +166,7 @@ def extreme_samples(unit: "R.UnitResult", categories: list[str]) -> list[tuple[s
     return out
 
 
-def map_overlays(data: "RunData", unit: "R.UnitResult", path: Path) -> Path:
+def map_overlays(data: "RunData", unit: "R.UnitResult", stem: Path) -> list[Path]:
     """One row per category: the views of its highest- and of its lowest-scored TEST sample, each
     with the method's anomaly map over it. One colour scale for the whole figure (the 1st to 99th
     percentile of every saved map of the unit), so rows can be compared."""
@@ -193,7 +214,7 @@ def map_overlays(data: "RunData", unit: "R.UnitResult", path: Path) -> Path:
                 if i == 0:
                     ax.set_title(f"{'highest' if half == 0 else 'lowest'}-scored, view {k + 1}", fontsize=6.5)
     label = data.methods[unit.method].label
-    fig.suptitle(f"{label} [{unit.method}], seed {unit.seed}: anomaly maps on the label-guarded TEST "
+    fig.suptitle(f"{label}, seed {unit.seed}: anomaly maps on the label-guarded TEST "
                  f"views, the highest- (left) and the lowest-scored (right) sample of each category",
                  fontsize=8.5, y=1 - 0.2 * inch)
     bar_ax = fig.add_axes((0.3, 0.45 * inch, 0.4, 0.1 * inch))
@@ -201,6 +222,4 @@ def map_overlays(data: "RunData", unit: "R.UnitResult", path: Path) -> Path:
     bar.set_label("anomaly map (1st to 99th percentile of the unit's maps)", fontsize=6)
     bar.ax.tick_params(labelsize=5.5)
     fig.text(0.005, 0.05 * inch, data.provenance(), fontsize=5.5)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, stem, dpi=110)

@@ -27,6 +27,9 @@ class Profile:
     unit_cpus: float  # what one (method, seed) unit asks a cluster for (Ray executor)
     unit_gpus: float
     sensor_length: int = 128
+    # DINOv2 side for the methods whose originals read a 28 x 28 token grid (M3DM, CFM); 0: the
+    # shared `image_size` (no second extraction)
+    fine_image_size: int = 0
     # NOTE: a smoke run cuts every method's training to a few steps (each method's declared
     # `smoke` changes): it proves loading, shapes and memory, and its numbers mean nothing.
     smoke: bool = False
@@ -39,12 +42,15 @@ PROFILES: dict[str, Profile] = {
                      audio_window_frames=256, audio_tokens=16, image_size=112,
                      pixel_size=(112, 112), stft_frames=32, unit_cpus=1, unit_gpus=0),
     # NOTE: paper resolutions: V-JEPA 2 fpc64 at 256 px, AST 1024-frame (10.24 s) windows,
-    # DINOv2 features at 224 (16 x 16 patches) from 448 px label-guarded views, which Dinomaly
-    # resizes to 448 and crops to 392 itself. Paper units
+    # DINOv2 features at 224 (16 x 16 patches) and, for M3DM and CFM, at 392 (28 x 28 patches,
+    # the grid of their originals' DINO ViT-B/8 at 224) from 448 px label-guarded views, which
+    # Dinomaly resizes to 448 and crops to 392 and PatchCore resizes to 256 and crops to 224
+    # itself. Paper units
     # train on one GPU and keep 8 cores busy with data handling and kNN / memory-bank search.
     "paper": Profile(name="paper", preset="pretrained", video_frames=64, video_size=256,
                      audio_rate=16000, audio_window_frames=1024, audio_tokens=32, image_size=224,
-                     pixel_size=(448, 448), stft_frames=0, unit_cpus=8, unit_gpus=1),
+                     pixel_size=(448, 448), stft_frames=0, unit_cpus=8, unit_gpus=1,
+                     fine_image_size=392),
 }
 
 

@@ -82,8 +82,9 @@ def _provenance(data: RunData) -> dict:
     }
 
 
-def write_report(run_dir: Path | None, out: Path, seed: int | None = 0) -> Path:
-    """Write DIR/index.html (and its figures and CSVs); returns the page's path."""
+def write_report(run_dir: Path | None, out: Path, seed: int | None = 0, subset: str | None = None) -> Path:
+    """Write DIR/index.html (and its figures and CSVs); returns the page's path. With `subset`
+    (a matched TEST subset) the table with intervals and tests is computed on that subset."""
     import jinja2
     from markupsafe import Markup
 
@@ -99,13 +100,14 @@ def write_report(run_dir: Path | None, out: Path, seed: int | None = 0) -> Path:
     figures_dir = out / FIGURES
     shutil.rmtree(figures_dir, ignore_errors=True)  # NOTE: no stale figure of another run
     figures_dir.mkdir(parents=True)
-    paths = write_plots(run_dir, figures_dir, seed=seed, maps=None)
+    paths = [p for p in write_plots(run_dir, figures_dir, seed=seed, maps=None) if p.suffix == ".png"]
     rel = lambda p: f"{FIGURES}/{p.name}"
     curves = [Figure(rel(p), f"ROC (left) and precision-recall (right) curves, "
                              f"{p.stem.removeprefix('roc_pr_')} methods") for p in paths if p.stem.startswith("roc_pr_")]
-    overlays = [Figure(rel(p), f"Anomaly maps of {p.stem.removeprefix('maps_')} on the label-guarded "
+    overlays = [Figure(rel(p), f"Anomaly maps of {data.methods[p.stem.removeprefix('maps_')].label} on the label-guarded "
                                f"TEST views") for p in paths if p.stem.startswith("maps_")]
-    scores = [Figure(rel(p), f"TEST scores per category, {p.stem.removeprefix('scores_')}")
+    scores = [Figure(rel(p), f"TEST scores per category, "
+                             f"{data.methods[p.stem.removeprefix('scores_')].label}")
               for p in paths if p.stem.startswith("scores_")]
 
     L.write_leaderboard(run_dir, out)  # the CSVs next to the page, for download
@@ -116,7 +118,7 @@ def write_report(run_dir: Path | None, out: Path, seed: int | None = 0) -> Path:
     page = env.get_template(TEMPLATE.name).render(
         title=f"weld-bench: {data.run_dir.name}", run_name=data.run_dir.name,
         provenance_line=data.provenance(), weld4m=data.is_weld4m_result(),
-        main=Markup(to_html(main_table(data))), significance=Markup(to_html(significance_table(data))),
+        main=Markup(to_html(main_table(data))), significance=Markup(to_html(significance_table(data, subset=subset))),
         heatmap=None if heatmap is None else Markup(to_html(heatmap, heat=heat_style)),
         heat_gradient=_legend_gradient(), efficiency=Markup(to_html(efficiency_table(data))),
         curves=curves, overlays=overlays, scores=scores, maps_saved=bool(overlays),

@@ -3,7 +3,11 @@ efficiency and training history (and, with `--save-maps`, `maps.npz`: each TEST 
 maps, one per post-weld view). Units are written to a temporary folder and renamed, so a folder
 that exists is complete. A run that saves maps also keeps its label-guarded TEST views once, in
 `results/<run>/test_views/`, so that overlays need no dataset. JSON round trip: an `Undefined`
-metric is stored as `{"value": null, "reason": ...}`."""
+metric is stored as `{"value": null, "reason": ...}`.
+
+A unit is done only when whole: its completion record (`done.json`, the digests of its files and
+its TEST ids) is written last, and every reader checks the files against it (`unit_problem`), so
+a truncated, edited or short file is named, never used, and redone by the next run."""
 from __future__ import annotations
 
 import csv
@@ -28,7 +32,9 @@ from benchmark.metrics import Undefined
 
 UNIT_FILES = ("metrics.json", "scores.csv", "config.json", "versions.json", "efficiency.json",
               "history.json")
-SCORE_COLUMNS = ("id", "split", "category", "label", "config", "recipe_matched", "score")
+SCORE_COLUMNS = ("id", "split", "category", "label", "config", "folder", "session", "recipe_matched",
+                 "session_matched", "both_matched", "score")
+DONE_FILE = "done.json"  # the completion record, written last
 MAPS_FILE = "maps.npz"  # optional: only units of methods with maps, in runs with --save-maps
 VIEWS_DIR = "test_views"
 # NOTE: every installed package whose version can move a number: decoders (av, soundfile,
@@ -45,9 +51,76 @@ def unit_dir(run_dir: Path, method: str, seed: int) -> Path:
     return Path(run_dir) / method / f"seed{seed}"
 
 
-def is_done(run_dir: Path, method: str, seed: int) -> bool:
-    folder = unit_dir(run_dir, method, seed)
-    return all((folder / name).exists() for name in UNIT_FILES)
+class ResultsError(ValueError):
+    """A results folder cannot be used as it is; the message names the file and the problem."""
+
+
+class BadResultError(ResultsError):
+    """A unit's file is missing, truncated, edited, or disagrees with the run's TEST samples."""
+
+
+def is_done(run_dir: Path, method: str, seed: int, test_ids: frozenset[str] | None = None) -> bool:
+    return unit_problem(unit_dir(run_dir, method, seed), test_ids) is None
+
+
+def _file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _completion(folder: Path, n_test: int, test_ids: Iterable[str]) -> dict:
+    # NOTE: maps can be gigabytes on the paper profile: their size is recorded, not their digest
+    files = {name: {"sha256": _file_digest(folder / name)} for name in UNIT_FILES}
+    if (folder / MAPS_FILE).exists():
+        files[MAPS_FILE] = {"bytes": (folder / MAPS_FILE).stat().st_size}
+    return {"files": files, "n_test": n_test, "test_ids": _ids_digest(test_ids)}
+
+
+def unit_problem(folder: Path, test_ids: frozenset[str] | None = None) -> str | None:
+    """None if the unit folder is whole, else one line naming the file and what is wrong: a file
+    missing or not matching the completion record, or (with `test_ids`, the run's TEST samples)
+    scores of other samples."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return f"{folder}: no such unit folder"
+    try:
+        record = json.loads((folder / DONE_FILE).read_text())
+        files, n_test, ids_digest = record["files"], record["n_test"], record["test_ids"]
+    except FileNotFoundError:
+        return f"{folder / DONE_FILE}: missing (the unit was never finished, or made by an older suite)"
+    except (ValueError, KeyError, TypeError) as exc:
+        return f"{folder / DONE_FILE}: unreadable completion record ({exc})"
+    for name, want in files.items():
+        path = folder / name
+        if not path.is_file():
+            return f"{path}: missing"
+        if "sha256" in want and _file_digest(path) != want["sha256"]:
+            return f"{path}: changed since the unit was written (truncated or edited)"
+        if "bytes" in want and path.stat().st_size != want["bytes"]:
+            return f"{path}: {path.stat().st_size} bytes, {want['bytes']} when written (truncated)"
+    if test_ids is not None:
+        if len(test_ids) != n_test or ids_digest != _ids_digest(test_ids):
+            return (f"{folder / 'scores.csv'}: scores {n_test} TEST samples, not the "
+                    f"{len(test_ids)} TEST samples of the run's manifest_used.csv")
+    return None
+
+
+def _ids_digest(ids: Iterable[str]) -> str:
+    return hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()
+
+
+def run_test_ids(run_dir: Path) -> frozenset[str] | None:
+    """The TEST samples every unit of the run must have scored: the TEST rows of
+    `manifest_used.csv` less the samples `run.json` excludes (None where either is absent)."""
+    from benchmark.data.loader import read_manifest, sample_ids
+
+    manifest, info = Path(run_dir) / "manifest_used.csv", Path(run_dir) / "run.json"
+    if not (manifest.is_file() and info.is_file()):
+        return None
+    frame = read_manifest(manifest)  # a bad one raises DataError naming it
+    ids = sample_ids(frame["SUBDIRS"])
+    test = {ids[s] for s in frame.loc[frame["SPLIT"] == "TEST", "SUBDIRS"]}
+    excluded = {e["id"] for e in run_info(run_dir).get("dataset", {}).get("excluded", [])}
+    return frozenset(test - excluded)
 
 
 def write_unit(run_dir: Path, method: str, seed: int, *, metrics: dict, scores: list[dict],
@@ -73,6 +146,7 @@ def write_unit(run_dir: Path, method: str, seed: int, *, metrics: dict, scores: 
         writer.writerows(scores)
     if maps is not None:
         np.savez_compressed(tmp / MAPS_FILE, **{k: _storable(v) for k, v in maps.items()})
+    dump(DONE_FILE, _completion(tmp, len(scores), (r["id"] for r in scores)))
     if final.exists():  # a stale partial unit from an older layout; never read
         shutil.rmtree(final)
     os.replace(tmp, final)
@@ -132,20 +206,8 @@ def _native_versions() -> dict:
 
 
 # ---------------------------------------------------------------------------- fingerprints
-class StaleResultsError(ValueError):
+class StaleResultsError(ResultsError):
     """Finished units of a run folder were made under other settings than the run asks for."""
-
-
-@functools.lru_cache(maxsize=None)
-def code_digest(*extra_files: str) -> str:
-    """sha256 over the suite's source (every .py of `benchmark/` and `methods/`, and `extra_files`
-    such as a third-party adapter's module): uncommitted edits count, documentation does not."""
-    root = Path(__file__).resolve().parents[1]
-    files = sorted(p for folder in ("benchmark", "methods") for p in (root / folder).rglob("*.py"))
-    digest = hashlib.sha256()
-    for path in [*files, *map(Path, extra_files)]:
-        digest.update(f"{path.name}\n".encode() + path.read_bytes())
-    return digest.hexdigest()[:16]
 
 
 def digest(parts: Mapping) -> str:
@@ -193,6 +255,10 @@ class UnitResult:
     efficiency: dict
 
     def scores(self) -> list[dict]:
+        """The unit's rows, checked against its completion record (a short file is refused)."""
+        problem = unit_problem(self.folder)
+        if problem:
+            raise BadResultError(f"{problem}; {REDO}")
         with open(self.folder / "scores.csv", newline="") as f:
             return list(csv.DictReader(f))
 
@@ -224,20 +290,35 @@ class UnitResult:
                 yield k, z[k]
 
 
+REDO = "`bench run` with the run's options redoes the unit"
+
+
+def _parse_json(path: Path) -> Any:
+    try:
+        return json.loads(Path(path).read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadResultError(f"{path}: not valid JSON (truncated or edited: {exc})") from None
+
+
 def read_json(path: Path) -> dict:
-    """A result file, Undefined values restored."""
-    return from_jsonable(json.loads(Path(path).read_text()))
+    """A result file, Undefined values restored; a file that does not parse is named."""
+    return from_jsonable(_parse_json(path))
 
 
 def load_run(run_dir: Path) -> list[UnitResult]:
-    """Every complete unit of a run, sorted by method and seed."""
+    """Every unit of a run, sorted by method and seed. A unit folder that is not whole, or whose
+    scores are not of the run's TEST samples, raises `BadResultError` naming the file."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"{run_dir}: no such run folder")
+    test_ids = run_test_ids(run_dir)
     units = []
     for folder in sorted(run_dir.glob("*/seed*")):
-        if not folder.is_dir() or not all((folder / n).exists() for n in UNIT_FILES):
+        if not folder.is_dir():
             continue
+        problem = unit_problem(folder, test_ids)
+        if problem:
+            raise BadResultError(f"{problem}; {REDO}")
         read = lambda name: read_json(folder / name)
         units.append(UnitResult(method=folder.parent.name, seed=int(folder.name[4:]), folder=folder,
                                 metrics=read("metrics.json"), config=read("config.json"),
@@ -247,7 +328,7 @@ def load_run(run_dir: Path) -> list[UnitResult]:
 
 def run_info(run_dir: Path) -> dict:
     path = Path(run_dir) / "run.json"
-    return json.loads(path.read_text()) if path.exists() else {}
+    return _parse_json(path) if path.exists() else {}
 
 
 # ---------------------------------------------------------------------------- TEST views

@@ -17,7 +17,6 @@ import ctypes
 import dataclasses
 import functools
 import hashlib
-import inspect
 import json
 import logging
 import os
@@ -36,12 +35,16 @@ from tqdm.auto import tqdm
 
 from benchmark import metrics as M
 from benchmark import results as R
+from benchmark.data import confounds
+from benchmark.data.confounds import SESSION_KEY, sample_session
 from benchmark.data.recipes import RECIPE_KEY
 from benchmark.data.sample import CATEGORY_CODES, MODALITIES, Sample
 from benchmark.features.backbones import BackboneConfig, TextEncoder
 from benchmark.features.cache import FeatureStore
+from benchmark.fingerprint import refuse_stale_units, run_fingerprint, unit_fingerprint
 from benchmark.method import METHODS, FitContext, Inputs, MethodSpec, Selector, load_methods, set_seed
 from benchmark.profiles import FeatureOptions, Profile, Selection, get_profile
+from benchmark.run_lock import RunLock
 
 if TYPE_CHECKING:
     from benchmark.data.loader import Dataset
@@ -49,6 +52,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("bench")
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / "datasets"
 SYNTHETIC_MARKER = "synthetic.json"  # written by the synthetic twin next to its manifest
+EXCLUSIONS_SHOWN = 20  # excluded samples named on screen; run.json lists them all
 CONFIG_AXES = {"weld_type": lambda c: c.weld_type, "steel": lambda c: c.steel_type,
                "thickness": lambda c: f"{c.thickness_mm:g}mm"}
 
@@ -70,7 +74,7 @@ class RunConfig:
     smoke: bool = False  # training cut to a few steps (loading/shape check; not a result)
     split_seed: int = 0  # derives the split when the manifest has none
     synth_seed: int = 0  # seed of the synthetic twin generated when no root is given
-    synth_recipes: str = "real"  # its recipe structure: real (Weld-4M's) or neutral
+    synth_confounds: str = "real"  # its confounds: real (Weld-4M's recipes and sessions) or none
     selection: str = "last"  # the selection policy of every method: last (label-free) or val
     selection_budget: int = 10  # K: VAL queries per method under `val`
     rerun: bool = False  # redo finished units whose fingerprint differs (else: stop and say why)
@@ -118,24 +122,25 @@ class RunPlan:
 
 
 # ---------------------------------------------------------------------------- preparing a run
-def twin_path(seed: int = 0, recipes: str = "real") -> Path:
+def twin_path(seed: int = 0, confounds: str = "real") -> Path:
     """Where the embedded default lives (it may not be generated yet)."""
-    return DEFAULT_DATA / f"synthetic-twin-seed{seed}-quick{'' if recipes == 'real' else '-' + recipes}"
+    suffix = "" if confounds == "real" else f"-confounds-{confounds}"
+    return DEFAULT_DATA / f"synthetic-twin-seed{seed}-quick{suffix}"
 
 
-def default_dataset(seed: int = 0, recipes: str = "real") -> Path:
+def default_dataset(seed: int = 0, confounds: str = "real") -> Path:
     """The embedded default: the synthetic twin, generated into datasets/ on first use (with
-    Weld-4M's recipe structure unless `recipes="neutral"`)."""
-    root = twin_path(seed, recipes)
+    Weld-4M's recipes and sessions unless `confounds="none"`)."""
+    root = twin_path(seed, confounds)
     marker = root / SYNTHETIC_MARKER
     from benchmark.data.synth import TWIN_VERSION, synthesize
 
     drawn = json.loads(marker.read_text()) if marker.exists() else {}
-    if (drawn.get("recipes"), drawn.get("version")) != (recipes, TWIN_VERSION):
-        log.info("generating the synthetic twin (%s recipes) into %s (first use)", recipes, root)
+    if (drawn.get("confounds"), drawn.get("version")) != (confounds, TWIN_VERSION):
+        log.info("generating the synthetic twin (confounds: %s) into %s (first use)", confounds, root)
         tmp = root.with_name(f".{root.name}.tmp-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
-        synthesize(tmp, seed=seed, size="quick", recipes=recipes)
+        synthesize(tmp, seed=seed, size="quick", confounds=confounds)
         shutil.rmtree(root, ignore_errors=True)  # a generation killed half-way, or an older twin
         os.replace(tmp, root)  # NOTE: atomic, so a killed generation is never mistaken for a twin
     return root
@@ -177,25 +182,44 @@ def extract_here(plan: RunPlan, store: FeatureStore, samples: list[Sample],
     return store.report()
 
 
+def results_folder(config: RunConfig) -> Path:
+    """The run's results folder: `<out>/<run>`, by default `<out>/<profile>-<dataset folder>`
+    (known before the twin is generated)."""
+    root = Path(config.root) if config.root else twin_path(config.synth_seed, config.synth_confounds)
+    return Path(config.out) / (config.run or f"{config.resolved_profile().name}-{root.name}")
+
+
+def _drop_broken_units(plan: RunPlan) -> None:
+    """Name every unit folder that is not whole (a file missing, truncated or edited, scores of
+    other TEST samples) and remove it: the run redoes it."""
+    test_ids = frozenset(s.id for s in plan.samples["TEST"])
+    for method, seed in plan.units:
+        folder = R.unit_dir(plan.run_dir, method, seed)
+        if folder.exists() and (problem := R.unit_problem(folder, test_ids)):
+            log.warning("%s; the unit is redone", problem)
+            shutil.rmtree(folder)
+
+
 def plan_run(config: RunConfig) -> tuple[RunPlan, Dataset]:
     """The run's plan (dataset, split, exclusions, units, features) and its dataset, with nothing
     written and nothing extracted (`bench run --dry-run` shows it)."""
     from benchmark.data.loader import load_dataset
     from benchmark.data.split import assert_train_normal
+    from benchmark.preflight import check_run_config
 
+    check_run_config(config)  # NOTE: a bad option fails before anything is generated or written
     profile = config.resolved_profile()
     options = config.feature_options()
-    root = Path(config.root) if config.root else default_dataset(config.synth_seed, config.synth_recipes)
+    root = Path(config.root) if config.root else default_dataset(config.synth_seed, config.synth_confounds)
     specs = resolve_methods(config.methods)
     needed = sorted({m for s in specs for m in s.modalities} & set(MODALITIES))  # files to require
     dataset = load_dataset(root, config.manifest, seed=config.split_seed, require=tuple(needed),
-                           allow_missing=True)
+                           allow_missing=True, screen=True)
     samples = {split: sorted(dataset.split(split), key=order_key) for split in ("TRAIN", "VAL", "TEST")}
     assert_train_normal(samples["TRAIN"])
-    run_dir = Path(config.out) / (config.run or f"{profile.name}-{root.name}")
     features = tuple(dict.fromkeys(f for s in specs for f in s.feature_names(profile)))
-    plan = RunPlan(config=config, profile=profile, options=options, run_dir=run_dir, samples=samples,
-                   features=features, dataset_fingerprint=dataset.fingerprint(),
+    plan = RunPlan(config=config, profile=profile, options=options, run_dir=results_folder(config),
+                   samples=samples, features=features, dataset_fingerprint=dataset.fingerprint(),
                    has_masks=any(s.masks for s in samples["TEST"]),
                    synthetic=(root / SYNTHETIC_MARKER).exists(),
                    units=[(s.name, seed) for s in specs for seed in config.seeds])
@@ -207,7 +231,8 @@ def prepare(config: RunConfig, extract: Callable | None = None) -> RunPlan:
     `extract_here`; the Ray executor shards it over the cluster)."""
     return_freed_memory()
     plan, dataset = plan_run(config)
-    _refuse_stale_units(plan)  # NOTE: before anything is written or extracted
+    _drop_broken_units(plan)
+    refuse_stale_units(plan, log)  # NOTE: before anything is written or extracted
     profile, options, root = plan.profile, plan.options, dataset.root
     selection = config.selection_policy()
     run_dir, samples, features = plan.run_dir, plan.samples, plan.features
@@ -236,97 +261,23 @@ def prepare(config: RunConfig, extract: Callable | None = None) -> RunPlan:
                     "n_excluded": len(dataset.excluded)},
         "selection": {**dataclasses.asdict(selection), "rule": Selector.RULE,
                       "description": selection.describe()},
-        "recipe_key": list(RECIPE_KEY),
+        "recipe_key": list(RECIPE_KEY), "session_key": SESSION_KEY,
         "fingerprint": run_fingerprint(plan),
         "features": {"names": list(features), "seconds": time.perf_counter() - t0,
                      "extractors": feature_report, "backbones": feature_backbones(store, features)},
         "units": [f"{m}/seed{s}" for m, s in plan.units],
     }
-    (run_dir / "run.json").write_text(json.dumps(info, indent=2))
+    tmp = run_dir / f".run.json.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(info, indent=2))
+    os.replace(tmp, run_dir / "run.json")  # NOTE: readers may read it while a run writes it
     if dataset.excluded:
-        log.info("excluded %d samples (missing or unreadable modality), for every method",
-                 len(dataset.excluded))
+        log.warning("excluded %d samples, for every method:", len(dataset.excluded))
+        for e in dataset.excluded[:EXCLUSIONS_SHOWN]:
+            log.warning("  %s: %s (sample %s)", e.path, e.reason, e.id)
+        if len(dataset.excluded) > EXCLUSIONS_SHOWN:
+            log.warning("  ... and %d more (all in %s)", len(dataset.excluded) - EXCLUSIONS_SHOWN,
+                        run_dir / "run.json")
     return plan
-
-
-# ---------------------------------------------------------------------------- fingerprints
-def run_fingerprint(plan: RunPlan) -> dict:
-    """What every unit of a run shares: profile, run options, selection, dataset, suite code."""
-    return {"profile": dataclasses.asdict(plan.profile),
-            "feature_options": dataclasses.asdict(plan.options),
-            "selection": dataclasses.asdict(plan.config.selection_policy()),
-            "dataset": plan.dataset_fingerprint,
-            "suite": {"version": R.versions()["weld-bench"], "code": R.code_digest()}}
-
-
-def unit_fingerprint(plan: RunPlan, spec: MethodSpec) -> dict:
-    """Everything that made one unit: the run's parts, the method's hyperparameters in this
-    profile, the settings of every feature it reads, and its adapter's source."""
-    store = plan.store()
-    extractors = _extractors(store, spec.feature_names(plan.profile))
-    module = _source_file(spec.cls)
-    return {**run_fingerprint(plan),
-            "method": {"name": spec.name, "hyperparameters": spec.hparams.to_json(plan.profile)["used"],
-                       "features": {name: store.settings_digest(name) for name in extractors},
-                       "adapter": R.code_digest(module) if module else spec.cls.__qualname__}}
-
-
-def _source_file(cls) -> str | None:
-    """The adapter's module file (None for a class defined without one, e.g. in a notebook)."""
-    try:
-        return inspect.getsourcefile(cls)
-    except (TypeError, OSError):
-        return None
-
-
-def _extractors(store: FeatureStore, features) -> list[str]:
-    """The extractors a method's features come from, with the ones they are computed from."""
-    from benchmark.features.extractors import feature_index
-
-    index = feature_index()
-    return list(dict.fromkeys(e for f in features for e in store.upstream(index[f])))
-
-
-def _refuse_stale_units(plan: RunPlan) -> None:
-    """Stop when finished units were made under other settings (naming what changed), unless
-    `rerun`: then exactly those units are removed, to be run again."""
-    stale = stale_units(plan)
-    if not stale:
-        return
-    if plan.config.rerun:
-        for method, seed in stale:
-            shutil.rmtree(R.unit_dir(plan.run_dir, method, seed))
-        log.info("rerun: %d finished units made under other settings are redone", len(stale))
-        return
-    raise R.StaleResultsError(
-        f"{plan.run_dir}: {len(stale)} finished unit(s) were made under other settings "
-        f"({describe_stale(stale)}); pass --rerun to redo exactly those units, or --run NAME for "
-        f"a new results folder")
-
-
-def describe_stale(stale: dict[tuple[str, int], list[str]]) -> str:
-    what = sorted({line for lines in stale.values() for line in lines})
-    return "; ".join(what[:6]) + ("; ..." if len(what) > 6 else "")
-
-
-def stale_units(plan: RunPlan) -> dict[tuple[str, int], list[str]]:
-    """The run's finished units made under other settings than it asks for, with what changed."""
-    stale: dict[tuple[str, int], list[str]] = {}
-    for method, seed in plan.units:
-        if not R.is_done(plan.run_dir, method, seed):
-            continue
-        stored = R.read_json(R.unit_dir(plan.run_dir, method, seed) / "config.json").get("fingerprint")
-        current = unit_fingerprint(plan, METHODS.get(method))
-        if stored is None:
-            stale[(method, seed)] = ["no fingerprint (made by an older suite)"]
-        elif stored["digest"] != R.digest(current):
-            stale[(method, seed)] = R.changes(stored["parts"], current)
-        elif (plan.config.save_maps and METHODS.get(method).yields_maps
-              and not (R.unit_dir(plan.run_dir, method, seed) / R.MAPS_FILE).exists()):
-            # NOTE: maps do not shape a number, so they are no part of the fingerprint; a unit
-            # finished without them is still one the run cannot give what it asks for
-            stale[(method, seed)] = ["save-maps: finished without its maps"]
-    return stale
 
 
 def feature_backbones(store: FeatureStore, features) -> dict[str, dict]:
@@ -372,8 +323,9 @@ class PeakMemory:
         self.cuda_peak = torch.cuda.max_memory_allocated() if torch.cuda.is_available() else 0
 
 
-def _inputs(samples: list[Sample], features: dict[str, list]) -> Inputs:
-    return Inputs(configs=tuple(s.config for s in samples), features=features)
+def _inputs(samples: list[Sample], features: dict[str, list], sessions: bool = False) -> Inputs:
+    return Inputs(configs=tuple(s.config for s in samples), features=features,
+                  sessions=tuple(sample_session(s) for s in samples) if sessions else None)
 
 
 def val_query(labels: list[int]) -> Callable[[np.ndarray], float]:
@@ -421,7 +373,8 @@ def run_unit(plan: RunPlan, method_name: str, seed: int) -> Path:
     spec = METHODS.get(method_name)
     names = spec.feature_names(plan.profile)
     store = plan.store()
-    data = {split: _inputs(ss, store.get(ss, names)) for split, ss in plan.samples.items()}
+    sessions = "session" in spec.modalities  # only a shortcut floor is handed the session
+    data = {split: _inputs(ss, store.get(ss, names), sessions) for split, ss in plan.samples.items()}
     selection = plan.config.selection_policy()
     # NOTE: under `last` the selector holds no query at all: no VAL label is within reach
     query = val_query([s.label for s in plan.samples["VAL"]]) if selection.policy == "val" else None
@@ -448,13 +401,13 @@ def run_unit(plan: RunPlan, method_name: str, seed: int) -> Path:
     if len(out.sample) != len(test):
         raise RuntimeError(f"{method_name} returned {len(out.sample)} scores for {len(test)} TEST samples")
     masks = _test_masks(test) if (out.maps is not None and plan.has_masks) else None
-    matched = recipe_matched_subset(plan)
+    subsets = matched_subsets(plan)
     metrics = M.evaluate(
         labels=np.array([s.label for s in test]), scores=out.sample,
         categories=[s.category for s in test],
         configs={axis: [f(s.config) for s in test] for axis, f in CONFIG_AXES.items()},
         maps=out.maps if masks is not None else None, masks=masks, seed=seed,
-        subsets={"recipe_matched": matched})
+        subsets=subsets, clusters=[s.directory.parent.name for s in test])
     if out.maps is None:
         metrics["pixel_note"] = "method gives no anomaly maps"
     elif masks is None:
@@ -475,15 +428,17 @@ def run_unit(plan: RunPlan, method_name: str, seed: int) -> Path:
         "categories": CATEGORY_CODES, "metric_directions": dict(M.HIGHER_IS_BETTER),
         "selection": {**dataclasses.asdict(selection), "rule": Selector.RULE,
                       "val_queries": selector.queries},
-        "recipe_key": list(RECIPE_KEY),
+        "recipe_key": list(RECIPE_KEY), "session_key": SESSION_KEY,
         "fingerprint": {"digest": R.digest(fingerprint), "run_digest": R.digest(run_fingerprint(plan)),
                         "parts": fingerprint},
         "dataset_fingerprint": plan.dataset_fingerprint,
         "n_test": len(test), "synthetic": plan.synthetic,
     }
     scores = [{"id": s.id, "split": s.split, "category": s.category, "label": s.label,
-               "config": s.config.key, "recipe_matched": int(m), "score": float(v)}
-              for s, v, m in zip(test, out.sample, matched)]
+               "config": s.config.key, "folder": s.directory.parent.name,
+               "session": sample_session(s),
+               **{name: int(mask[i]) for name, mask in subsets.items()}, "score": float(v)}
+              for i, (s, v) in enumerate(zip(test, out.sample))]
     maps = None
     if plan.config.save_maps and out.maps is not None:
         maps = {s.id: m for s, m in zip(test, out.maps)}
@@ -497,14 +452,13 @@ def run_unit(plan: RunPlan, method_name: str, seed: int) -> Path:
     return folder
 
 
-def recipe_matched_subset(plan: RunPlan) -> np.ndarray:
-    """(TEST,) bool: every TEST normal, and the TEST defects welded with a recipe that TRAIN
-    normals also used (`benchmark.data.recipes`): there the recipe does not give the answer."""
-    from benchmark.data.recipes import recipe_matched
-
+def matched_subsets(plan: RunPlan) -> dict[str, np.ndarray]:
+    """{subset: (TEST,) bool}: every TEST normal, and the TEST defects that share the subset's
+    confounds (recipe, session, both) with TRAIN normals (`benchmark.data.confounds`): there
+    those confounds do not give the answer."""
     test = plan.samples["TEST"]
-    matched = recipe_matched([s.config for s in plan.samples["TRAIN"]], [s.config for s in test])
-    return matched | np.array([s.label == 0 for s in test])
+    return confounds.matched_subsets(confounds.pairs(plan.samples["TRAIN"]), confounds.pairs(test),
+                                     [s.label for s in test])
 
 
 def _costs(method, plan: RunPlan, features) -> dict:
@@ -514,7 +468,7 @@ def _costs(method, plan: RunPlan, features) -> dict:
     own_backbones = {id(p) for m in method.backbone_modules() for p in m.parameters()}
     params = list({id(p): p for m in method.torch_modules() for p in m.parameters()}.values())
     head = [p for p in params if id(p) not in own_backbones]
-    backbones = {name: plan.feature_costs.get(name, {}) for name in _extractors(plan.store(), features)}
+    backbones = {name: plan.feature_costs.get(name, {}) for name in plan.store().sources(features)}
     own = sum(p.numel() for p in params if id(p) in own_backbones)
     return {
         "backbones": backbones,
@@ -565,12 +519,16 @@ def run(config: RunConfig, executor=None, on_prepared: Callable[[RunPlan], None]
     """Prepare (the executor may extract the features its own way), then run the units not done
     yet; `on_prepared(plan)` is called in between (the CLI saves its resolved configuration into
     the run folder there)."""
+    from benchmark.preflight import check_run_config
+
+    check_run_config(config)  # NOTE: before the lock, which makes the run folder
     executor = executor or LocalExecutor()
-    plan = prepare(config, getattr(executor, "extract", None))
-    if on_prepared is not None:
-        on_prepared(plan)
-    todo = [u for u in plan.units if not R.is_done(plan.run_dir, *u)]
-    if len(todo) < len(plan.units):
-        log.info("resuming: %d of %d units already done", len(plan.units) - len(todo), len(plan.units))
-    executor.map(plan, todo)
+    with RunLock(results_folder(config)):  # NOTE: one writer per run folder; readers need no lock
+        plan = prepare(config, getattr(executor, "extract", None))
+        if on_prepared is not None:
+            on_prepared(plan)
+        todo = [u for u in plan.units if not R.is_done(plan.run_dir, *u)]
+        if len(todo) < len(plan.units):
+            log.info("resuming: %d of %d units already done", len(plan.units) - len(todo), len(plan.units))
+        executor.map(plan, todo)
     return plan.run_dir

@@ -63,11 +63,12 @@ class SoftmaxAttention(nn.Module):
 class AttentionBlock(nn.Module):
     """Pre-norm transformer block: x + attn(norm(x)); x + ffn(norm(x))."""
 
-    def __init__(self, dim: int, heads: int, ffn: int, linear: bool = True, dropout: float = 0.0):
+    def __init__(self, dim: int, heads: int, ffn: int, linear: bool = True, dropout: float = 0.0,
+                 act: type[nn.Module] = nn.GELU):
         super().__init__()
         self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
         self.attn = LinearAttention(dim, heads) if linear else SoftmaxAttention(dim, heads)
-        self.ffn = nn.Sequential(nn.Linear(dim, ffn), nn.GELU(), nn.Dropout(dropout), nn.Linear(ffn, dim))
+        self.ffn = nn.Sequential(nn.Linear(dim, ffn), act(), nn.Dropout(dropout), nn.Linear(ffn, dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.attn(self.norm1(x))

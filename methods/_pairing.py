@@ -14,6 +14,19 @@ from methods._blocks import Standardizer
 
 PROCESS_FEATURES = ("video_tokens", "audio_tokens", "sensor")
 DINOV2_PATCH_PX = 14  # DINOv2 patch side in input pixels: converts a pixel sigma to patch units
+PATCH_FEATURES = ("image_patches_fine", "image_patches")  # the fine grid where a profile has one
+
+
+def patch_feature(profile) -> str:
+    """The DINOv2 patch tokens the cross-modal originals' grid asks for: the profile's fine grid
+    (paper: 392 px, 28 x 28 patches) where it has one, else the shared tokens."""
+    fine = profile.fine_image_size and profile.fine_image_size != profile.image_size
+    return PATCH_FEATURES[0] if fine else PATCH_FEATURES[1]
+
+
+def cross_modal_features(hp, profile) -> tuple[str, ...]:
+    """Feature names of the cross-modal adapters (CFM, M3DM): the process and the patch tokens."""
+    return PROCESS_FEATURES + (patch_feature(profile),)
 
 
 def process_summary(inputs: Inputs, sensor_bins: int) -> np.ndarray:
@@ -62,7 +75,8 @@ def position_code(views: int, patches: int, n_freq: int) -> np.ndarray:
 
 def patch_tensor(inputs: Inputs) -> torch.Tensor:
     """(N, V, P, D_i) DINOv2 patch tokens, kept in float16 (cast per batch) to bound memory."""
-    return torch.from_numpy(np.ascontiguousarray(inputs.stack("image_patches"), dtype=np.float16))
+    name = next(n for n in PATCH_FEATURES if n in inputs.features)
+    return torch.from_numpy(np.ascontiguousarray(inputs.stack(name), dtype=np.float16))
 
 
 def result_statistics(patches: torch.Tensor, center: bool, device: str):

@@ -23,6 +23,8 @@ result of a weld, paired by `methods/_pairing.py`:
 
 Training (official `fusion_pretrain.py`): AdamW, betas (0.9, 0.95), torch's default weight decay
 (the script passes none), a per-iteration schedule of linear warm-up then half-cycle cosine to 0.
+Updates here take 16 welds, not the README's 16 x 16 samples, so the learning rate is scaled with
+the batch by that script's own rule (absolute lr = base lr x samples per update / 256).
 """
 from __future__ import annotations
 
@@ -50,20 +52,36 @@ class UFFConfig:
     batch_size: int = 16  # samples per step (README command), with 16 accumulation steps
     accum_iter: int = 16
     patches_per_sample: int = 3136  # every fused patch of a sample: features pooled to 56 x 56
-    lr: float = 3e-3  # absolute lr of the README command
+    lr: float = 3e-3  # absolute lr of the README command (16 x 16 = 256 samples per update)
     weight_decay: float = 0.01  # torch's AdamW default: the official script passes none
     warmup_epochs: int = 1
     center_result: bool = False  # raw backbone features in the original
     sensor_bins: int = 0  # no process side in the original (defined here)
     position_freqs: int = 0  # no position code in the original (patches were aligned)
+    # what the RGB side reads (paper profile; official feature_extractors/features.py)
+    image_input: str = "DINO ViT-B/8 at 224 px: 28 x 28 tokens, fused on 56 x 56"
 
+
+# NOTE: the official fusion_pretrain.py scales its learning rate with the batch (absolute lr =
+# base lr x samples per update / 256); the README's lr 3e-3 at 16 x 16 = 256 samples per update is
+# that base lr, so 16 welds per update take 3e-3 x 16 / 256.
+WELDS_PER_UPDATE = 16
+UFF_LR = 3e-3 * WELDS_PER_UPDATE / 256
 
 UFF_REASONS = {
+    "image_input": "one image backbone family (DINOv2) for every method; 392 px gives the "
+                   "original's 28 x 28 token grid; fusing on it instead of upsampling to 56 x 56 "
+                   "keeps 5 x 784 patches per weld (4x that would be 15,680)",
     "accum_iter": "TRAIN holds at most a few hundred welds, too few for 256-weld updates; one "
                   "update per 16-weld batch gives the heads enough steps",
+    "lr": "scaled with the batch by the official script's own rule (absolute lr = base lr x "
+          "samples per update / 256; base lr 3e-3, the README's lr at 256 per update): 16 welds "
+          "per update take 3e-3 x 16 / 256",
     "epochs": "one update per 16 welds on a small TRAIN set: 20 epochs give the heads more "
-              "updates than M3DM's ~30 (3 epochs of ~2,650 MVTec 3D-AD samples, 256 per update)",
-    "patches_per_sample": "5 views x 256 patches per weld; 256 random patches per weld keep the "
+              "updates than M3DM's ~30 (3 epochs of ~2,650 MVTec 3D-AD samples, 256 per update); "
+              "with the scaled lr the summed step size (updates x lr) stays near the original's "
+              "(~0.09) for a few hundred TRAIN welds",
+    "patches_per_sample": "5 views x 784 patches per weld; 256 random patches per weld keep the "
                           "InfoNCE logits matrix (4096^2) within GPU memory",
     "center_result": "DINOv2 patch tokens share a large common component; z-scoring them with "
                      "TRAIN statistics keeps the cosine-based objective sensitive to the bead",
@@ -72,7 +90,8 @@ UFF_REASONS = {
                       "position (4 frequencies per axis + view one-hot) makes the patch-wise "
                       "positives distinguishable",
 }
-UFF_USED = dict(accum_iter=1, epochs=20, patches_per_sample=256, center_result=True, sensor_bins=8,
+UFF_USED = dict(image_input="DINOv2 ViT-B/14 at 392 px: 28 x 28 tokens, fused on 28 x 28",
+                accum_iter=1, lr=UFF_LR, epochs=20, patches_per_sample=256, center_result=True, sensor_bins=8,
                 position_freqs=4)
 UFF_QUICK = {"patches_per_sample": 64, "epochs": 8}
 UFF_SMOKE = smoke_run(epochs=2)  # a smoke run (bench run --smoke): loading, shapes, memory

@@ -93,8 +93,7 @@ class ConcatAE(Method):
 
 register_method(
     "concat_ae_av", ConcatAE, hparams=HPARAMS_AV, features=lambda hp, profile: hp.sources,
-    # NOTE: the paper's row label is the modality pair alone; the registry name tells the rows apart
-    family="concat_ae", display_name="V+A", row_code="A.2",
+    family="concat_ae", display_name="Concat-AE (V+A)", row_code="A.2",
     summary="suite-defined baseline: MLP autoencoder on pooled video + audio tokens, "
             "reconstruction MSE",
 )

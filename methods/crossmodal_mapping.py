@@ -49,7 +49,7 @@ from benchmark.method import (FitContext, Group, Hyperparameters, Inputs, Method
                               ViewPooling, register_method, smoke_run)
 from methods._blocks import cosine_distance, mlp, to_tensor
 from methods._blocks import train as train_loop
-from methods._pairing import (DINOV2_PATCH_PX, PROCESS_FEATURES, ProcessDescriptor, patch_tensor,
+from methods._pairing import (DINOV2_PATCH_PX, ProcessDescriptor, cross_modal_features, patch_tensor,
                               position_code, result_statistics)
 
 
@@ -85,12 +85,18 @@ class CrossmodalMappingHP:
     center_result: bool = False  # the original feeds raw backbone features
     sensor_bins: int = 0  # no process side in the original (defined here)
     position_freqs: int = 0  # no position code in the original (features were aligned point-wise)
+    # what the result side reads (paper profile; official cfm_training.py / models/features.py)
+    image_input: str = "DINO ViT-B/8 at 224 px: 28 x 28 tokens upsampled to 224 x 224, one per pixel"
 
 
 HPARAMS = Hyperparameters(
     original=CrossmodalMappingHP(),
-    used=CrossmodalMappingHP(center_result=True, sensor_bins=8, position_freqs=4),
+    used=CrossmodalMappingHP(center_result=True, sensor_bins=8, position_freqs=4,
+                             image_input="DINOv2 ViT-B/14 at 392 px: 28 x 28 tokens, one per token"),
     reasons={
+        "image_input": "one image backbone family (DINOv2) for every method; 392 px gives the "
+                       "original's 28 x 28 token grid; mapping per token instead of per upsampled "
+                       "pixel keeps 64x fewer pairs per view (5 views per weld)",
         "center_result": "DINOv2 patch tokens share a large common component; z-scoring them with "
                          "TRAIN statistics keeps the cosine objective sensitive to the bead",
         "sensor_bins": "the process descriptor keeps the sensor trace at 8 time bins per channel",
@@ -177,7 +183,7 @@ class CrossmodalMapping(Method):
 
 register_method(
     "crossmodal_mapping", CrossmodalMapping, hparams=HPARAMS,
-    features=PROCESS_FEATURES + ("image_patches",),
+    features=cross_modal_features,
     family="crossmodal_mapping", display_name="Costanzino-style", row_code="C.3",
     view_pooling=ViewPooling.MAX,
     summary="CFM: process<->result MLP feature mappers, product of both directions' distances",

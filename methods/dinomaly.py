@@ -18,6 +18,13 @@ outputs. Training is a short iteration loop of our own (no Lightning engine).
 Every post-weld view is one image; the model is one network for all views and configurations.
 Scores: per view, anomalib's image score (mean of the top 1 % of the smoothed map); per sample,
 the maximum over the views (a defect seen in one view flags the weld; a mean would dilute it).
+
+Maps (`pixel_map` "blurred", the official evaluation): the official `evaluation_batch`
+(`utils.py`, called with `resize_mask=256` by `dinomaly_mvtec_uni.py`) resizes the map to 256 x 256
+and blurs it (Gaussian, kernel 5, sigma 4) before AU-PRO; anomalib returns the map before that
+blur ("raw"). Here the map is resized and blurred the same way with anomalib's blur (the one its
+image score reads; its borders reflect where the official convolution pads with zeros), then
+mapped back onto the whole view.
 """
 from __future__ import annotations
 
@@ -56,6 +63,8 @@ class DinomalyHP:
     hard_mining_steps: int = 1000  # iterations over which that share ramps up from 0
     hard_mining_factor: float = 0.1
     view_pooling: str = "max"  # sample score from the views' image scores (ours: V views)
+    pixel_map: str = "blurred"  # official: blurred at pixel_map_size; "raw": anomalib's map
+    pixel_map_size: int = 256  # official evaluation's resize_mask
     inference_batch: int = 64  # views per forward pass when scoring (no effect on the scores)
 
 
@@ -107,6 +116,15 @@ class _DinoEncoder(nn.Module):
             if i in self.target_layers:
                 out[f"blocks.{i}"] = hidden
         return out
+
+
+PIXEL_MAPS = ("blurred", "raw")
+
+
+def official_pixel_map(amap: torch.Tensor, size: int, blur: nn.Module) -> torch.Tensor:
+    """(B, 1, h, w) map -> (B, 1, size, size): resized (bilinear) and blurred, as the official
+    evaluation hands maps to its pixel metrics."""
+    return blur(F.interpolate(amap, size=(size, size), mode="bilinear", align_corners=False))
 
 
 def _dinomaly_model_class():
@@ -202,14 +220,20 @@ class Dinomaly(Method):
         hp = self.hp
         images, v = views_as_images(inputs)
         h, w = images.shape[-2:]
+        if hp.pixel_map not in PIXEL_MAPS:
+            raise ValueError(f"Dinomaly pixel_map {hp.pixel_map!r}: one of {PIXEL_MAPS}")
         pad = (hp.resize - hp.crop) // 2
         scores, maps = [], []
         for start in range(0, len(images), hp.inference_batch):
             out = self.model(self._prepare(images[start:start + hp.inference_batch]))
             scores.append(out.pred_score.float().cpu())
+            amap = out.anomaly_map.float()
+            if hp.pixel_map == "blurred":
+                amap = official_pixel_map(amap, hp.pixel_map_size, self.model.gaussian_blur)
+                amap = F.interpolate(amap, size=(hp.crop, hp.crop), mode="bilinear", align_corners=False)
             # NOTE: the map covers the centre crop; the cropped-off margin of the resized view
             # repeats the crop's edge values so that the map covers the whole view.
-            amap = F.pad(out.anomaly_map.float(), (pad, pad, pad, pad), mode="replicate")
+            amap = F.pad(amap, (pad, pad, pad, pad), mode="replicate")
             maps.append(F.interpolate(amap, size=(h, w), mode="bilinear", align_corners=False).cpu())
         return views_to_samples(torch.cat(scores).reshape(-1), torch.cat(maps)[:, 0], v, hp.view_pooling)
 

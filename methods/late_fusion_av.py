@@ -260,8 +260,7 @@ class LateFusionAV(Method):
 
 register_method(
     "late_fusion_av", LateFusionAV, hparams=HPARAMS, features=("audio_stft", "video_tokens"),
-    # NOTE: the paper's row label is the modality pair alone; the registry name tells the rows apart
-    family="late_fusion", display_name="V+A", row_code="A.1",
+    family="late_fusion", display_name="Late Fusion (V+A)", row_code="A.1",
     summary="audio 1-D CNN AE on STFT frames + video FC AE on frame features, z-scored and "
             "weighted on VAL",
     paper="Stemmer et al., arXiv 2024, arXiv:2409.02290",

@@ -14,13 +14,17 @@ the post-weld views; the UFF block is trained on process/patch pairs (`methods/_
   descriptor of every TRAIN weld (one entry per weld: the process has no patches; see
   `methods/_pairing.py`), the *image bank* every DINOv2 patch token of every TRAIN view, the
   *fused bank* the UFF fused feature (both MLP outputs joined, before the heads) of every TRAIN
-  (view, patch). Each bank is standardised with one scalar mean and std of its own TRAIN
-  features (`bank_standardisation`: the official `run_coreset` standardises every bank with the
-  point bank's mean and the RGB bank's std, `shared`) and reduced to `coreset_ratio` of its
-  entries by a greedy
+  (view, patch). Every bank is standardised with one scalar mean and std, the point (here:
+  process) bank's mean and the RGB (here: image) bank's std, as the official `run_coreset` does
+  (`bank_standardisation` "shared"; "per_bank" gives each bank its own), and reduced by a greedy
   k-centre coreset, anomalib's `KCenterGreedy` (a sparse random projection with eps 0.9, as the
-  official `get_coreset_idx_randomp`; the official code sizes the RGB and fused banks from the
-  already reduced point bank, about 4 % and 1 %, where the paper and `--f_coreset` say 10 %).
+  official `get_coreset_idx_randomp`). Coreset sizes: the official `run_coreset` keeps
+  f = 10 % (`--f_coreset`) of the point bank and sizes the RGB and fused banks from that
+  already reduced point bank (f x f of the point patches); on MVTec 3D-AD's grids (point and
+  fused features on 56 x 56 = 3,136 patches per sample, RGB on 28 x 28 = 784) that is 31 entries
+  per sample, 4 % of the RGB and 1 % of the fused patches. The process bank has one entry per
+  weld, so the rule itself would leave the patch banks a few entries; the shares it gives on
+  MVTec 3D-AD are kept instead (`image_coreset_ratio` 0.04, `fused_coreset_ratio` 0.01).
 * **Per bank and weld**, M3DM's PatchCore score: s* = the largest distance of any of the weld's
   patches (all views together) to its nearest bank entry m*, reweighted by
   w = 1 - exp(s*/sqrt(D)) / sum_k exp(||m_test - m_k|| / sqrt(D)) over the two nearest bank
@@ -53,7 +57,7 @@ from scipy.ndimage import gaussian_filter
 
 from benchmark.method import (FitContext, Group, Hyperparameters, Inputs, Method, ProfileChanges, Scores,
                               ViewPooling, register_method)
-from methods._pairing import DINOV2_PATCH_PX, PROCESS_FEATURES
+from methods._pairing import DINOV2_PATCH_PX, cross_modal_features
 from methods._uff import (ORIGINAL_SELECTION, UFF_QUICK, UFF_REASONS, UFF_SMOKE, UFF_USED, UFFConfig,
                           UnsupervisedFeatureFusion)
 
@@ -63,8 +67,10 @@ BANKS = ("process", "image", "fused")  # in the order of M3DM's (point, RGB, fus
 # ---------------------------------------------------------------------------- hyperparameters
 @dataclass(frozen=True)
 class M3DMHP(UFFConfig):
-    coreset_ratio: float = 0.1  # every bank (paper; official --f_coreset)
-    process_coreset_ratio: float = 0.1  # the process bank's share (M3DM: one ratio for all banks)
+    coreset_ratio: float = 0.1  # the point (here: process) bank's share (official --f_coreset)
+    # the patch banks' shares: f x f x 3,136 point patches per MVTec 3D-AD sample (module doc)
+    image_coreset_ratio: float = 0.04  # of 784 RGB patches per sample
+    fused_coreset_ratio: float = 0.01  # of 3,136 fused patches per sample
     reweight_neighbors: int = 3  # official n_reweight: m* and its two nearest bank neighbours
     bank_weights: tuple[float, float, float] = (1.0, 0.1, 1.0)  # official (xyz, rgb, fusion) lambdas
     ocsvm_nu: float = 0.5  # official --ocsvm_nu
@@ -78,18 +84,15 @@ class M3DMHP(UFFConfig):
 
 HPARAMS = Hyperparameters(
     original=M3DMHP(),
-    used=M3DMHP(**UFF_USED, bank_candidates=200_000, bank_standardisation="per_bank"),
+    used=M3DMHP(**UFF_USED, bank_candidates=200_000),
     reasons={**UFF_REASONS,
-             "bank_standardisation": "the official code's shared statistics read as a slip (its "
-                                     "variables are named per bank); the process descriptor, "
-                                     "DINOv2 tokens and fused features differ in scale, so each "
-                                     "bank is z-scored with its own TRAIN mean and std",
              "bank_candidates": "at most 200k random TRAIN patches enter each patch bank's greedy "
-                                "coreset (Weld-4M has 5 x 256 patches per weld, 4k-d fused features)"},
+                                "coreset (Weld-4M has 5 x 784 patches per weld, 4k-d fused "
+                                "features); the bank keeps its official share of all TRAIN patches"},
     profiles={"quick": ProfileChanges(
-        {**UFF_QUICK, "coreset_ratio": 0.02},
-        "quick profile: shorter UFF schedule and a 2 % coreset for the two patch banks (the "
-        "greedy selection costs patches x bank size) to fit the 5-minute CPU budget")},
+        {**UFF_QUICK, "image_coreset_ratio": 0.02},
+        "quick profile: shorter UFF schedule and a 2 % image bank (the greedy selection costs "
+        "patches x bank size) to fit the 5-minute CPU budget")},
     original_selection=ORIGINAL_SELECTION + "; banks and one-class SVMs have nothing to select",
     smoke=UFF_SMOKE,
 )
@@ -171,8 +174,8 @@ class M3DM(Method):
         process, patches = self.uff.fit(train, ctx)  # NOTE: no VAL candidates: M3DM keeps the last
         features = self._features(process, patches)
         gen = torch.Generator().manual_seed(ctx.seed)
-        ratios = {"process": hp.process_coreset_ratio, "image": hp.coreset_ratio,
-                  "fused": hp.coreset_ratio}
+        ratios = {"process": hp.coreset_ratio, "image": hp.image_coreset_ratio,
+                  "fused": hp.fused_coreset_ratio}
         shared = None
         if hp.bank_standardisation == "shared":
             shared = (scalar_statistics(features["process"])[0], scalar_statistics(features["image"])[1])
@@ -181,9 +184,12 @@ class M3DM(Method):
         self.banks = {}
         for name in BANKS:
             x = features[name].reshape(-1, features[name].shape[-1])
+            ratio = ratios[name]
             if name != "process" and hp.bank_candidates and len(x) > hp.bank_candidates:
+                # NOTE: the bank keeps its share of every TRAIN patch, chosen among the candidates
+                ratio = min(1.0, ratio * len(x) / hp.bank_candidates)
                 x = x[torch.randperm(len(x), generator=gen)[:hp.bank_candidates]]
-            self.banks[name] = MemoryBank(x, ratios[name], hp.reweight_neighbors, ctx.device,
+            self.banks[name] = MemoryBank(x, ratio, hp.reweight_neighbors, ctx.device,
                                           statistics=shared and tuple(s.to(ctx.device) for s in shared))
             ctx.log(f"{name} bank: {len(self.banks[name].entries)} of {len(x)} entries")
         sample, per_patch = self._bank_scores(features)
@@ -235,7 +241,7 @@ class M3DM(Method):
 
 
 register_method(
-    "m3dm", M3DM, hparams=HPARAMS, features=PROCESS_FEATURES + ("image_patches",),
+    "m3dm", M3DM, hparams=HPARAMS, features=cross_modal_features,
     family="m3dm", display_name="M3DM", row_code="C.5", view_pooling=ViewPooling.MAX,
     summary="M3DM: process, image and UFF-fused memory banks (KCenterGreedy coreset), bank "
             "scores fused by linear one-class SVMs fitted on TRAIN",

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from benchmark.method import (FitContext, Group, Hyperparameters, Inputs, Method, ProfileChanges, Scores,
                               ViewPooling, register_method)
-from methods._pairing import DINOV2_PATCH_PX, PROCESS_FEATURES, smoothed_max
+from methods._pairing import DINOV2_PATCH_PX, cross_modal_features, smoothed_max
 from methods._uff import (ORIGINAL_SELECTION, UFF_QUICK, UFF_REASONS, UFF_SMOKE, UFF_USED, UFFConfig,
                           UnsupervisedFeatureFusion)
 
@@ -63,7 +63,7 @@ class M3DMNoBank(Method):
 
 
 register_method(
-    "m3dm_nobank", M3DMNoBank, hparams=HPARAMS, features=PROCESS_FEATURES + ("image_patches",),
+    "m3dm_nobank", M3DMNoBank, hparams=HPARAMS, features=cross_modal_features,
     family="m3dm", display_name="M3DM-style (No-Bank)", row_code="C.4",
     view_pooling=ViewPooling.MAX,
     summary="M3DM's UFF heads (patch-wise InfoNCE process<->result) without memory banks; "

@@ -1,20 +1,39 @@
 """PatchCore: a coreset memory bank of locally aggregated mid-level CNN patch features; a patch's
 anomaly is its distance to the nearest bank entry. The memory-bank reference of the efficiency
-comparison, run through anomalib's implementation.
+comparison.
 
 Paper: Roth et al., "Towards Total Recall in Industrial Anomaly Detection", CVPR 2022,
 arXiv:2106.08265. Official code: https://github.com/amazon-science/patchcore-inspection
-(Apache-2.0). Implementation used: anomalib 2.7 `PatchcoreModel` (Apache-2.0): timm feature
-extractor, 3x3 local average pooling, layer concatenation, k-center-greedy coreset, nearest-
-neighbour patch scores, the paper's re-weighted image score and the Gaussian-smoothed map; its
-pre-processing (resize, ImageNet normalisation). Only the fitting loop is ours (no Lightning).
+(Apache-2.0); the facts below are from its README command (`bin/run_patchcore.py ... -le layer2
+-le layer3 --pretrain_embed_dimension 1024 --target_embed_dimension 1024 --anomaly_scorer_num_nn 1
+--patchsize 3 sampler -p 0.1 approx_greedy_coreset dataset --resize 256 --imagesize 224`),
+`src/patchcore/patchcore.py` and `src/patchcore/common.py`. Read for facts only; nothing is copied.
+Implementation used: anomalib 2.7 `PatchcoreModel` (Apache-2.0) for the timm feature extractor,
+the k-center-greedy coreset, the nearest-neighbour search and the Gaussian-smoothed map (sigma 4);
+its pre-processing (resize, centre crop, ImageNet normalisation). Only the fitting loop is ours.
+
+The official defaults, which anomalib departs from, are the defaults here:
+
+* **embedding** (`embed_dim` 1024): each layer's 3 x 3 neighbourhood of every position, flattened
+  channel by channel and average-pooled to 1,024 values, layer3 upsampled (bilinear) to layer2's
+  grid, both layers joined and average-pooled to 1,024 (official `PatchMaker.patchify`,
+  `MeanMapper`, `Aggregator`). `embed_dim=None` is anomalib's: 3 x 3 average pooling and the
+  layers concatenated (1,536-d).
+* **image score** (`image_score` "max_distance"): the largest nearest-neighbour distance of any
+  patch of the view (official `NearestNeighbourScorer` with one neighbour, `PatchMaker.score`).
+  "anomalib_reweighted" is anomalib's re-weighting of that distance with `num_neighbors` (b = 9)
+  bank neighbours, as the paper's eq. 7 writes it.
+* **input**: resized to 256 and centre-cropped to 224 (official `--resize 256 --imagesize 224`).
+  The map covers the crop; it is mapped back onto the resized view, the cropped-off margin
+  repeating the crop's edge values, so that maps cover the whole view (the metrics compare them
+  with full-view masks).
 
 Weights: the paper's WideResNet-50-2 with torchvision's ImageNet weights, which timm calls
 `wide_resnet50_2.tv_in1k` (plain `wide_resnet50_2` resolves to timm's own `racm_in1k` training);
 the encoder is the suite's `wide_resnet50_2` backbone, so `--models` and `--backbone
 wide_resnet50_2=FOLDER` (a timm checkpoint folder: config.json + model.safetensors) load it offline.
 
-Every post-weld view is one image. Per view, anomalib's image score; per sample, the maximum
+Every post-weld view is one image. Per view, the image score above; per sample, the maximum
 over the views (a defect seen in one view flags the weld).
 """
 from __future__ import annotations
@@ -31,14 +50,19 @@ from benchmark.method import (FitContext, Group, Hyperparameters, Inputs, Method
 from methods._blocks import views_as_images, views_to_samples
 
 
+IMAGE_SCORES = ("max_distance", "anomalib_reweighted")
+
+
 @dataclass(frozen=True)
 class PatchCoreHP:
     encoder: str = "wide_resnet50_2"  # suite backbone: timm wide_resnet50_2.tv_in1k (torchvision)
     layers: tuple[str, ...] = ("layer2", "layer3")
     coreset_ratio: float = 0.1
-    num_neighbors: int = 9  # b in the paper's image-score re-weighting
-    image_size: int = 256
-    center_crop: int | None = 224
+    embed_dim: int | None = 1024  # official pretrain/target_embed_dimension; None: anomalib's concat
+    image_score: str = "max_distance"  # official; "anomalib_reweighted": anomalib's (paper eq. 7)
+    num_neighbors: int = 9  # b of anomalib's re-weighting (read only by "anomalib_reweighted")
+    image_size: int = 256  # official --resize
+    center_crop: int | None = 224  # official --imagesize; the map is mapped back (module doc)
     batch_size: int = 32
     view_pooling: str = "max"  # sample score from the views' image scores (ours: V views)
 
@@ -46,23 +70,80 @@ class PatchCoreHP:
 ORIGINAL = PatchCoreHP()
 HPARAMS = Hyperparameters(
     original=ORIGINAL,
-    used=PatchCoreHP(center_crop=None),
-    reasons={"center_crop": "maps must cover the whole view (the metrics compare them with "
-                            "full-view masks); anomalib's default pre-processing has no crop"},
+    used=ORIGINAL,
+    reasons={},
     # NOTE: the quick profile's tiny preset gives the encoder as timm's `test_resnet` (same
     # ResNet layer names, ~0.1 M parameters, random weights); at 56 px and with a 2 % coreset the
     # feature extraction and the k-center-greedy selection (patches x bank size distance
-    # updates) fit the CPU budget.
+    # updates) fit the CPU budget; its layers have 48 and 192 channels, so a 256-d embedding
+    # keeps every value (432 and 1,728 per 3 x 3 neighbourhood) without padding the bank.
     profiles={"quick": ProfileChanges(
-        {"image_size": 56, "coreset_ratio": 0.02},
-        "quick profile: offline (tiny preset: random-weight timm test_resnet), 56-px views, "
-        "2 % coreset to fit the 5-minute CPU budget")},
+        {"image_size": 56, "center_crop": 49, "coreset_ratio": 0.02, "embed_dim": 256},
+        "quick profile: offline (tiny preset: random-weight timm test_resnet), 56-px views "
+        "cropped to 49 (the official 224/256), a 256-d embedding and a 2 % coreset to fit the "
+        "5-minute CPU budget")},
     original_selection="nothing to select (no training): no VAL query",
 )
 
 
+def pool_channels(x: torch.Tensor, dim: int) -> torch.Tensor:
+    """(B, C, H, W) -> (B, dim, H, W): every position's C values average-pooled to `dim`
+    (adaptive 1-D pooling over the channel axis, the official code's projection)."""
+    b, c, h, w = x.shape
+    flat = x.permute(0, 2, 3, 1).reshape(b * h * w, 1, c)
+    return F.adaptive_avg_pool1d(flat, dim).reshape(b, h, w, dim).permute(0, 3, 1, 2)
+
+
+def neighbourhood_embedding(features: list[torch.Tensor], dim: int) -> torch.Tensor:
+    """The official PatchCore patch feature from layer maps [(B, C_l, H_l, W_l)], first layer
+    finest: each position's 3 x 3 neighbourhood (zero-padded) flattened channel-major and pooled
+    to `dim`, every layer brought to the first layer's grid (bilinear), the layers joined in
+    order and pooled to `dim` again. Returns (B, dim, H_0, W_0).
+
+    NOTE: the official code upsamples the unfolded neighbourhoods before pooling them; both steps
+    are linear and act on different axes, so pooling first gives the same numbers."""
+    grid = features[0].shape[-2:]
+    layers = []
+    for x in features:
+        b, c, h, w = x.shape
+        patches = F.unfold(x, kernel_size=3, padding=1).reshape(b, c * 9, h, w)
+        pooled = pool_channels(patches, dim)
+        if (h, w) != tuple(grid):
+            pooled = F.interpolate(pooled, size=grid, mode="bilinear", align_corners=False)
+        layers.append(pooled)
+    return pool_channels(torch.cat(layers, 1), dim)
+
+
+def _patchcore_model_class():
+    from anomalib.models.image.patchcore.torch_model import PatchcoreModel
+
+    class _PatchcoreModel(PatchcoreModel):
+        """anomalib's PatchcoreModel with the official embedding and image score as options."""
+
+        def __init__(self, hp: PatchCoreHP, backbone: str, pre_trained: bool):
+            super().__init__(layers=list(hp.layers), backbone=backbone, pre_trained=pre_trained,
+                             num_neighbors=hp.num_neighbors)
+            if hp.image_score not in IMAGE_SCORES:
+                raise ValueError(f"PatchCore image_score {hp.image_score!r}: one of {IMAGE_SCORES}")
+            self.embed_dim, self.image_score = hp.embed_dim, hp.image_score
+            if self.embed_dim:  # NOTE: the official embedding aggregates the 3 x 3 neighbourhood itself
+                self.feature_pooler = torch.nn.Identity()
+
+        def generate_embedding(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+            if not self.embed_dim:
+                return super().generate_embedding(features)
+            return neighbourhood_embedding([features[layer] for layer in self.layers], self.embed_dim)
+
+        def compute_anomaly_score(self, patch_scores, locations, embedding):
+            if self.image_score == "max_distance":
+                return patch_scores.amax(1)  # (B, patches) nearest-neighbour distances
+            return super().compute_anomaly_score(patch_scores, locations, embedding)
+
+    return _PatchcoreModel
+
+
 def _with_checkpoint(cfg: BackboneConfig, hp: PatchCoreHP):
-    """anomalib's PatchcoreModel whose timm feature extractor is the checkpoint folder's.
+    """The PatchCore model whose timm feature extractor is the checkpoint folder's.
 
     anomalib builds its extractor from a timm name; a `local-dir:` name would do, but anomalib
     routes any name containing "vit" (as a folder path may) to its ViT code path, so the model is
@@ -71,11 +152,9 @@ def _with_checkpoint(cfg: BackboneConfig, hp: PatchCoreHP):
     from pathlib import Path
 
     import timm
-    from anomalib.models.image.patchcore.torch_model import PatchcoreModel
 
     arch = json.loads((Path(cfg.source) / "config.json").read_text())["architecture"]
-    model = PatchcoreModel(layers=list(hp.layers), backbone=arch, pre_trained=False,
-                           num_neighbors=hp.num_neighbors)
+    model = _patchcore_model_class()(hp, backbone=arch, pre_trained=False)
     extractor = model.feature_extractor
     name, _ = timm_encoder(cfg)
     extractor.feature_extractor = timm.create_model(name, pretrained=True, features_only=True,
@@ -90,7 +169,6 @@ class PatchCore(Method):
 
     def fit(self, train: Inputs, val: Inputs, ctx: FitContext) -> None:
         from anomalib.models.image.patchcore.lightning_model import Patchcore
-        from anomalib.models.image.patchcore.torch_model import PatchcoreModel
 
         hp = self.hp
         self.device = ctx.device
@@ -99,8 +177,7 @@ class PatchCore(Method):
         # generator, through scikit-learn) are anomalib's; the runner's seed makes them reproducible.
         if cfg.preset == "tiny":
             name, pretrained = timm_encoder(cfg)
-            self.model = PatchcoreModel(layers=list(hp.layers), backbone=name,
-                                        pre_trained=pretrained, num_neighbors=hp.num_neighbors)
+            self.model = _patchcore_model_class()(hp, backbone=name, pre_trained=pretrained)
         else:
             self.model = _with_checkpoint(cfg, hp)
         self.model.requires_grad_(False).to(self.device)  # nothing is trained; frozen backbone
@@ -129,12 +206,16 @@ class PatchCore(Method):
         hp = self.hp
         images, v = views_as_images(inputs)
         h, w = images.shape[-2:]
+        margin = hp.image_size - hp.center_crop if hp.center_crop else 0
+        pad = (round(margin / 2), margin - round(margin / 2)) * 2  # torchvision's crop offset
         scores, maps = [], []
         for start in range(0, len(images), hp.batch_size):
             out = self.model(self._prepare(images[start:start + hp.batch_size]))
             scores.append(out.pred_score.float().reshape(-1).cpu())
-            maps.append(F.interpolate(out.anomaly_map.float(), size=(h, w), mode="bilinear",
-                                      align_corners=False).cpu())
+            # NOTE: the map covers the centre crop; the cropped-off margin of the resized view
+            # repeats the crop's edge values so that the map covers the whole view.
+            amap = F.pad(out.anomaly_map.float(), pad, mode="replicate")
+            maps.append(F.interpolate(amap, size=(h, w), mode="bilinear", align_corners=False).cpu())
         return views_to_samples(torch.cat(scores).reshape(-1), torch.cat(maps)[:, 0], v, hp.view_pooling)
 
     def memory_bank_bytes(self) -> int:
@@ -145,7 +226,8 @@ class PatchCore(Method):
 register_method(
     "patchcore", PatchCore, hparams=HPARAMS, features=("image_pixels",),
     display_name="PatchCore (Image)", row_code="B.2", view_pooling=HPARAMS.used.view_pooling,
-    summary="PatchCore (anomalib): coreset memory bank of CNN patch features, nearest-neighbour "
-            "distance; views are images, sample = max over views",
+    summary="PatchCore (official scoring on anomalib's parts): coreset memory bank of 1,024-d "
+            "CNN patch features, max nearest-neighbour distance; views are images, sample = max "
+            "over views",
     paper="Roth et al., CVPR 2022, arXiv:2106.08265",
 )

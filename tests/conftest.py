@@ -1,7 +1,7 @@
 """Shared fixtures: a tiny synthetic twin for fast runner tests, the README's adapter registered
 as written, one quick-profile run of every registered method on the default twin (Weld-4M's
 recipe structure; slow tests share it: goldens, contracts, recipe shortcut), and one quick-profile
-run of the one-sided methods and Causal-FiLM on the recipe-neutral twin (modality leakage,
+run of the one-sided methods and Causal-FiLM on the confound-free twin (modality leakage,
 chain-breakers)."""
 from __future__ import annotations
 
@@ -57,16 +57,18 @@ def quick_run(tmp_path_factory) -> Path:
 
 
 NEUTRAL_METHODS = ("late_fusion_av", "concat_ae_av", "causal_film_process_only", "dinomaly",
-                   "patchcore", "causal_film_result_only", "causal_film")
+                   "patchcore", "causal_film_result_only", "causal_film", "session_manifest",
+                   *(f"session_probe_{m}" for m in ("image", "audio", "video", "sensor")))
 
 
 @pytest.fixture(scope="session")
 def neutral_run(tmp_path_factory) -> Path:
-    """The quick profile on the recipe-neutral twin (the same configurations for every category)
-    for the one-sided methods and Causal-FiLM: there a defect shows only in its modalities."""
+    """The quick profile on the confound-free twin (the same configurations for every category,
+    sessions that say nothing about the label) for the one-sided methods, Causal-FiLM and the
+    session floors: there a defect shows only in its modalities, and a session gives nothing."""
     from benchmark.runner import RunConfig, run
 
-    return run(RunConfig(methods=NEUTRAL_METHODS, seeds=(0,), synth_recipes="neutral",
+    return run(RunConfig(methods=NEUTRAL_METHODS, seeds=(0,), synth_confounds="none",
                          out=tmp_path_factory.mktemp("neutral")))
 
 

@@ -7,10 +7,14 @@ varies one placement (free on the plate, touching or overlapping the bead highli
 overlapping the white marker sheet, partly out of frame) with the angle (0-90 degrees), the scale
 and the exposure, so that every angle meets every placement.
 
-The two measures are the issue's acceptance figures:
+A second set, the worn labels, prints the run id as a worn ribbon does (issue 21): its first
+characters fade from near-invisible up to normal, or one character is missing. The guard must
+take such a label's paper whole: the day (`08-17`) it would otherwise leave is a shortcut.
 
-* leftover: the share of the label (paper and print) inside its outline that the guard left
-  untouched (outside the removed mask);
+The two measures are the issues' acceptance figures:
+
+* leftover: the share of the label (its paper, the print on it included) inside its outline
+  that the guard left untouched (outside the removed mask);
 * reach: the largest distance (px) from the label's outline of a pixel the guard changed.
 
     python tests/label_stress.py [--seed N]   # both figures, real views and stress set
@@ -133,6 +137,7 @@ PLACEMENTS = ("plate", "bead_touch", "bead_overlap", "sheet_touch", "sheet_overl
 ANGLES = (0.0, 15.0, 30.0, 45.0, 60.0, 75.0, 90.0)
 SCALES = (0.6, 0.8, 1.0, 1.3)
 EXPOSURES = (0.6, 1.0, 1.5)
+_FADE_FROM = 0.05     # a faded run id's first character prints at this share of full contrast
 
 
 @dataclass(frozen=True)
@@ -145,16 +150,25 @@ class StressCase:
     exposure: float   # gain of the whole photo (1.5 saturates the paper)
     edge_shadow: bool  # a faint shadow line around the paper (a label's thickness)
     seed: int = 0      # another seed draws other run ids, places and noise for the same plan
+    fade: int = 0      # the first `fade` characters ramp from near-invisible up to full contrast
+    missing: int | None = None  # the character (index in the run id) the ribbon did not print
 
     @property
     def name(self) -> str:
+        worn = (f"-fade{self.fade}" if self.fade else "") + (
+            f"-miss{self.missing}" if self.missing is not None else "")
         return (f"{self.index:03d}-{self.placement}-a{self.angle:g}-s{self.scale:g}"
-                f"-e{self.exposure:g}")
+                f"-e{self.exposure:g}{worn}")
+
+    @property
+    def worn(self) -> str | None:
+        return "faded" if self.fade else "missing" if self.missing is not None else None
 
 
 def stress_cases(seed: int = 0) -> list[StressCase]:
     """Every placement at every angle (42 pairs), twice; background, scale and exposure cycle
-    with periods that do not divide each other, so the pairs meet all of them."""
+    with periods that do not divide each other, so the pairs meet all of them. Then the worn
+    labels (`worn_cases`)."""
     cases = []
     for i in range(2 * len(PLACEMENTS) * len(ANGLES)):
         cases.append(StressCase(
@@ -164,12 +178,30 @@ def stress_cases(seed: int = 0) -> list[StressCase]:
             scale=SCALES[i % len(SCALES) if i < 42 else (i + 1) % len(SCALES)],
             exposure=EXPOSURES[(i // 2) % len(EXPOSURES)],
             edge_shadow=bool(i % 5 < 3), seed=seed))
+    return cases + worn_cases(seed, len(cases))
+
+
+def worn_cases(seed: int = 0, start: int = 84) -> list[StressCase]:
+    """Worn labels (module doc): 14 faded over 5-8 characters, 7 with a character missing (the
+    first, the last, five inside), each placement and angle met, sizes and exposures cycling."""
+    cases = []
+    for k in range(21):
+        i = start + k
+        faded = k < 14
+        cases.append(StressCase(
+            index=i, key=REAL_KEYS[(7 * i + 3 * seed) % len(REAL_KEYS)],
+            placement=PLACEMENTS[k % len(PLACEMENTS)], angle=ANGLES[k % len(ANGLES)],
+            scale=SCALES[k % len(SCALES)], exposure=EXPOSURES[k % len(EXPOSURES)],
+            edge_shadow=bool(k % 5 < 3), seed=seed,
+            fade=5 + k % 4 if faded else 0,
+            missing=None if faded else (0, 3, 7, 10, 12, 15, 1)[k - 14]))
     return cases
 
 
-def _label_sprite(text: str, long_px: int, rng: np.random.Generator
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """An upright label (float RGB, alpha in 0..1): paper with the run id printed across it."""
+def _label_sprite(text: str, long_px: int, rng: np.random.Generator, fade: int = 0,
+                  missing: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """An upright label (float RGB, alpha in 0..1): paper with the run id printed across it,
+    worn as `StressCase.fade` and `.missing` say."""
     w, h = long_px, round(long_px / REAL_LABEL_ASPECT)
     font = cv2.FONT_HERSHEY_SIMPLEX
     (tw, _), _ = cv2.getTextSize(text, font, 1.0, 1)
@@ -181,9 +213,23 @@ def _label_sprite(text: str, long_px: int, rng: np.random.Generator
     paper += np.linspace(-6, 6, w, dtype=np.float32)[None, :, None] * rng.choice([-1, 1])
     paper += rng.normal(0, 2.5, (h, w, 1)).astype(np.float32)
     paper = np.clip(paper, 0, 255).astype(np.uint8)
-    cv2.putText(paper, text, ((w - tw) // 2, (h + th) // 2), font, font_scale, PRINT_RGB,
-                thickness, cv2.LINE_AA)
-    return paper.astype(np.float32), _label_alpha(w, h)
+    at = ((w - tw) // 2, (h + th) // 2)
+    if not fade and missing is None:
+        cv2.putText(paper, text, at, font, font_scale, PRINT_RGB, thickness, cv2.LINE_AA)
+        return paper.astype(np.float32), _label_alpha(w, h)
+    ink = np.zeros((h, w), np.uint8)
+    cv2.putText(ink, text, at, font, font_scale, 255, thickness, cv2.LINE_AA)
+    # where each character's columns begin and end (Hershey advances add up to a pixel)
+    x = at[0] + np.array([cv2.getTextSize(text[:k], font, font_scale, thickness)[0][0]
+                          if k else 0 for k in range(len(text) + 1)])
+    strength = np.ones(w, np.float32)
+    if fade:
+        strength[:x[fade]] = np.interp(np.arange(x[fade]), [x[0], x[fade]], [_FADE_FROM, 1.0])
+    if missing is not None:
+        strength[x[missing]:x[missing + 1]] = 0.0
+    a = (ink.astype(np.float32) / 255 * strength[None])[..., None]
+    out = paper.astype(np.float32) * (1 - a) + np.float32(PRINT_RGB) * a
+    return out, _label_alpha(w, h)
 
 
 def _label_alpha(w: int, h: int) -> np.ndarray:
@@ -281,7 +327,8 @@ def render(case: StressCase) -> tuple[np.ndarray, np.ndarray]:
     bg = clean_background(case.key).astype(np.float32)
     h, w = bg.shape[:2]
     text = f"08-{rng.integers(10, 31)}-22-{rng.integers(0, 10000):04d}-{rng.integers(0, 12):02d}"
-    sprite, alpha = _label_sprite(text, round(REAL_LABEL_LONG_PX * case.scale), rng)
+    sprite, alpha = _label_sprite(text, round(REAL_LABEL_LONG_PX * case.scale), rng, case.fade,
+                                  case.missing)
     sh, sw = alpha.shape
     centre = _centre(case, (sw, sh), bg.shape, rng)
     m = cv2.getRotationMatrix2D((sw / 2, sh / 2), -case.angle, 1.0)
@@ -358,16 +405,17 @@ def main(argv=None) -> int:
     for key in REAL_KEYS:
         real.append(measure_real(key))
         print(f"  {key}: {real[-1]}")
-    rows = []
+    rows: dict[str | None, list[dict]] = {}
     for case in stress_cases(args.seed):
         photo, label = render(case)
-        rows.append(measure(photo, label))
-        print(f"  {case.name}: {rows[-1]}")
+        rows.setdefault(case.worn, []).append(measure(photo, label))
+        print(f"  {case.name}: {rows[case.worn][-1]}")
         if args.dump:
             args.dump.mkdir(parents=True, exist_ok=True)
             cv2.imwrite(str(args.dump / f"{case.name}.jpg"), photo[..., ::-1])
     print(f"real views: {summary(real)}")
-    print(f"stress set (seed {args.seed}): {summary(rows)}")
+    for worn, got in rows.items():
+        print(f"stress set (seed {args.seed}), {worn or 'plain'} labels: {summary(got)}")
     return 0
 
 

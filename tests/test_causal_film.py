@@ -157,3 +157,27 @@ def test_symmetric_score_sums_both_directions(fitted):
         pairs, _ = method._forward(x)
         both = sum(cf.cosine_distance(p, t) for p, t in pairs).numpy()
     np.testing.assert_allclose(method._scores(x)[0], both, rtol=1e-6)
+
+
+def test_seed_values_and_recorded_departures(fitted):
+    """ReLU and one process-encoder layer, as the seed's pseudocode; every other departure from
+    the seed is a recorded change with its reason, and "original" holds no schedule the seed does
+    not state."""
+    assert cf.SEED.activation == cf.BASE.activation == "relu"
+    assert cf.SEED.encoder_layers == cf.BASE.encoder_layers == 1
+    net = fitted["causal_film"].net
+    for part in (net.result_encoder, net.text_head, *(block.ffn for block in net.decoder)):
+        acts = [m for m in part if not isinstance(m, (nn.Linear, nn.Dropout))]
+        assert acts and all(isinstance(m, nn.ReLU) for m in acts)
+    for name in ("causal_film", "causal_film_sg", "causal_film_tokens"):
+        rows = {r["name"]: r for r in METHODS.get(name).hparams.changes() if r["profile"] == "all"}
+        assert {"standardize_inputs", "video_backbone", "epochs", "batch_size", "lr",
+                "weight_decay", "top_fraction"} <= set(rows)
+        assert rows["epochs"]["original"] is None and rows["epochs"]["used"] == 100
+        assert "ViT-B" in rows["video_backbone"]["original"] and all(r["reason"] for r in rows.values())
+
+
+def test_inputs_unscaled_as_the_seed_when_asked():
+    method = fit("causal_film", epochs=1, standardize_inputs=False)
+    assert all(norm is None for norm in method.norms.values())
+    assert np.isfinite(method.score(make_inputs(4, seed=3)).sample).all()

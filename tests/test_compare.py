@@ -129,8 +129,11 @@ def test_several_seeds_must_all_agree(tmp_path):
 
 def test_different_test_samples_are_refused(tmp_path):
     run = fixture_run(tmp_path, {"film": {0: FILM}, "base": {0: BASE}})
-    path = run / "base" / "seed0" / "scores.csv"
-    path.write_text(path.read_text().replace("s23,", "s99,"))
+    base = next(u for u in R.load_run(run) if u.method == "base")
+    rows = [{**r, "id": "s99" if r["id"] == "s23" else r["id"]} for r in base.scores()]
+    # NOTE: written whole, as a unit of other TEST samples would be (an edited file is refused)
+    R.write_unit(run, "base", 0, metrics=base.metrics, scores=rows, config=base.config,
+                 efficiency={}, history={})
     with pytest.raises(ValueError, match="not scored on the same TEST samples"):
         C.compare(RunData.load(run), "film", "base")
 

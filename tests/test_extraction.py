@@ -35,3 +35,24 @@ def test_autocast_only_on_cuda():
         import torch
 
         assert not torch.is_autocast_enabled("cpu")
+
+
+def test_fine_grid_is_its_own_extraction(tiny_twin, tmp_path):
+    """The cross-modal originals' 28 x 28 grid: a second DINOv2 extraction at
+    `Profile.fine_image_size`, keyed apart from the shared tokens, asked for by M3DM and CFM."""
+    import dataclasses
+
+    from methods._pairing import patch_feature
+
+    quick = get_profile("quick")
+    fine = dataclasses.replace(quick, fine_image_size=56)  # 4 x 4 patches next to quick's 8 x 8
+    assert patch_feature(quick) == "image_patches" and patch_feature(fine) == "image_patches_fine"
+    assert patch_feature(get_profile("paper")) == "image_patches_fine"
+    samples = load_dataset(tiny_twin).split("TRAIN")[:2]
+    # NOTE: no label guard: the grids, not the label, are under test (and the guard costs seconds)
+    store = FeatureStore(tmp_path, fine, options=FeatureOptions(label_guard=False), loaders=0)
+    got = store.get(samples, ("image_patches", "image_patches_fine"))
+    assert got["image_patches"][0].shape[1:] == (64, got["image_patches_fine"][0].shape[-1])
+    assert got["image_patches_fine"][0].shape[1] == 16
+    settings = [EXTRACTORS.get(name)(fine, FeatureOptions()).settings() for name in ("dinov2", "dinov2_fine")]
+    assert (settings[0]["size"], settings[1]["size"]) == (112, 56)

@@ -34,53 +34,64 @@ def test_leaderboard_columns_and_size(written):
     run, rows, _, lb, _ = written
     assert lb == run / "leaderboard.csv"
     with open(lb) as f:
-        assert next(csv.reader(f)) == ["method", "display_name", "group", "modalities", "seed",
-                                       "metric", "category", "value", "undefined_reason"]
+        assert next(csv.reader(f)) == [
+            "run", "method", "row_code", "display_name", "role", "group", "modalities", "seed",
+            "subset", "category", "metric", "value", "ci_low", "ci_high", "n_normal",
+            "n_anomalous", "undefined_reason", "synthetic"]
     categories = 1 + len(CATS)  # "all" and each defect category
     image_metrics = [k for k in HIGHER_IS_BETTER if not k.startswith("P-")]
-    # the whole TEST split (every metric), the recipe-matched subset (image metrics), the interval
-    per_unit = len(HIGHER_IS_BETTER) * categories + len(image_metrics) * categories + len(L.CI_BOUNDS)
+    # the whole TEST split (every metric), the three matched subsets (image metrics)
+    per_unit = len(HIGHER_IS_BETTER) * categories + 3 * len(image_metrics) * categories
     assert len(rows) == sum(len(v[3]) for v in FAKE.values()) * per_unit
-    assert {r["category"] for r in rows} == {"all", *CATS, "all [recipe_matched]",
-                                             *(f"{c} [recipe_matched]" for c in CATS)}
-    matched = _one(rows, method="causal_film", seed=1, metric="I-AUROC", category="all [recipe_matched]")
+    assert {r["category"] for r in rows} == {"all", *CATS}  # no subset packed into a category
+    assert {r["subset"] for r in rows} == {"all", "recipe_matched", "session_matched", "both_matched"}
+    assert {r["run"] for r in rows} == {run.name} and {r["synthetic"] for r in rows} == {"true"}
+    matched = _one(rows, method="causal_film", seed=1, metric="I-AUROC", subset="recipe_matched",
+                   category="all")
     assert float(matched["value"]) == pytest.approx(0.93 - 0.2)
+    assert (matched["n_normal"], matched["n_anomalous"]) == ("60", "12")
 
 
 def test_leaderboard_values_and_reasons(written):
     _, rows, _, _, _ = written
-    film = _one(rows, method="causal_film", seed=1, metric="I-AUROC", category="all")
-    assert (film["display_name"], film["group"], film["modalities"], float(film["value"])) == (
-        "Causal Film", "cross-modal", "video+audio+sensor+image", 0.93)
-    assert film["undefined_reason"] == ""
-    assert float(_one(rows, method="causal_film", seed=0, metric="I-AUROC", category="Porosity")["value"]) == pytest.approx(0.93)
-    no_maps = _one(rows, method="seq_ae", seed=0, metric="P-AUPRO@30%", category="all")
+    film = _one(rows, method="causal_film", seed=1, metric="I-AUROC", subset="all", category="all")
+    assert (film["display_name"], film["row_code"], film["role"], film["group"], film["modalities"],
+            float(film["value"])) == ("Causal Film", "C.N", "proposed", "cross-modal",
+                                      "video+audio+sensor+image", 0.93)
+    assert film["undefined_reason"] == "" and (film["n_normal"], film["n_anomalous"]) == ("60", "40")
+    assert (float(film["ci_low"]), float(film["ci_high"])) == pytest.approx((0.88, 0.96))
+    assert _one(rows, method="causal_film", seed=1, metric="I-AP", subset="all", category="all")["ci_low"] == ""
+    ablation = _one(rows, method="causal_film_no_causal", seed=0, metric="I-AUROC", subset="all", category="all")
+    assert ablation["role"] == "ablation"  # a script can filter the ablations out
+    porosity = _one(rows, method="causal_film", seed=0, metric="I-AUROC", subset="all", category="Porosity")
+    assert float(porosity["value"]) == pytest.approx(0.93)
+    no_maps = _one(rows, method="seq_ae", seed=0, metric="P-AUPRO@30%", subset="all", category="all")
     assert no_maps["value"] == "" and no_maps["undefined_reason"] == NO_MAPS
-    only_normal = _one(rows, method="sensor_knn", seed=0, metric="I-AUROC", category="Undercut")
+    only_normal = _one(rows, method="sensor_knn", seed=0, metric="I-AUROC", subset="all", category="Undercut")
     assert only_normal["value"] == "" and only_normal["undefined_reason"] == "only normal samples (n=40)"
-    one_class = _one(rows, method="image_ae", seed=1, metric="I-F1max", category="all")
+    one_class = _one(rows, method="image_ae", seed=1, metric="I-F1max", subset="all", category="all")
     assert one_class["undefined_reason"] == "fabricated: one class only"
-    low = _one(rows, method="patch_mem", seed=0, metric="I-AUROC-CI95-low", category="all")
-    assert float(low["value"]) == pytest.approx(0.88 - 0.05)
-    assert float(_one(rows, method="patch_mem", seed=1, metric="P-AUPRO@30%", category="all")["value"]) == pytest.approx(0.72)
+    assert float(_one(rows, method="patch_mem", seed=1, metric="P-AUPRO@30%", subset="all",
+                      category="all")["value"]) == pytest.approx(0.72)
 
 
-def test_summary_mean_std_interval(written):
+def test_summary_mean_std_interval(written, tmp_path):
     _, _, summary, _, path = written
     with open(path) as f:
         assert tuple(next(csv.reader(f))) == L.SUMMARY_COLUMNS
-    film = _one(summary, method="causal_film", metric="I-AUROC", category="all")
+    film = _one(summary, method="causal_film", metric="I-AUROC", subset="all", category="all")
     mean, std = float(film["mean"]), float(film["std"])
     assert mean == pytest.approx(0.94) and std == pytest.approx(math.sqrt(2) * 0.01)
     half = 12.706204736174707 * std / math.sqrt(2)  # t(0.975, 1 degree of freedom)
     assert (float(film["ci95_low"]), float(film["ci95_high"])) == pytest.approx((0.94 - half, 0.94 + half))
-    assert film["n"] == "2" and film["n_undefined"] == "0"
-    partial = _one(summary, method="image_ae", metric="I-F1max", category="all")
-    assert partial["n"] == "1" and partial["n_undefined"] == "1" and partial["ci95_low"] == ""
+    assert film["n_seeds"] == "2" and film["n_undefined"] == "0" and film["row_code"] == "C.N"
+    partial = _one(summary, method="image_ae", metric="I-F1max", subset="all", category="all")
+    assert partial["n_seeds"] == "1" and partial["n_undefined"] == "1" and partial["ci95_low"] == ""
+    assert partial["std"] == ""  # one seed: no spread, not 0.0
     assert "fabricated: one class only" in partial["undefined_reason"] and "one seed" in partial["undefined_reason"]
-    dash = _one(summary, method="seq_ae", metric="P-AUROC", category="all")
-    assert dash["n"] == "0" and dash["mean"] == "" and dash["undefined_reason"] == NO_MAPS
-    assert not any(r["metric"] in L.CI_BOUNDS for r in summary)
+    dash = _one(summary, method="seq_ae", metric="P-AUROC", subset="all", category="all")
+    assert dash["n_seeds"] == "0" and dash["mean"] == "" and dash["undefined_reason"] == NO_MAPS
+    assert _one(summary, method="causal_film", metric="I-AUROC", subset="recipe_matched", category="all")
 
 
 def test_bench_show_and_runs(written, tmp_path, capsys, monkeypatch):

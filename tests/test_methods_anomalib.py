@@ -90,3 +90,59 @@ def test_patchcore_flags_planted_blob(data):
     # the blob's view carries the largest map values of each defective sample
     for m in scores.maps[3:]:
         assert int(np.argmax(m.reshape(V, -1).max(1))) == 2
+
+
+# ---------------------------------------------------------------------------- official scores
+def test_patchcore_official_embedding_by_hand():
+    """3 x 3 neighbourhood (zero-padded) pooled to `dim`, coarser layers upsampled, layers joined
+    and pooled again: worked out by hand on 1-channel maps."""
+    import torch
+
+    from methods.patchcore import neighbourhood_embedding
+
+    # one 1 x 1 map of value 9: neighbourhood [0,0,0, 0,9,0, 0,0,0] -> thirds [0, 3, 0]
+    one = neighbourhood_embedding([torch.full((1, 1, 1, 1), 9.0)], 3)
+    np.testing.assert_allclose(one[0, :, 0, 0].numpy(), [0, 3, 0])
+    # two layers: [0, 3, 0] and [0, 6, 0] joined -> pairs (0,3) (0,0) (6,0) -> [1.5, 0, 3]
+    two = neighbourhood_embedding([torch.full((1, 1, 1, 1), 9.0), torch.full((1, 1, 1, 1), 18.0)], 3)
+    np.testing.assert_allclose(two[0, :, 0, 0].numpy(), [1.5, 0, 3])
+    # a zero 2 x 2 layer and a 1 x 1 layer of 18 upsampled onto its grid: [0,0,0, 0,6,0] -> [0, 0, 3]
+    grid = neighbourhood_embedding([torch.zeros(1, 1, 2, 2), torch.full((1, 1, 1, 1), 18.0)], 3)
+    assert grid.shape == (1, 3, 2, 2)
+    np.testing.assert_allclose(grid[0].permute(1, 2, 0).reshape(4, 3).numpy(), [[0, 0, 3]] * 4)
+
+
+def test_patchcore_image_score_is_the_largest_nearest_distance():
+    """Bank {(0,0), (3,4)}; patches (0,1) (3,0) (3,3): nearest distances 1, 3, 1 -> score 3
+    (official); anomalib's re-weighting is the option."""
+    import torch
+
+    from methods.patchcore import ORIGINAL, _patchcore_model_class
+
+    model = _patchcore_model_class()(dataclasses.replace(ORIGINAL, num_neighbors=2),
+                                     backbone="test_resnet", pre_trained=False)
+    model.memory_bank = torch.tensor([[0.0, 0.0], [3.0, 4.0]])
+    patches = torch.tensor([[0.0, 1.0], [3.0, 0.0], [3.0, 3.0]])
+    dist, where = model.nearest_neighbors(patches, n_neighbors=1)
+    np.testing.assert_allclose(dist.numpy(), [1, 3, 1], atol=1e-5)
+    assert float(model.compute_anomaly_score(dist[None], where[None], patches)[0]) == pytest.approx(3.0, abs=1e-5)
+    model.image_score = "anomalib_reweighted"
+    assert float(model.compute_anomaly_score(dist[None], where[None], patches)[0]) != pytest.approx(3.0)
+
+
+def test_dinomaly_pixel_map_is_blurred_as_the_official_evaluation():
+    """A unit impulse at the centre of a 256 map: after the 5 x 5, sigma-4 Gaussian the centre
+    holds the kernel's centre weight (1 / sum of exp(-x^2 / 32) over x = -2..2)^2."""
+    import torch
+    from anomalib.models.components import GaussianBlur2d
+
+    from methods.dinomaly import official_pixel_map
+
+    amap = torch.zeros(1, 1, 256, 256)
+    amap[0, 0, 128, 128] = 1.0
+    out = official_pixel_map(amap, 256, GaussianBlur2d(sigma=4, channels=1, kernel_size=5))
+    w = np.exp(-np.array([4, 1, 0, 1, 4]) / 32.0)
+    assert out.shape == (1, 1, 256, 256)
+    assert float(out[0, 0, 128, 128]) == pytest.approx((1 / w.sum()) ** 2, rel=1e-5)
+    assert float(out[0, 0, 128, 130]) == pytest.approx(w[0] / w.sum() / w.sum(), rel=1e-5)
+    assert float(out.sum()) == pytest.approx(1.0, rel=1e-5)

@@ -29,6 +29,11 @@ CONFIGS = (WeldConfig("FILLET", 8.0, "FE410", 180, 24, 4, 30),
            WeldConfig("FILLET", 6.0, "BSK46", 200, 26, 4, 25))
 # NOTE: small schedules so that all tests run in seconds; the contract does not depend on them.
 FAST = {"epochs": 30, "batch_size": 6, "patches_per_sample": 32}
+# NOTE: 90 updates of 6 welds train M3DM's fusion block only at the README's unscaled lr (the
+# used lr is scaled to 16-weld updates over a few hundred TRAIN welds), and the fixture's 1,440
+# TRAIN patches leave a 1 % fused bank 14 entries, too few to cover three configurations' beads
+FAST_UFF = {"lr": 3e-3}
+FAST_M3DM = {"fused_coreset_ratio": 0.02}
 
 
 def _signatures(seed: int = 123):
@@ -63,6 +68,8 @@ def build(name: str):
     spec = METHODS.get(name)
     hp = spec.hparams.for_profile(get_profile("quick"))
     hp = dataclasses.replace(hp, **{k: v for k, v in FAST.items() if hasattr(hp, k)})
+    if spec.family == "m3dm":
+        hp = dataclasses.replace(hp, **FAST_UFF, **({**FAST_M3DM} if name == "m3dm" else {}))
     return spec.cls(hp, spec.feature_names(get_profile("quick")))
 
 
@@ -131,9 +138,14 @@ def test_memory_banks_are_reported(results):
     method, _, _ = results["m3dm"]
     hp = method.hp
     sizes = {name: len(bank.entries) for name, bank in method.banks.items()}
-    assert sizes == {"process": int(hp.process_coreset_ratio * N_TRAIN),
-                     "image": int(hp.coreset_ratio * N_TRAIN * V * SIDE * SIDE),
-                     "fused": int(hp.coreset_ratio * N_TRAIN * V * SIDE * SIDE)}
+    # official shares: 10 % of the process (point) bank, 4 % of the image and 1 % of the fused
+    # bank; the quick profile keeps 2 % of the image bank and this test 2 % of the fused bank
+    quick = METHODS.get("m3dm").hparams.for_profile(get_profile("quick"))
+    assert (quick.coreset_ratio, quick.image_coreset_ratio, quick.fused_coreset_ratio) == (0.1, 0.02, 0.01)
+    assert METHODS.get("m3dm").hparams.used.image_coreset_ratio == 0.04
+    # 18 welds, 18 x 5 x 16 = 1,440 patches: int(1.8), int(28.8), int(28.8)
+    assert (hp.coreset_ratio, hp.image_coreset_ratio, hp.fused_coreset_ratio) == (0.1, 0.02, 0.02)
+    assert sizes == {"process": 1, "image": 28, "fused": 28}
     assert method.memory_bank_bytes() == sum(b.entries.numel() * 4 for b in method.banks.values())
     assert results["m3dm_nobank"][0].memory_bank_bytes() == 0
 
@@ -218,17 +230,32 @@ def test_m3dm_scores_are_its_decision_layers(results):
 
 
 def test_m3dm_bank_standardisation(results):
-    """Used: each bank z-scored with its own TRAIN statistics; the official `shared` statistics
-    (the point bank's mean, the RGB bank's std) stay available and give every bank the same."""
+    """Used, as the official run_coreset: every bank z-scored with the point (process) bank's
+    mean and the RGB (image) bank's std; `per_bank` (each bank its own) stays an option."""
     method, _, _ = results["m3dm"]
-    assert method.hp.bank_standardisation == "per_bank"
-    assert len({float(b.std) for b in method.banks.values()}) == 3
-    shared, _, _ = fit_and_score_with(bank_standardisation="shared")
-    means = {float(b.mean) for b in shared.banks.values()}
-    stds = {float(b.std) for b in shared.banks.values()}
-    assert len(means) == 1 and len(stds) == 1
-    assert means == {float(method.banks["process"].mean)}
-    assert stds == {float(method.banks["image"].std)}
+    assert method.hp.bank_standardisation == "shared"
+    train = make_inputs(N_TRAIN, seed=1)
+    process, patches = method.uff.encode(train)
+    assert [float(b.mean) for b in method.banks.values()] == pytest.approx(
+        [float(process.float().mean())] * 3, rel=1e-5)
+    assert [float(b.std) for b in method.banks.values()] == pytest.approx(
+        [float(patches.float().std())] * 3, rel=1e-5)
+    per_bank, _, _ = fit_and_score_with(bank_standardisation="per_bank")
+    assert len({float(b.std) for b in per_bank.banks.values()}) == 3
+
+
+def test_m3dm_shared_statistics_by_hand():
+    """Process features {1, 3} (mean 2) and image features {0, 2, 4, 6} (sample std
+    sqrt(20/3)): a bank kept whole under the shared statistics holds (x - 2) / sqrt(20/3)."""
+    from methods.m3dm import MemoryBank, scalar_statistics
+
+    process, image = torch.tensor([[1.0], [3.0]]), torch.tensor([[0.0, 2.0], [4.0, 6.0]])
+    shared = (scalar_statistics(process)[0], scalar_statistics(image)[1])
+    assert float(shared[0]) == pytest.approx(2.0) and float(shared[1]) == pytest.approx(np.sqrt(20 / 3))
+    bank = MemoryBank(image, ratio=1.0, reweight_neighbors=3, device="cpu", statistics=shared)
+    expected = (np.array([[0, 2], [4, 6]]) - 2) / np.sqrt(20 / 3)
+    got = bank.entries.numpy()
+    np.testing.assert_allclose(got[np.argsort(got[:, 0])], expected, rtol=1e-6)
 
 
 def fit_and_score_with(**overrides):
@@ -238,7 +265,7 @@ def fit_and_score_with(**overrides):
     spec = METHODS.get("m3dm")
     hp = dataclasses.replace(spec.hparams.for_profile(get_profile("quick")),
                              **{k: v for k, v in FAST.items() if hasattr(spec.hparams.used, k)},
-                             **overrides)
+                             **{**FAST_UFF, **FAST_M3DM, **overrides})
     method = spec.cls(hp, spec.feature_names(get_profile("quick")))
     ctx = FitContext(seed=0, device="cpu", profile=get_profile("quick"),
                      selector=Selector(Selection("last")), text_embedding=lambda _: np.zeros(8),

@@ -4,6 +4,7 @@ cannot go stale."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import re
 from collections.abc import Mapping
@@ -186,14 +187,19 @@ def test_a_changed_setting_stops_the_run_and_rerun_redoes_exactly_those_units(
     # another backbone source (--backbone / --models need pretrained checkpoints, which the
     # quick profile has none of): a unit made with one is refused by a run without it
     unit = R.unit_dir(run_dir, "recipe_manifest", 0) / "config.json"
-    saved = unit.read_text()
+    done = unit.with_name(R.DONE_FILE)
+    saved, saved_done = unit.read_text(), done.read_text()
     stored = json.loads(saved)
     stored["fingerprint"]["parts"]["feature_options"]["sources"] = [["dinov2", "/models/dinov2"]]
     stored["fingerprint"]["digest"] = R.digest(stored["fingerprint"]["parts"])
     unit.write_text(json.dumps(stored))
+    record = json.loads(saved_done)  # NOTE: a whole unit made so (an edited file is not whole)
+    record["files"]["config.json"]["sha256"] = hashlib.sha256(unit.read_bytes()).hexdigest()
+    done.write_text(json.dumps(record))
     with pytest.raises(StaleResultsError, match=r"feature_options\.sources: \[\[\"dinov2\""):
         prepare(config)
     unit.write_text(saved)
+    done.write_text(saved_done)
 
     spec = METHODS.get("recipe_sensors")
     hp = dataclasses.replace(spec.hparams, used=dataclasses.replace(spec.hparams.used, arc_on_a=20.0),

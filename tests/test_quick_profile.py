@@ -1,6 +1,6 @@
 """One quick-profile run of every registered method (`quick_run` in conftest.py, shared with the
 golden test): the method contract for every registered name and zero VAL-label reads under the
-default label-free selection. On the recipe-neutral twin (`neutral_run`): the modality-leakage
+default label-free selection. On the confound-free twin (`neutral_run`): the modality-leakage
 check and Causal-FiLM's detection of the categories that break the process-to-result chain (on
 the default twin the recipe itself reveals most categories, see tests/test_recipes.py).
 

@@ -1,13 +1,13 @@
-"""The recipe shortcut: the recipe key and distance, `bench data recipes` on the published
-manifest, the twin's recipe structures, and (on the quick run of the default twin) the
-recipe-only floor high overall and at chance on the recipe-matched subset, where a method that
-sees the weld itself stays above chance."""
+"""The recipe shortcut: the recipe key and distance, the recipe floor on the published manifest,
+the twin's recipe structures, and (on the quick run of the default twin) the recipe-only floor
+high overall and at chance on the recipe-matched subset, where a method that sees the weld itself
+stays above chance (on the both-matched, confound-free subset too). The session shortcut's own
+tests: tests/test_confounds.py."""
 from __future__ import annotations
 
 import csv
 import dataclasses
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -50,22 +50,16 @@ def test_the_twin_recipe_table_is_the_published_manifest_aggregated():
     assert sum(r["N"] for r in twin_recipes()) == 4040
 
 
-def test_bench_data_recipes_on_the_published_manifest(tmp_path):
-    out = tmp_path / "matched.csv"
-    proc = subprocess.run([sys.executable, "-m", "benchmark.cli", "data", "recipes", "--manifest",
-                           str(MANIFEST), "--out", str(out)], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    text = proc.stdout
-    assert "83/1611" in text and "5.2 %" in text  # TEST defects welded with a TRAIN-normal recipe
-    assert "07 Lack_of_Fusion" in text and "31/168" in text and "52/164" in text
-    from benchmark.recipe_report import overall, recipe_report
+def test_the_recipe_floor_on_the_published_manifest():
+    from benchmark.confound_report import confound_report, overall
 
-    report = recipe_report(MANIFEST)
-    auroc, matched = overall(report)
-    assert auroc > 0.95 and matched == 0.5  # the floor, and chance where the recipe says nothing
-    rows = list(csv.DictReader(out.open()))
-    assert sum(r["SPLIT"] == "TEST" for r in rows) == 83
-    assert {r["CATEGORY"] for r in rows} == {"Lack_of_Fusion", "Warping"}
+    report = confound_report(MANIFEST)
+    assert overall(report, "recipe") > 0.95  # the floor
+    assert overall(report, "recipe", "recipe_matched") == 0.5  # chance where the recipe says nothing
+    test = report["frame"][(report["frame"]["SPLIT"] == "TEST") & (report["frame"]["label"] == 1)]
+    matched = test[test["recipe_matched"]]
+    assert (len(matched), len(test)) == (83, 1611)  # TEST defects welded with a TRAIN-normal recipe
+    assert matched["CATEGORY"].value_counts().to_dict() == {"Warping": 52, "Lack_of_Fusion": 31}
 
 
 def test_the_twin_has_the_real_recipe_structure_or_none():
@@ -78,7 +72,7 @@ def test_the_twin_has_the_real_recipe_structure_or_none():
         defects = [s for s in test if s.code != 0]
         return sum(s.config in train for s in defects) / len(defects)
 
-    real, neutral = plan(0, "quick"), plan(0, "quick", recipes="neutral")
+    real, neutral = plan(0, "quick"), plan(0, "quick", confounds="none")
     assert 0.0 < matched_share(real) < 0.2  # Weld-4M: 5 %; the twin's code 12 uses normal recipes
     assert matched_share(neutral) == 1.0
     assert {s.config.thickness_mm for s in real if s.code == 0} == {7}  # as in Weld-4M
@@ -90,7 +84,7 @@ def test_recipe_floor_is_at_chance_on_the_neutral_twin(tmp_path):
     from benchmark.data.synth import synthesize
     from benchmark.runner import RunConfig, run
 
-    twin = synthesize(tmp_path / "neutral", seed=0, size="tiny", recipes="neutral")
+    twin = synthesize(tmp_path / "neutral", seed=0, size="tiny", confounds="none")
     run_dir = run(RunConfig(methods=("recipe_manifest",), root=twin, out=tmp_path / "out"))
     metrics = json.loads((R.unit_dir(run_dir, "recipe_manifest", 0) / "metrics.json").read_text())
     assert metrics["overall"]["I-AUROC"] == 0.5  # every recipe is a normal one: nothing to read
@@ -102,8 +96,8 @@ def _rows(run_dir: Path, method: str) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def _matched_ci(rows: list[dict]) -> tuple[float, float, float]:
-    rows = [r for r in rows if r["recipe_matched"] == "1"]
+def _matched_ci(rows: list[dict], subset: str = "recipe_matched") -> tuple[float, float, float]:
+    rows = [r for r in rows if r[subset] == "1"]
     y = np.array([int(r["label"]) for r in rows])
     s = np.array([float(r["score"]) for r in rows])
     from sklearn.metrics import roc_auc_score
@@ -155,7 +149,7 @@ class _Nothing:
 
 
 @pytest.mark.slow
-def test_a_method_that_sees_the_weld_is_above_chance_on_the_matched_subset(quick_run, tmp_path):
+def test_a_method_that_sees_the_weld_is_above_chance_on_the_matched_subsets(quick_run, tmp_path):
     from benchmark.runner import RunConfig, run
 
     load_methods()
@@ -167,8 +161,9 @@ def test_a_method_that_sees_the_weld_is_above_chance_on_the_matched_subset(quick
                                 cache=quick_run.parent / ".feature_cache"))
     finally:
         METHODS.remove("signature_probe")
-    auroc, lo, hi = _matched_ci(_rows(run_dir, "signature_probe"))
-    assert lo > 0.5, (auroc, lo, hi)
+    for subset in ("recipe_matched", "both_matched"):
+        auroc, lo, hi = _matched_ci(_rows(run_dir, "signature_probe"), subset)
+        assert lo > 0.5, (subset, auroc, lo, hi)
 
 
 @pytest.mark.slow
@@ -177,10 +172,13 @@ def test_main_table_shows_the_recipe_floor_and_the_matched_column(quick_run):
 
     data, tables = build_tables(quick_run)
     main = tables[0]
-    assert "(R) Recipe only" in [g.title for g in main.groups]
+    assert "(R) Shortcut floors" in [g.title for g in main.groups]
     assert "I-AUROC (matched)" in [c.label for c in main.columns]
-    assert "Recipe-only floor" in main.caption and "(R.1) Recipe from the manifest" in main.caption
+    assert any(c.label.startswith("I-AUROC (conf.-free, n=") for c in main.columns)
+    assert "Shortcut floors (R)" in main.caption and "(R.1) Recipe from the manifest" in main.caption
     matched = [r.cells["recipe_matched/I-AUROC"] for r in main.rows()]
     assert all(c.defined for c in matched)
+    free = [r.cells["both_matched/I-AUROC"] for r in main.rows()]
+    assert all(c.defined for c in free)  # the twin's confound-free subset holds >= 10 defects
     per_category = next(t for t in tables if t.name == "per_category_detection")
     assert per_category.groups[-1].title == "Recipe-matched TEST subset"

@@ -46,7 +46,7 @@ def test_plan_sizes_and_splits():
     for code in range(1, 13):
         for split in ("VAL", "TEST"):
             assert sum(s.code == code and s.split == split for s in quick) >= 6
-    for plan_ in (full, quick, S.plan(SEED, "quick", recipes="neutral")):
+    for plan_ in (full, quick, S.plan(SEED, "quick", confounds="none")):
         assert all(s.split != "TRAIN" or s.code == 0 for s in plan_)
         assert len({s.run_id for s in plan_}) == len(plan_)
         for s in plan_:
@@ -55,6 +55,168 @@ def test_plan_sizes_and_splits():
             assert not (s.code in S.NON_FILLET_ONLY and weld != "NON_FILLET")
             assert s.run_id.endswith(f"-{s.code:02d}") and len(s.run_id) == 16
             assert list(s.image_stems) == sorted(s.image_stems)
+            day = S.session_day(s.session)  # the run id, folder and CSV clock carry the session's day
+            assert s.run_id.startswith(f"{day:%m-%d-%y}-") and f"_{day:%m-%d-%y}_" in s.folder
+            assert s.start.date() == day
+
+
+# ------------------------------------------------------------------------------------- sessions
+MANIFEST = Path(__file__).resolve().parents[2] / "shared" / "weld4m" / "manifest.csv"
+
+
+def _pure_share(rows) -> float:
+    """Share of welds recorded on a day that made only Good or only defective welds; rows:
+    (session, is Good)."""
+    kinds: dict = {}
+    for session, good in rows:
+        kinds.setdefault(session, set()).add(good)
+    return sum(len(kinds[session]) == 1 for session, _ in rows) / len(rows)
+
+
+@pytest.mark.skipif(not MANIFEST.exists(), reason=f"{MANIFEST}: the published manifest is absent")
+def test_the_session_table_is_the_published_manifest_aggregated():
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    from derive_twin_sessions import derive
+
+    committed = (Path(S.__file__).parents[1] / "weld4m_sessions.csv").read_text()
+    assert committed == derive(MANIFEST)
+    table = S.twin_sessions()
+    assert len(table) == 72 and sum(sum(row.values()) for row in table.values()) == 4040
+    rows = [(s, code == 0) for s, row in table.items() for code, n in row.items() for _ in range(n)]
+    assert round(_pure_share(rows), 3) == 0.847  # Weld-4M: 85 % of welds on a pure day
+
+
+def _matched_counts(specs) -> tuple[int, int, int]:
+    """(TEST defects, those whose session has a TRAIN normal, those sharing recipe and session
+    with a TRAIN normal)."""
+    train = [s for s in specs if s.split == "TRAIN"]
+    days, both = {s.session for s in train}, {(s.session, s.config) for s in train}
+    test = [s for s in specs if s.split == "TEST" and s.code != 0]
+    return (len(test), sum(s.session in days for s in test),
+            sum((s.session, s.config) in both for s in test))
+
+
+def test_plan_sessions_follow_weld4m():
+    quick = S.plan(SEED, "quick")
+    folders: dict[str, set] = {}
+    for s in quick:
+        folders.setdefault(s.folder, set()).add((s.code, s.session))
+    assert all(len(v) == 1 for v in folders.values())  # one category (and day) per folder
+    assert len({s.session for s in quick}) < len(folders)  # several folders share a day
+    table = S.twin_sessions()
+    kinds: dict[int, set] = {}
+    for s in quick:
+        kinds.setdefault(s.session, set()).add(s.code == 0)
+        assert s.code == 12 or s.code in table[s.session]  # a category only where Weld-4M had it
+    real_mixed = {k for k, row in table.items() if 0 in row and len(row) > 1}
+    assert {k for k, v in kinds.items() if len(v) == 2} == real_mixed  # mixed stay mixed, pure pure
+    assert 0.6 < _pure_share([(s.session, s.code == 0) for s in quick]) < 0.9
+    n_test, session_matched, both_matched = _matched_counts(quick)
+    assert n_test == 144 and session_matched >= 10 and both_matched >= 10
+    # the recipe-matched categories (Lack_of_Fusion, Warping) meet Good on its mixed days
+    assert {s.code for s in quick if s.session in real_mixed} >= {0, 7, 10, 12}
+
+
+def test_no_confounds_sessions_say_nothing_about_the_category():
+    from scipy.stats import chi2_contingency
+
+    plans = {confounds: S.plan(SEED, "quick", confounds=confounds) for confounds in S.CONFOUND_MODES}
+    for confounds, specs in plans.items():
+        sessions = sorted({s.session for s in specs})
+        table = [[sum(s.session == k and (s.code == 0) == good for s in specs) for good in (True, False)]
+                 for k in sessions]
+        assert (chi2_contingency(table)[1] > 0.01) == (confounds == "none"), confounds
+    normal = {s.config for s in plans["none"] if s.code == 0}
+    assert all(s.config in normal for s in plans["none"])  # and no recipe says anything either
+
+
+def test_plan_and_nuisance_are_deterministic():
+    assert S.plan(SEED, "tiny") == S.plan(SEED, "tiny")
+    assert S.plan(SEED, "tiny", confounds="none") == S.plan(SEED, "tiny", confounds="none")
+    assert S.nuisance_of(SEED, 3) == S.nuisance_of(SEED, 3) != S.nuisance_of(SEED, 4)
+    assert S.nuisance_of(SEED, 3) != S.nuisance_of(SEED + 1, 3)
+    with pytest.raises(ValueError, match="unknown confounds"):
+        S.plan(SEED, "tiny", confounds="neutral")
+
+
+CORNER = (slice(10, 50), slice(10, 50))  # rows, columns of a view: the bench, away from bead and label
+
+
+def _session_effect(spec, a: int, b: int) -> dict[str, np.ndarray]:
+    """What moving one weld from session a to session b changes in each modality (its own random
+    streams stay: only the session's nuisance differs). Before arc-on where it says so."""
+    sa, sb = replace(spec, session=a), replace(spec, session=b)
+    pre_v, pre_a = int(0.8 * S.FPS), int(0.8 * S.AUDIO_RATE)  # arc-on is after 0.9 s
+    va, vb = (S.render_video(SEED, x)[:pre_v].astype(float) for x in (sa, sb))
+    wa, wb = (S.render_audio(SEED, x)[:pre_a].astype(float) for x in (sa, sb))
+    ta, tb = (S.render_sensor(SEED, x)[1] for x in (sa, sb))
+    (ia, ma), (ib, mb) = (S.render_images(SEED, x, label=False) for x in (sa, sb))
+    import cv2
+
+    # lighting: the bench in a corner (away from the bead and the label), once the pose shift (a
+    # translation of the view) is undone
+    dx, dy = np.subtract(S.nuisance_of(SEED, b).photo_shift, S.nuisance_of(SEED, a).photo_shift)
+    move = np.float32([[1, 0, dx], [0, 1, dy]])
+    light = np.mean([y[CORNER].mean((0, 1)) / cv2.warpAffine(x, move, x.shape[1::-1])[CORNER].mean((0, 1))
+                     for x, y in zip(ia, ib)], 0)
+
+    def centre(m):
+        return np.argwhere(m).mean(0) if m.any() else np.zeros(2)
+
+    return {
+        "video": vb.mean((0, 1, 2)) / va.mean((0, 1, 2)),  # per channel: exposure x white balance
+        "audio": np.array([wb.std() / wa.std(), np.corrcoef(wb[1:], wb[:-1])[0, 1]]),
+        "sensor": (tb - ta).mean(0),
+        "image": np.concatenate([light, np.mean([centre(y) - centre(x) for x, y in zip(ma, mb)], 0)]),
+    }
+
+
+def _expected_effect(na: S.Nuisance, nb: S.Nuisance) -> dict[str, np.ndarray]:
+    """`_session_effect` as the two sessions' nuisances predict it."""
+    def lamp(n):  # the session's light over the corner the effect is read in
+        return S.lighting(n, S.IMG_H, S.IMG_W)[CORNER].mean()
+
+    light = (nb.photo_gain * np.array(nb.photo_cast) * lamp(nb)
+             / (na.photo_gain * np.array(na.photo_cast) * lamp(na)))
+    shift = np.array(nb.photo_shift[::-1]) - np.array(na.photo_shift[::-1])  # (row, col)
+    return {"video": nb.video_gain * np.array(nb.video_tint) / (na.video_gain * np.array(na.video_tint)),
+            "audio": np.array([nb.audio_floor / na.audio_floor, nb.audio_colour]),
+            "sensor": np.array([nb.pressure_offset - na.pressure_offset, nb.flow_offset - na.flow_offset,
+                                *np.subtract(nb.idle_offsets[:2], na.idle_offsets[:2]), 0,
+                                nb.idle_offsets[2] - na.idle_offsets[2]]),
+            "image": np.concatenate([light, shift])}
+
+
+TOLERANCE = {"video": 0.01, "audio": np.array([0.06, 0.05]), "sensor": 1e-9,
+             "image": np.array([0.02, 0.02, 0.02, 0.6, 0.6])}
+
+
+def test_session_nuisance_in_every_modality(specs):
+    """Moving a weld to another session changes every modality by that session's nuisance (also
+    before arc-on, and in the photos' background): the same change for every weld of the session,
+    another change for another session; each nuisance varies widely over the plan's sessions."""
+    sessions = sorted({s.session for s in specs})
+    drawn = {k: S.nuisance_of(SEED, k) for k in sessions}
+    for field in ("photo_gain", "video_gain", "audio_floor", "audio_colour", "pressure_offset",
+                  "flow_offset"):
+        values = np.array([getattr(n, field) for n in drawn.values()])
+        assert len(set(values)) == len(values) and np.ptp(values) > 0.1 * np.abs(values).max(), field
+    a, b = sessions[:2]
+    ab = _expected_effect(drawn[a], drawn[b])
+    c = next(k for k in sessions[2:] if all(  # a session whose nuisance is clearly another
+        np.any(np.abs(_expected_effect(drawn[a], drawn[k])[m] - ab[m]) > 3 * np.maximum(tol, 1e-3))
+        for m, tol in TOLERANCE.items()))
+    welds = [next(s for s in specs if s.code == 5), next(s for s in specs if s.code == 0)]  # 5: masks
+    for w in welds:
+        for x, y in ((a, b), (a, c)):
+            effect, expected = _session_effect(w, x, y), _expected_effect(drawn[x], drawn[y])
+            if w.code == 0:  # no mask: no pose to read
+                effect["image"], expected["image"] = effect["image"][:3], expected["image"][:3]
+            for m, tol in TOLERANCE.items():
+                tol = np.asarray(tol)[: len(expected[m])] if np.ndim(tol) else tol
+                assert np.all(np.abs(effect[m] - expected[m]) <= tol), (w.run_id, y, m, effect[m], expected[m])
 
 
 def test_layout_and_manifest(tiny, specs):
@@ -221,7 +383,11 @@ def stats():
     (they define each configuration's z-scale), N_HELD held-out normals and N_DEFECT samples of
     every valid defect (z-scored the same way, so held-out normals and a category outside its
     row are exchangeable), plus normals of the code-12 partner configurations (image only)."""
-    template = S.plan(SEED, "tiny")[0]
+    template = S.plan(SEED, "tiny")[0]  # NOTE: one session for all: its nuisance is common
+    nuisance = S.nuisance_of(SEED, template.session)
+    # image_stats' grey-level bands are set for unit lighting: the session's is divided out
+    lighting = (nuisance.photo_gain * np.array(nuisance.photo_cast, np.float32)
+                * S.lighting(nuisance, S.IMG_H, S.IMG_W)[..., None])
     rows = []
     index = 10_000
 
@@ -237,7 +403,7 @@ def stats():
             r["audio"] = audio_stats(S.render_audio(SEED, spec))
         if "sensor" in modalities:
             r["sensor"] = sensor_stats(*S.render_sensor(SEED, spec))
-        r["image"] = image_stats(S.render_images(SEED, spec, label=False)[0])
+        r["image"] = image_stats([v / lighting for v in S.render_images(SEED, spec, label=False)[0]])
         rows.append((spec, r))
 
     for cfg in STAT_CFGS:

@@ -7,6 +7,7 @@ and are not results of any method.
 """
 from __future__ import annotations
 
+import csv
 import io
 import os
 import re
@@ -19,7 +20,7 @@ import pytest
 from benchmark import results as R
 from benchmark.metrics import Undefined
 from benchmark.tables import build_tables, print_main_table, tex_escape, to_text, write_tables
-from benchmark.tables.build import RunData, main_table
+from benchmark.tables.build import RunData, main_table, per_config_table
 
 CATS = ("Excessive_Penetration", "Porosity", "Undercut")
 NO_MAPS = "method gives no anomaly maps"
@@ -56,9 +57,13 @@ def _unit_metrics(name: str, seed: int, auroc: float, maps: bool) -> dict:
     matched = {"overall": {"I-AUROC": auroc - 0.2},
                "per_category": {c: {"I-AUROC": auroc - 0.25 if c == "Porosity" else too_few} for c in CATS},
                "counts": {"n": 72, "normal": 60, "anomalous": 12}}
-    metrics = {"overall": overall, "per_category": per_category, "per_config": {},
-               "counts": {"n": 100, "normal": 60, "anomalous": 40},
-               "subsets": {"recipe_matched": matched}}
+    per_config = {"steel": {"FE410": {"I-AUROC": auroc - 0.01}, "BSK46": {"I-AUROC": too_few}}}
+    metrics = {"overall": overall, "per_category": per_category, "per_config": per_config,
+               "counts": {"n": 100, "normal": 60, "anomalous": 40,
+                          "per_config": {"steel": {"FE410": {"n": 80, "normal": 50, "anomalous": 30},
+                                                   "BSK46": {"n": 20, "normal": 10, "anomalous": 10}}}},
+               "subsets": {"recipe_matched": matched, "session_matched": matched,
+                           "both_matched": matched}}
     if maps:
         overall.update({"P-AUROC": 0.91, "P-AUPRO@30%": 0.71 + 0.01 * seed, "P-AUPRO@1%": 0.21})
     else:
@@ -123,7 +128,7 @@ def run_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def written(run_dir, tmp_path_factory) -> list[Path]:
     out = tmp_path_factory.mktemp("tex") / "main.tex"
-    return write_tables(run_dir, out, appendix=True, ci=True)
+    return write_tables(run_dir, out, appendix=True, ci=True, per_config=True)
 
 
 def _row(table, method):
@@ -219,7 +224,7 @@ def test_files_written(written):
     names = sorted(p.name for p in written)
     assert names == sorted(["main.tex", "per_category_detection.tex", "per_category_segmentation.tex",
                             "ablation.tex", "efficiency.tex", "tables.md", "appendix.tex",
-                            "significance.tex"])
+                            "significance.tex", "per_config.tex", "per_config.csv"])
 
 
 def test_ablation_and_segmentation_rows(run_dir):
@@ -279,18 +284,99 @@ def _pdflatex() -> str:
     return exe
 
 
-def test_every_tex_compiles(written, tmp_path):
+def _compile(exe: str, path: Path, out: Path) -> str:
+    """pdflatex on `path` into `out`; its log (the test fails with the log's tail on an error)."""
+    proc = subprocess.run([exe, "-interaction=nonstopmode", "-halt-on-error",
+                           f"-output-directory={out}", path.name],
+                          capture_output=True, text=True, timeout=120, cwd=path.parent)
+    assert proc.returncode == 0, f"{path.name} does not compile:\n{proc.stdout[-3000:]}"
+    return (out / f"{path.stem}.log").read_text(errors="replace")
+
+
+def test_fragments_compile_in_a_two_column_paper(written, tmp_path):
+    """A paper \\inputs every fragment (nothing else, the README's packages) and compiles; no
+    table is wider than its column (table) or page (table*)."""
+    from benchmark.tables import PACKAGES
+
     exe = _pdflatex()
+    fragments = [p for p in written if p.suffix == ".tex"]
+    for path in fragments:
+        assert "\\documentclass" not in path.read_text(), path
+    paper = written[0].parent / "paper.tex"
+    paper.write_text("\\documentclass[twocolumn]{article}\n"
+                     + "".join(f"\\usepackage{{{p}}}\n" for p in PACKAGES)
+                     + "\\begin{document}\nText.\n"
+                     + "".join(f"\\input{{{p.name}}}\n" for p in fragments) + "\\end{document}\n")
+    log = _compile(exe, paper, tmp_path)
+    assert "Overfull \\hbox" not in log, re.findall(r"Overfull .*", log)
+    assert "multiply defined" not in log and "Missing character" not in log
+
+
+def test_fragments_state_their_needs(written):
+    from benchmark.tables import PACKAGES
+
+    labels = []
+    for path in written:
+        if path.suffix != ".tex" or path.name == "appendix.tex":
+            continue
+        text = path.read_text()
+        assert all(f"\\usepackage{{{p}}}" in text.split("\n")[1] for p in PACKAGES), path
+        env = "table*" if "spans both columns" in text.split("\n")[2].lower() else "table"
+        assert text.count(f"\\begin{{{env}}}") == 1 and "\\toprule" in text, path
+        labels += re.findall(r"\\label\{([^}]*)\}", text)
+    assert len(labels) == len(set(labels)) == len(written) - 3  # all but .md, .csv, appendix
+
+
+def test_per_config_table_and_csv(written):
+    tex = next(p for p in written if p.name == "per_config.tex").read_text()
+    assert "FE410" in tex and "BSK46" in tex and r"\multicolumn{2}{c}{steel}" in tex
+    rows = list(csv.DictReader(open(next(p for p in written if p.name == "per_config.csv"))))
+    film = [r for r in rows if r["method"] == "causal_film" and r["seed"] == "0"]
+    assert [(r["axis"], r["config"], r["metric"], float(r["value"]), r["n_normal"], r["n_anomalous"])
+            for r in film] == [("steel", "FE410", "I-AUROC", 0.94, "50", "30")]
+    assert film[0]["display_name"] == "Causal Film" and film[0]["row_code"] == "C.N"
+
+
+def test_no_two_rows_of_a_table_share_a_name(run_dir):
+    data, tables = build_tables(run_dir)
+    for table in [*tables, per_config_table(data)]:
+        # NOTE: a subset's row group (scope) repeats the methods of the table, once each
+        for scope in {g.scope for g in table.groups}:
+            labels = [r.label for g in table.groups if g.scope == scope for r in g.rows]
+            assert len(labels) == len(set(labels)), (table.name, scope)
+
+
+def test_bench_table_writes_into_the_run_by_default(run_dir, tmp_path, monkeypatch, capsys):
+    from benchmark.cli import main
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    monkeypatch.chdir(tmp_path)
+    assert main(["table", str(run), "--standalone"]) == 0
+    assert (run / "tables" / "main.tex").read_text().startswith("% Generated")
+    assert "\\documentclass" in (run / "tables" / "main.tex").read_text()  # --standalone
+    assert f"wrote {run / 'tables' / 'main.tex'}" in capsys.readouterr().out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # nothing in the working folder
+
+
+def test_captions_are_short(run_dir):
+    from benchmark.compare import significance_table
+
+    data, tables = build_tables(run_dir)
+    for table in [*tables, significance_table(data, n_boot=50)]:
+        sentences = re.findall(r"[.!?](?:\s|$)", table.caption)
+        assert len(sentences) <= 3, (table.name, table.caption)
+
+
+def test_every_tex_compiles(run_dir, tmp_path):
+    exe = _pdflatex()
+    written = write_tables(run_dir, tmp_path / "standalone" / "main.tex", appendix=True,
+                           standalone=True)
     for path in written:
         if path.suffix != ".tex":
             continue
-        proc = subprocess.run([exe, "-interaction=nonstopmode", "-halt-on-error",
-                               f"-output-directory={tmp_path}", str(path)],
-                              capture_output=True, text=True, timeout=120)
-        log = proc.stdout[-3000:]
-        assert proc.returncode == 0, f"{path.name} does not compile:\n{log}"
+        assert "Missing character" not in _compile(exe, path, tmp_path)
         assert (tmp_path / f"{path.stem}.pdf").exists()
-        assert "Missing character" not in (tmp_path / f"{path.stem}.log").read_text(errors="replace")
 
 
 def test_tables_without_film_or_maps(tmp_path):
@@ -308,18 +394,60 @@ def test_plots_and_cli_parsers(run_dir, tmp_path):
 
     paths = write_plots(run_dir, tmp_path / "plots", seed=1)
     names = {p.name for p in paths}
-    assert {"roc_pr_process-only.png", "roc_pr_result-only.png", "roc_pr_cross-modal.png",
-            "scores_causal_film.png"} <= names
+    stems = {"roc_pr_process-only", "roc_pr_result-only", "roc_pr_cross-modal", "roc_pr_ablations",
+             "scores_causal_film"}
+    assert {f"{s}.{f}" for s in stems for f in ("pdf", "png")} <= names
     assert not any(n.startswith("maps_") for n in names)  # no maps saved in this run
-    assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in paths)
+    magic = {".png": b"\x89PNG\r\n\x1a\n", ".pdf": b"%PDF"}
+    assert all(p.read_bytes().startswith(magic[p.suffix]) for p in paths)
+    assert {p.suffix for p in paths} == {".pdf", ".png"} and len(paths) == 2 * len({p.stem for p in paths})
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="command")
     plot.add_parser(sub)
     golden.add_parser(sub)
-    args = parser.parse_args(["plot", str(run_dir), "--out", str(tmp_path / "p2")])
-    assert args.func(args) == 0 and (tmp_path / "p2" / "roc_pr_cross-modal.png").exists()
+    small = make_fixture_run(tmp_path / "small", names=("late_fusion",))  # the CLI path only
+    args = parser.parse_args(["plot", str(small), "--out", str(tmp_path / "p2")])
+    assert args.func(args) == 0 and (tmp_path / "p2" / "roc_pr_cross-modal.pdf").exists()
     args = parser.parse_args(["golden", "update", str(run_dir), "--golden", str(tmp_path / "g.json")])
     assert args.run_dir == run_dir and args.func is golden.update
+
+
+def test_plot_legends_name_rows_as_the_tables_do(tmp_path, monkeypatch):
+    """Legends carry the row labels; each figure's curves differ in colour or style; ablations
+    have their own figure."""
+    import matplotlib.figure
+
+    from benchmark import plots
+    from benchmark.plots import write_plots
+
+    monkeypatch.setattr(plots, "FORMATS", ("pdf",))  # one format is enough to read the legends
+    figures = {}
+    save = matplotlib.figure.Figure.savefig
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", lambda fig, path, **kw: (
+        figures.setdefault(Path(path).stem, fig), save(fig, path, **kw))[1])
+    run_dir = make_fixture_run(tmp_path, names=("late_fusion", "causal_film", "causal_film_no_causal"))
+    write_plots(run_dir, tmp_path, seed=0)
+    labels = {m.name: m.label for m in RunData.load(run_dir).methods.values()}
+    for stem, fig in figures.items():
+        if not stem.startswith("roc_pr_"):
+            continue
+        lines = fig.axes[0].get_lines()[:-1]  # the last is the chance diagonal
+        legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+        assert all(any(text.startswith(label) for label in labels.values()) for text in legend), legend
+        looks = [(line.get_color(), line.get_linestyle()) for line in lines]
+        assert len(set(looks)) == len(looks), stem
+    ablation = [t.get_text() for t in figures["roc_pr_ablations"].axes[0].get_legend().get_texts()]
+    assert len(ablation) == 1 and ablation[0].startswith(labels["causal_film_no_causal"])
+    cross = [t.get_text() for t in figures["roc_pr_cross-modal"].axes[0].get_legend().get_texts()]
+    assert not any(t.startswith(labels["causal_film_no_causal"]) for t in cross)
+
+
+def test_plot_maps_fails_at_once(run_dir, tmp_path, capsys):
+    from benchmark.cli import main
+
+    assert main(["plot", str(run_dir), "--maps", "--out", str(tmp_path / "p")]) == 2
+    assert "no unit with saved anomaly maps" in capsys.readouterr().err
+    assert not (tmp_path / "p").exists()
 
 
 def test_matched_cells_say_why_they_are_empty(tmp_path):

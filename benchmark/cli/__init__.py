@@ -15,7 +15,7 @@ SUBCOMMANDS = (run, listing, data, models, runs, show, table, compare, plot, rep
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bench", description="Weld-4M multimodal anomaly detection benchmark")
-    p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("-v", "--verbose", action="store_true", help="log debug messages too")
     sub = p.add_subparsers(dest="command", required=True)
     for module in SUBCOMMANDS:
         module.add_parser(sub)
@@ -31,8 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     from benchmark.cli._config import ConfigError, resolve
     from benchmark.data.sample import DataError
     from benchmark.data.split import ProtocolError
+    from benchmark.method import ShadowedPackageError
+    from benchmark.preflight import RunOptionError
     from benchmark.registry import UnknownNameError
-    from benchmark.results import StaleResultsError
+    from benchmark.results import ResultsError
 
     try:
         if hasattr(args, "config"):  # a subcommand that takes --config
@@ -42,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 0
         return args.func(args)
     except (DataError, ProtocolError, FileNotFoundError, UnknownNameError, ConfigError,
-            StaleResultsError) as e:
+            ResultsError, RunOptionError, ShadowedPackageError) as e:
         # NOTE: bad input gets one clear line naming the file and the problem, not a traceback
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"bench: error: {msg}", file=sys.stderr)

@@ -5,12 +5,28 @@ import argparse
 from pathlib import Path
 
 
+class DefaultsFormatter(argparse.HelpFormatter):
+    """`--help` with each option's default once, as it would be typed: a list as 'a,b', no
+    default where the help text already says it, nor for flags and options without one."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if ("default" in text or not action.option_strings or default is None
+                or default is False or default == () or default == [] or default is argparse.SUPPRESS):
+            return text
+        shown = ",".join(map(str, default)) if isinstance(default, (tuple, list)) else str(default)
+        return f"{text} (default: {shown.replace('%', '%%')})"
+
+
 def csv_list(text: str) -> tuple[str, ...]:
     """'a, b,c' -> ('a', 'b', 'c')."""
     return tuple(t.strip() for t in text.split(",") if t.strip())
 
 
 def seeds(text: str) -> tuple[int, ...]:
+    """'0, 1,2' -> (0, 1, 2); their range is checked with the other run options
+    (`benchmark.preflight`)."""
     try:
         return tuple(int(t) for t in csv_list(text))
     except ValueError:
@@ -35,7 +51,8 @@ def add_profile(p: argparse.ArgumentParser) -> None:
 
 
 def add_device(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
+                   help="where backbones and methods run (cuda: checked before the run starts)")
 
 
 def add_seeds(p: argparse.ArgumentParser) -> None:
@@ -51,13 +68,14 @@ def add_synth_seed(p: argparse.ArgumentParser) -> None:
                    help="seed of the synthetic twin generated when no --root is given")
 
 
-def add_recipes(p: argparse.ArgumentParser, flag: str = "--synth-recipes", default: str = "real",
-                help: str = "recipe structure of the synthetic twin: real (each category's recipes "
-                            "drawn from Weld-4M's, with its recipe shortcut) or neutral (the same "
-                            "configurations for every category)") -> None:
-    from benchmark.data.synth.process import RECIPE_MODES
+def add_confounds(p: argparse.ArgumentParser, flag: str = "--synth-confounds", default: str = "real",
+                  help: str = "confounds of the synthetic twin: real (Weld-4M's recipes and "
+                              "recording sessions, with their shortcuts) or none (the same "
+                              "configurations for every category, sessions joined at random)"
+                  ) -> None:
+    from benchmark.data.synth.process import CONFOUND_MODES
 
-    p.add_argument(flag, choices=RECIPE_MODES, default=default, help=help)
+    p.add_argument(flag, choices=CONFOUND_MODES, default=default, help=help)
 
 
 def add_run_dir(p: argparse.ArgumentParser, help_text: str = "results/<run> (default: the latest run)") -> None:

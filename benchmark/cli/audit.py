@@ -1,7 +1,6 @@
 """`bench audit`: label-guard leakage audit of result-only methods, guard off vs on."""
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from benchmark.cli import _options as O
@@ -11,9 +10,9 @@ def add_parser(sub) -> None:
     from benchmark.audit import DEFAULT_METHODS
 
     a = sub.add_parser("audit", help="label-guard leakage audit: result-only methods, guard off vs on",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       formatter_class=O.DefaultsFormatter)
     a.add_argument("--root", type=Path,
-                   help="dataset with labels visible (default: the recipe-neutral synthetic twin of "
+                   help="dataset with labels visible (default: the confound-free synthetic twin of "
                         "--synth-seed)")
     a.add_argument("--method", type=O.csv_list, nargs="+", default=None,
                    help=f"result-only methods, names or comma lists (default: {' '.join(DEFAULT_METHODS)})")
@@ -22,8 +21,8 @@ def add_parser(sub) -> None:
                    help="runs go to <out>/audit-guard-off|on, the report to <out>/audit.md|json")
     O.add_cache(a)
     O.add_synth_seed(a)
-    O.add_recipes(a, default="neutral",
-                  help="recipe structure of the default twin: neutral isolates the label leak")
+    O.add_confounds(a, default="none",
+                    help="confounds of the default twin: none isolates the label leak")
     O.add_profile(a)
     O.add_device(a)
     a.add_argument("--n-boot", type=int, default=1000, help="bootstrap replicates of the chance interval")
@@ -37,7 +36,7 @@ def command(args) -> int:
     methods = tuple(m for group in (args.method or [DEFAULT_METHODS]) for m in group)
     config = AuditConfig(methods=methods, seeds=args.seeds, root=args.root, out=args.out,
                          cache=args.cache, synth_seed=args.synth_seed,
-                         synth_recipes=args.synth_recipes, profile=args.profile,
+                         synth_confounds=args.synth_confounds, profile=args.profile,
                          device=args.device, n_boot=args.n_boot, probe=not args.no_probe)
     report = audit(config)
     print(render_markdown(report))

@@ -1,10 +1,13 @@
-"""`bench data synth|check`: the synthetic twin and the dataset check."""
+"""`bench data synth|confounds|check|masks`: the synthetic twin, the confounds of a manifest, the
+dataset check, mask import."""
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
 from benchmark.cli import _options as O
+
+CHECKS = Path("results/checks")  # where `bench data check` writes its report by default
 
 
 def add_parser(sub) -> None:
@@ -18,24 +21,28 @@ def add_parser(sub) -> None:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--size", choices=list(SIZES), default="quick")
     s.add_argument("--no-label", action="store_true", help="draw the photos without the printed run-id label")
-    O.add_recipes(s, "--recipes")
+    O.add_confounds(s, "--confounds")
     s.add_argument("--media", choices=list(MEDIA), default="small",
                    help="small: 64x48 video, 6 s, 320x240 photos; full: the real sizes (2064x1548 "
                         "photos, 640x480 video and audio of 38 s), for paper-profile checks")
     s.add_argument("--minimum", action="store_true",
                    help="only the six welds that run the whole protocol (2 TRAIN, 2 VAL, 2 TEST)")
     s.set_defaults(func=synth)
-    r = dsub.add_parser("recipes", help="how far the weld recipe alone goes on a manifest's split (no media)")
-    r.add_argument("--manifest", type=Path, required=True)
+    r = dsub.add_parser("confounds", help="how far the recipe and the recording session alone go "
+                                           "on a manifest's split (no media)")
+    r.add_argument("--manifest", type=Path, required=True,
+                   help="manifest CSV (Weld-4M's published one, or a run's manifest_used.csv)")
     r.add_argument("--split-seed", type=int, default=0, help="seed of the derived split when the manifest has none")
-    r.add_argument("--out", type=Path, default=Path("recipe_matched.csv"),
-                   help="where the recipe-matched defects are written (CSV)")
-    r.set_defaults(func=recipes)
+    r.add_argument("--out", type=Path,
+                   help="also write the TEST defects matched on a confound here (CSV)")
+    r.set_defaults(func=confounds)
     c = dsub.add_parser("check", help="validate every sample of a dataset folder")
-    c.add_argument("--root", type=Path, required=True)
-    c.add_argument("--manifest", type=Path)
-    c.add_argument("--json", type=Path, default=Path("check_report.json"),
-                   help="machine-readable report, every problem (written here, not into the dataset folder)")
+    c.add_argument("--root", type=Path, required=True, help="the dataset folder to check")
+    c.add_argument("--manifest", type=Path,
+                   help="manifest CSV with SPLIT (default: <root>/manifest.csv, else derived)")
+    c.add_argument("--json", type=Path,
+                   help="machine-readable report, every problem (default: "
+                        f"{CHECKS}/<root folder>/check_report.json; never into the dataset folder)")
     c.add_argument("--require", type=O.csv_list,
                    help="modalities every sample must have, e.g. audio,sensor,image (default: all "
                         "four: every Weld-4M sample ships them and `bench run --method all` needs them)")
@@ -45,6 +52,16 @@ def add_parser(sub) -> None:
                    help="contact sheet PNG of the views the label guard is unsure of or found no "
                         "label in (default: beside --json, <json stem>_labels.png)")
     c.set_defaults(func=check)
+    m = dsub.add_parser("masks", help="pixel masks: import annotations into the layout")
+    msub = m.add_subparsers(dest="masks_command", required=True)
+    mi = msub.add_parser("import", help="COCO polygons / RLE (CVAT, Label Studio) -> "
+                                        "<run>/masks/<view stem>.png, one per view")
+    mi.add_argument("--coco", type=Path, required=True, help="COCO annotation file (JSON)")
+    mi.add_argument("--root", type=Path, required=True, help="dataset folder (real layout)")
+    mi.add_argument("--manifest", type=Path,
+                    help="manifest CSV with SPLIT (default: <root>/manifest.csv, else derived)")
+    mi.add_argument("--force", action="store_true", help="overwrite masks that exist")
+    mi.set_defaults(func=masks_import)
 
 
 def synth(args) -> int:
@@ -52,7 +69,7 @@ def synth(args) -> int:
     from benchmark.data.synth.media import protocol_minimum
 
     out = synthesize(args.out, seed=args.seed, size=args.size, label=not args.no_label,
-                     recipes=args.recipes, media=args.media,
+                     confounds=args.confounds, media=args.media,
                      select=protocol_minimum if args.minimum else None)
     print(f"synthetic twin written to {out}")
     return 0
@@ -68,15 +85,37 @@ def check(args) -> int:
         print(f"bench: error: --require: unknown modality {unknown}; the modalities are "
               f"{','.join(MODALITIES)}", file=sys.stderr)
         return 2
-    sheet = args.sheet or args.json.with_name(f"{args.json.stem}_labels.png")
-    return main_check(args.root, args.manifest, args.json, require=require,
+    # NOTE: a named place under results/, never the working directory by surprise
+    out = args.json or CHECKS / Path(args.root).resolve().name / "check_report.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sheet = args.sheet or out.with_name(f"{out.stem}_labels.png")
+    return main_check(args.root, args.manifest, out, require=require,
                       label_guard=args.label_guard, sheet=sheet if args.label_guard else None)
 
 
-def recipes(args) -> int:
-    from benchmark.recipe_report import recipe_report, render, write_matched
+def masks_import(args) -> int:
+    from benchmark.data.masks import import_coco
+    from benchmark.data.sample import DataError
 
-    report = recipe_report(args.manifest, seed=args.split_seed)
+    try:
+        report = import_coco(args.coco, args.root, manifest=args.manifest, force=args.force)
+    except DataError as exc:
+        print(f"bench: error: {exc}", file=sys.stderr)
+        return 2
+    print(report.summary())
+    return 0
+
+
+def confounds(args) -> int:
+    from benchmark.confound_report import confound_report, render, write_matched
+    from benchmark.data.sample import DataError
+
+    try:
+        report = confound_report(args.manifest, seed=args.split_seed)
+    except DataError as exc:
+        print(f"bench: error: {exc}", file=sys.stderr)
+        return 2
     print(render(report))
-    print(f"wrote {write_matched(report, args.out)}")
+    if args.out:
+        print(f"wrote {write_matched(report, args.out)}")
     return 0

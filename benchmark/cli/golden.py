@@ -18,7 +18,8 @@ def add_parser(sub) -> None:
         p = gsub.add_parser(name, help=text)
         O.add_run_dir(p, f"a quick-profile run with seed {SEED} of every method "
                          "(default: run the quick profile now, in a temporary folder)")
-        p.add_argument("--golden", type=Path, default=GOLDEN_PATH)
+        p.add_argument("--golden", type=Path, default=GOLDEN_PATH,
+                       help="the goldens file (default: the suite's tests/golden/quick_metrics.json)")
         p.set_defaults(func=func)
 
 

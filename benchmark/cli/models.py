@@ -34,11 +34,12 @@ def add_parser(sub) -> None:
     f.set_defaults(func=fetch)
     r = msub.add_parser("random", help="the same folders with the published configurations and "
                                        "random weights (offline shape and throughput checks)")
-    r.add_argument("--to", type=Path, required=True)
-    r.add_argument("--only", type=O.csv_list)
+    r.add_argument("--to", type=Path, required=True,
+                   help="folder for the random-weight checkpoints and their lock")
+    r.add_argument("--only", type=O.csv_list, help="backbone names (default: every registered one)")
     r.add_argument("--depth", choices=("shallow", "paper"), default="shallow",
                    help="shallow: a few layers (BackboneSpec.shallow); paper: every layer")
-    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--seed", type=int, default=0, help="seed of the random weights")
     r.set_defaults(func=random_models)
 
 

@@ -1,4 +1,5 @@
-"""`bench plot`: ROC and PR curves, per-category score distributions and anomaly-map overlays (PNG)."""
+"""`bench plot`: ROC and PR curves, per-category score distributions and anomaly-map overlays
+(PDF and PNG)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,9 +8,9 @@ from benchmark.cli import _options as O
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("plot", help="ROC and PR curves, score distributions, map overlays (PNG)")
+    p = sub.add_parser("plot", help="ROC and PR curves, score distributions, map overlays (PDF and PNG)")
     O.add_run_dir(p)
-    p.add_argument("--out", type=Path, default=Path("plots"))
+    p.add_argument("--out", type=Path, help="folder of the figures (default: <run>/plots)")
     p.add_argument("--seed", type=int, default=0,
                    help="seed whose scores are plotted (a method without it: its lowest seed)")
     p.add_argument("--maps", action="store_true",
@@ -20,7 +21,10 @@ def add_parser(sub) -> None:
 
 def command(args) -> int:
     from benchmark.plots import write_plots
+    from benchmark.tables import default_out, resolve_run_dir
 
-    for path in write_plots(args.run_dir, args.out, seed=args.seed, maps=args.maps or False):
+    run_dir = resolve_run_dir(args.run_dir)
+    out = args.out if args.out is not None else default_out(run_dir, "plots")
+    for path in write_plots(run_dir, out, seed=args.seed, maps=args.maps or False):
         print(f"wrote {path}")
     return 0

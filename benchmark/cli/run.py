@@ -3,7 +3,6 @@ resolved configuration, `run.toml`, and the leaderboard CSVs). Every option is a
 `--config` TOML file (`benchmark/cli/_config.py`)."""
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -18,7 +17,7 @@ def add_parser(sub) -> None:
     from benchmark.profiles import SELECTION_POLICIES
 
     r = sub.add_parser("run", help="fit, select on VAL, score TEST; write results/<run>/",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       formatter_class=O.DefaultsFormatter)
     r.add_argument("--method", type=O.csv_list, default=("all",),
                    help="'all' or names separated by commas (see bench list)")
     O.add_seeds(r)
@@ -26,9 +25,9 @@ def add_parser(sub) -> None:
     r.add_argument("--root", type=Path, help="Weld-4M folder (default: the synthetic twin, generated on first use)")
     r.add_argument("--manifest", type=Path, help="manifest CSV with SPLIT (default: <root>/manifest.csv, else derived)")
     O.add_synth_seed(r)
-    O.add_recipes(r)
+    O.add_confounds(r)
     O.add_device(r)
-    r.add_argument("--out", type=Path, default=Path("results"))
+    r.add_argument("--out", type=Path, default=Path("results"), help="folder of the run folders")
     r.add_argument("--run", help="run name: results/<run>/ (default: <profile>-<dataset folder>)")
     O.add_cache(r)
     r.add_argument("--models", type=Path,
@@ -49,7 +48,8 @@ def add_parser(sub) -> None:
                    help="VAL queries per method under --selection val")
     r.add_argument("--rerun", action="store_true",
                    help="redo the finished units whose settings differ (else the run stops and says what changed)")
-    r.add_argument("--executor", choices=list(EXECUTORS), default="local")
+    r.add_argument("--executor", choices=list(EXECUTORS), default="local",
+                   help="local: units one after another in this process; ray: over a Ray cluster")
     r.add_argument("--address", help="Ray cluster address (default: start a local cluster)")
     r.add_argument("--no-table", action="store_true", help="do not print the main table at the end")
     r.add_argument("--save-maps", action="store_true",
@@ -78,7 +78,7 @@ def command(args) -> int:
         manifest=args.manifest, device=args.device, out=args.out, run=args.run, cache=args.cache,
         label_guard=not args.no_label_guard, backbones=tuple(args.backbone), models=args.models,
         smoke=args.smoke,
-        split_seed=args.split_seed, synth_seed=args.synth_seed, synth_recipes=args.synth_recipes,
+        split_seed=args.split_seed, synth_seed=args.synth_seed, synth_confounds=args.synth_confounds,
         selection=args.selection, selection_budget=args.selection_budget, rerun=args.rerun,
         save_maps=args.save_maps)
     if args.dry_run:

@@ -6,16 +6,24 @@ manifest row, duplicate ids, unknown or disagreeing category codes, missing file
 modalities by default: every Weld-4M sample ships them, and `bench run --method all` needs
 them), zero images, unreadable or truncated media (FLAC decoded fully; AVI demuxed fully,
 first and last frame decoded; JPEGs decoded at reduced scale), sensor CSVs without the named
-channels or with NaNs, and audio vs sensor durations that disagree. With `label_guard` the
+channels or with NaNs, audio vs sensor durations that disagree, and recordings far shorter than
+the dataset's median (`length_problems`). With `label_guard` the
 label guard also runs over every view: a view it is unsure of, or finds no label in, is a
 problem (every real photo shows one), and a contact sheet shows those views.
 
 The terminal gets every problem as `file: kind: detail` (the first `SHOWN`, then how many
 more), the JSON report all of them.
+
+`bench run` applies the length checks too (`screen_samples`, through the loader), from what each
+file declares (audio and video headers, the sensor log's rows), which costs seconds for the
+4,040 welds where decoding every file costs many minutes: a sample cut short is excluded for
+every method instead of going into the features resampled.
 """
 from __future__ import annotations
 
 import json
+import math
+import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +42,9 @@ from .sample import MODALITIES, DataError
 
 # Audio (~38 s) and the sensor log (~37 s) are cut by different devices; a few seconds of slack.
 DURATION_TOLERANCE_S = 5.0
+# A recording under this fraction of the dataset's median length (seconds, sensor rows) was cut
+# short: Weld-4M's welds of one plate differ by a few seconds, not by a factor of two.
+SHORT_FRACTION = 0.5
 _CHECK_IMAGE_SIZE = (96, 128)  # decode JPEGs at 1/8 scale: truncation still raises
 SHOWN = 50  # problems printed on the terminal; the JSON report has them all
 SHEET_VIEWS = 60  # views drawn on the label guard's contact sheet; the JSON lists them all
@@ -43,6 +54,7 @@ __all__ = [
     "CODE_MISMATCH", "DUPLICATE_ID", "MISSING_FILE", "MISSING_FOLDER", "MISSING_MASK", "NO_IMAGES",
     "NO_MANIFEST_ROW", "UNKNOWN_CODE", "NO_MANIFEST", "BAD_MANIFEST", "BAD_AUDIO", "BAD_VIDEO",
     "BAD_IMAGE", "BAD_SENSOR", "DURATION_MISMATCH", "LABEL_UNSURE", "LABEL_NOT_FOUND",
+    "SHORT_RECORDING", "length_problems", "screen_samples",
 ]
 
 # Problem kinds found by decoding media (the structural kinds above come from the loader).
@@ -53,6 +65,7 @@ BAD_VIDEO = "unreadable video"
 BAD_IMAGE = "unreadable image"
 BAD_SENSOR = "bad sensor CSV"
 DURATION_MISMATCH = "duration mismatch"
+SHORT_RECORDING = "short recording"
 LABEL_UNSURE = "label guard unsure"
 LABEL_NOT_FOUND = "label not found"
 
@@ -186,16 +199,90 @@ def check_dataset(root: Path | str, manifest: Path | str | None = None, *,
     _check_unlisted_codes({s: f for s, f in runs.items() if s not in listed or frame is None},
                           ids, report)
     tiles: list = []
+    lengths: dict[str, dict[str, tuple[Path, float]]] = {}
     # folders without a manifest row are checked file by file too
     for subdir in tqdm(sorted(runs), desc="check", unit="sample", leave=False,
                        disable=not (decode_media or label_guard)):
         files = _check_run(ids[subdir], runs[subdir], run_id_of(subdir), require, decode_media,
-                           report)
+                           report, lengths.setdefault(ids[subdir], {}))
         if label_guard:
             _guard_views(ids[subdir], files.images, report, tiles if sheet else None)
+    for sample_id, path, kind, detail in length_problems(lengths):
+        report.add(sample_id, path, kind, detail)
     if tiles:
         report.sheet = _write_sheet(Path(sheet), tiles, report)
     return report
+
+
+def length_problems(lengths: dict[str, dict[str, tuple[Path, float]]]) -> list[tuple[str, Path, str, str]]:
+    """(sample id, file, kind, detail) for every sample whose recording is under `SHORT_FRACTION`
+    of the dataset's median length, or whose audio and sensor log disagree. `lengths`: sample id
+    -> {"audio" | "video" | "sensor" (seconds) | "sensor rows": (file, length)}."""
+    out = []
+    keys = {k for own in lengths.values() for k in own}
+    for key in sorted(keys):
+        values = [own[key][1] for own in lengths.values() if key in own and math.isfinite(own[key][1])]
+        if not values:
+            continue
+        median = statistics.median(values)
+        unit = "rows" if key.endswith("rows") else "s"
+        for sample_id, own in lengths.items():
+            if key in own and own[key][1] < SHORT_FRACTION * median:
+                out.append((sample_id, own[key][0], SHORT_RECORDING,
+                            f"{key} {own[key][1]:.4g} {unit}, under {SHORT_FRACTION:g} of the "
+                            f"dataset's median {median:.4g} {unit}"))
+    for sample_id, own in lengths.items():
+        if "audio" in own and "sensor" in own \
+                and abs(own["audio"][1] - own["sensor"][1]) > DURATION_TOLERANCE_S:
+            out.append((sample_id, own["sensor"][0], DURATION_MISMATCH,
+                        f"audio lasts {own['audio'][1]:.1f} s but the sensor log spans "
+                        f"{own['sensor'][1]:.1f} s (tolerance {DURATION_TOLERANCE_S:g} s)"))
+    return out
+
+
+def screen_samples(samples, require: tuple[str, ...]) -> dict[str, tuple[Path, str]]:
+    """Sample id -> (file, "kind: detail") of the first problem of every sample that `bench run`
+    must not use: an unreadable header or sensor log, NaNs, lengths that disagree or are cut
+    short. Only the `require`d modalities are read, from what they declare (no decoding)."""
+    bad: dict[str, tuple[Path, str]] = {}
+    lengths: dict[str, dict[str, tuple[Path, float]]] = {}
+    readers = {"audio": lambda p: {"audio": decode.audio_duration(p)},
+               "video": lambda p: {"video": _video_header_seconds(p)},
+               "sensor": _sensor_lengths}
+    kinds = {"audio": BAD_AUDIO, "video": BAD_VIDEO, "sensor": BAD_SENSOR}
+    for sample in tqdm(samples, desc="input check", unit="sample", leave=False):
+        own = lengths.setdefault(sample.id, {})
+        for modality in (m for m in ("audio", "video", "sensor") if m in require):
+            path = getattr(sample, modality)
+            try:
+                own.update({k: (path, v) for k, v in readers[modality](path).items()})
+            except DataError as exc:
+                bad.setdefault(sample.id, (exc.path, f"{kinds[modality]}: {exc.problem}"))
+    for sample_id, path, kind, detail in length_problems(lengths):
+        bad.setdefault(sample_id, (path, f"{kind}: {detail}"))
+    return bad
+
+
+def _video_header_seconds(path: Path) -> float:
+    """The video's duration as its header declares it (frames / rate, else the container's)."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            fps = float(stream.average_rate or stream.guessed_rate or 0)
+            if stream.frames and fps:
+                return stream.frames / fps
+            if container.duration:
+                return container.duration / av.time_base
+    except (av.error.FFmpegError, OSError, IndexError) as exc:
+        raise DataError(path, f"unreadable video: {exc}") from exc
+    raise DataError(path, "video declares no length")
+
+
+def _sensor_lengths(path: Path) -> dict[str, float]:
+    table = decode.read_sensor_table(path)  # named channels, NaNs, time stamps
+    return {"sensor": float(table["t"].iloc[-1]), "sensor rows": float(len(table))}
 
 
 def _manifest_or_none(root: Path, manifest: Path | str | None,
@@ -233,23 +320,23 @@ def _check_unlisted_codes(runs: dict[str, Path], ids: dict[str, str],
 
 
 def _check_run(sample_id: str, folder: Path, run_id: str, require: tuple[str, ...],
-               decode_media: bool, report: CheckReport) -> RunFiles:
+               decode_media: bool, report: CheckReport, lengths: dict) -> RunFiles:
     files = find_run_files(folder, run_id, require)
     for path, kind, detail in files.problems:
         report.add(sample_id, path, kind, detail)
     if not decode_media:
         return files
     audio_s = _checked(report, sample_id, files.audio, BAD_AUDIO, _audio_seconds)
-    sensor_s = _checked(report, sample_id, files.sensor, BAD_SENSOR, _sensor_seconds)
-    _checked(report, sample_id, files.video, BAD_VIDEO, decode.probe_video)
+    sensor = _checked(report, sample_id, files.sensor, BAD_SENSOR, _sensor_lengths)
+    video = _checked(report, sample_id, files.video, BAD_VIDEO, decode.probe_video)
     for image in files.images:
         _checked(report, sample_id, image, BAD_IMAGE,
                  lambda p: decode.read_image(p, _CHECK_IMAGE_SIZE))
-    if audio_s is not None and sensor_s is not None \
-            and abs(audio_s - sensor_s) > DURATION_TOLERANCE_S:
-        report.add(sample_id, files.sensor, DURATION_MISMATCH,
-                   f"audio lasts {audio_s:.1f} s but the sensor log spans {sensor_s:.1f} s "
-                   f"(tolerance {DURATION_TOLERANCE_S:g} s)")
+    if audio_s is not None:
+        lengths["audio"] = (files.audio, audio_s)
+    if video is not None:
+        lengths["video"] = (files.video, video["duration_s"])
+    lengths.update({k: (files.sensor, v) for k, v in (sensor or {}).items()})
     return files
 
 
@@ -310,11 +397,6 @@ def _checked(report: CheckReport, sample_id: str, path: Path | None, kind: str, 
 def _audio_seconds(path: Path) -> float:
     samples, rate = decode.read_audio(path)  # full decode: catches truncated FLAC
     return len(samples) / rate
-
-
-def _sensor_seconds(path: Path) -> float:
-    table = decode.read_sensor_table(path)  # named channels, NaNs, time stamps
-    return float(table["t"].iloc[-1])
 
 
 def main_check(root: Path | str, manifest: Path | str | None = None,

@@ -287,13 +287,16 @@ def _find_masks(mask_dir: Path, files: RunFiles) -> None:
 
 def load_dataset(root: Path | str, manifest: Path | str | None = None, *, seed: int = 0,
                  require: Iterable[str] = ("audio", "sensor", "image"),
-                 allow_missing: bool = False) -> Dataset:
+                 allow_missing: bool = False, screen: bool = False) -> Dataset:
     """Samples of the dataset at `root`, configured and split by the manifest.
 
     `require`: modalities a sample must have. Missing ones (and manifest rows without a folder,
     folders without a manifest row) raise DataError naming the file, or with
     `allow_missing=True` exclude the sample and list it in `Dataset.excluded`. Inconsistencies
-    (category code vs manifest, unknown codes, duplicate rows) always raise.
+    (category code vs manifest, unknown codes, duplicate rows) always raise. `screen`: also
+    exclude (or raise for) samples whose required recordings are unreadable, hold NaNs, or are
+    cut short (`benchmark.data.check.screen_samples`, the checks of `bench data check` that
+    need no decoding).
     """
     root = Path(root)
     require = tuple(require)
@@ -325,6 +328,13 @@ def load_dataset(root: Path | str, manifest: Path | str | None = None, *, seed: 
         reason = f"{NO_MANIFEST_ROW}: {manifest_path} has no row for {subdir}"
         excluded.append(_exclude_or_raise(Exclusion(ids[subdir], runs[subdir], reason),
                                           allow_missing))
+    if screen:
+        from .check import screen_samples  # NOTE: check builds on the loader, hence imported here
+
+        bad = screen_samples(samples, require)
+        excluded += [_exclude_or_raise(Exclusion(s.id, *bad[s.id]), allow_missing)
+                     for s in samples if s.id in bad]
+        samples = [s for s in samples if s.id not in bad]
     _assert_train_normal(samples, manifest_path)
     return Dataset(root=root, samples=samples, excluded=excluded, manifest=frame,
                    split_source=split_source, seed=seed if split_source == "derived" else None,

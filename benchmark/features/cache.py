@@ -2,6 +2,9 @@
 
 Key = hash(extractor settings: backbone config + preprocessing) / hash(sample content). Entries
 are written to a temporary file and renamed, so a killed run never leaves a half-written entry.
+Every entry is checked when read (readable, the extractor's outputs present, the same rank and
+width as the others, finite); a bad one (a disk error, a copy cut short) is named, deleted and
+computed again.
 
 With `loaders` > 0 (the default on CUDA) an extractor's batches are decoded and preprocessed in
 that many threads, ahead of the backbone, so the GPU does not wait for the CPU (`_pipelined`);
@@ -11,19 +14,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import socket
 import time
+import zipfile
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from benchmark.data.sample import Sample
+from benchmark.data.sample import DataError, Sample
 from benchmark.features.extractors import EXTRACTORS, Extractor, feature_index
 from benchmark.profiles import FeatureOptions, Profile
 
+log = logging.getLogger("bench")
 _HASH_BYTES = 1 << 20  # NOTE: head and tail of each file: cheap on 100 MB videos, catches edits
 
 
@@ -86,6 +93,11 @@ class FeatureStore:
         index = feature_index()
         return (name, *(u for f in self.extractor(name).inputs for u in self.upstream(index[f])))
 
+    def sources(self, features) -> list[str]:
+        """The extractors `features` come from, with the ones they are computed from."""
+        index = feature_index()
+        return list(dict.fromkeys(e for f in features for e in self.upstream(index[f])))
+
     def settings_digest(self, name: str) -> str:
         """The digest of an extractor's settings: its folder's name, computed without writing."""
         return _digest(self.extractor(name).settings())
@@ -131,15 +143,37 @@ class FeatureStore:
         stats = self.stats.setdefault(name, ExtractorStats())
         paths = [self._entry_path(folder, name, s) for s in samples]
         todo = [i for i, p in enumerate(paths) if not p.exists()]
-        stats.cached += len(samples) - len(todo)
-        computed, seconds_before = len(todo), stats.seconds
-        if todo and self.loaders:
-            _pipelined(ext, [samples[i] for i in todo], [paths[i] for i in todo], stats, self.loaders)
-            todo = []
-        bar = tqdm(total=len(todo), desc=f"features {name}", unit="sample", disable=not todo,
-                   leave=False)
-        for start in range(0, len(todo), ext.batch_size):
-            batch = todo[start:start + ext.batch_size]
+        self._compute(name, [samples[i] for i in todo], [paths[i] for i in todo])
+        entries = _read_entries(paths, ext.outputs)
+        bad = [i for i, e in enumerate(entries) if isinstance(e, str)]
+        for i in bad:
+            log.warning("%s: bad feature-cache entry (%s); deleted, computed again", paths[i], entries[i])
+            paths[i].unlink(missing_ok=True)
+        self._compute(name, [samples[i] for i in bad], [paths[i] for i in bad])
+        for i, entry in zip(bad, _read_entries([paths[i] for i in bad], ext.outputs)):
+            if isinstance(entry, str):
+                raise DataError(samples[i].directory, f"{name} features computed afresh are bad "
+                                                      f"({entry}): look at this sample's files")
+            entries[i] = entry
+        stats.cached += len(samples) - len(todo) - len(bad)
+        cost = self.cost(name)
+        stats.backbone, stats.parameters, stats.ms_per_sample = (
+            cost["backbone"], cost["parameters"], cost["ms_per_sample"])
+        return entries
+
+    def _compute(self, name: str, samples: list[Sample], paths: list[Path]) -> None:
+        """Run the extractor over `samples` and save each result at its path."""
+        if not samples:
+            return
+        ext, folder, stats = self.extractor(name), self.folder(name), self.stats[name]
+        seconds_before = stats.seconds
+        if self.loaders:
+            _pipelined(ext, samples, paths, stats, self.loaders)
+            _log_cost(folder, len(samples), stats.seconds - seconds_before, ext.parameters(), self.device)
+            return
+        bar = tqdm(total=len(samples), desc=f"features {name}", unit="sample", leave=False)
+        for start in range(0, len(samples), ext.batch_size):
+            batch = range(start, min(start + ext.batch_size, len(samples)))
             missed = getattr(ext, "labels_missed", 0)
             unsure = getattr(ext, "labels_unsure", 0)
             t0 = time.perf_counter()
@@ -152,30 +186,71 @@ class FeatureStore:
                 _atomic_save_npz(paths[i], result)
             bar.update(len(batch))
         bar.close()
-        if computed:
-            _log_cost(folder, computed, stats.seconds - seconds_before, ext.parameters(), self.device)
-        cost = self.cost(name)
-        stats.backbone, stats.parameters, stats.ms_per_sample = (
-            cost["backbone"], cost["parameters"], cost["ms_per_sample"])
-        entries = []
-        for p in paths:
-            with np.load(p) as z:
-                entries.append({k: z[k] for k in z.files})
-        return entries
+        _log_cost(folder, len(samples), stats.seconds - seconds_before, ext.parameters(), self.device)
 
     def cached(self, samples: list[Sample], features: list[str] | tuple[str, ...]) -> dict[str, tuple[int, int]]:
         """Extractor name -> (samples in the cache, samples to extract) for `features`; writes
-        nothing and runs no backbone (`bench run --dry-run`)."""
+        nothing and runs no backbone (`bench run --dry-run`). An entry that is not a whole
+        archive of the extractor's outputs counts as to extract; its values are not read (a
+        paper-size cache holds tens of GB), so a non-finite one is found by the run."""
         index = feature_index()
         out = {}
         for name in dict.fromkeys(index[f] for f in features):
             folder = self._folder_path(name)
-            hits = sum(self._entry_path(folder, name, s).exists() for s in samples)
+            outputs = self.extractor(name).outputs
+            hits = sum(_entry_problem(self._entry_path(folder, name, s), outputs) is None
+                       for s in samples)
             out[name] = (hits, len(samples) - hits)
         return out
 
     def report(self) -> dict:
         return {name: vars(s).copy() for name, s in self.stats.items()}
+
+
+def _entry_problem(path: Path, outputs: tuple[str, ...]) -> str | None:
+    """Whether an entry is a whole archive holding `outputs`, from its index alone."""
+    if not path.exists():
+        return "missing"
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = {n.removesuffix(".npy") for n in z.namelist()}
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        return f"unreadable: {exc}"
+    missing = [o for o in outputs if o not in names]
+    return f"lacks {missing}" if missing else None
+
+
+def _read_entries(paths: list[Path], outputs: tuple[str, ...]) -> list[dict | str]:
+    """Each entry's arrays, or one line on what is wrong with it: unreadable, an output missing
+    or empty, not finite, or of another rank or width than the same output in the others."""
+    entries: list[dict | str] = []
+    for path in paths:
+        try:
+            with np.load(path) as z:
+                entry = {k: z[k] for k in z.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            entries.append(f"unreadable: {type(exc).__name__}: {exc}"[:160])
+            continue
+        problem = next((f"{k} {why}" for k in outputs for why in [_array_problem(entry.get(k))] if why),
+                       None)
+        entries.append(problem or entry)
+    for key in outputs:  # NOTE: the width that most entries have is the extractor's
+        shapes = [(e[key].ndim, e[key].shape[-1:]) for e in entries if isinstance(e, dict)]
+        usual = Counter(shapes).most_common(1)[0][0] if shapes else None
+        for i, e in enumerate(entries):
+            if isinstance(e, dict) and (e[key].ndim, e[key].shape[-1:]) != usual:
+                entries[i] = f"{key} has shape {e[key].shape}, others rank {usual[0]}, width {usual[1]}"
+    return entries
+
+
+def _array_problem(array: np.ndarray | None) -> str | None:
+    if array is None:
+        return "missing"
+    if array.size == 0:
+        return "empty"
+    if array.dtype.kind in "fc" and not np.isfinite(array).all():
+        return f"has {int((~np.isfinite(array)).sum())} non-finite values"
+    return None
 
 
 def _read_cost(folder: Path) -> dict:

@@ -314,20 +314,25 @@ class ImageTokens(Extractor):
     inputs = ("image_pixels",)
     max_views: ClassVar[int] = 64  # views per forward pass (memory bound; no effect on values)
 
+    @property
+    def side(self) -> int:
+        """The square side the views are resized to (a multiple of the 14-px patch)."""
+        return self.profile.image_size
+
     def preprocessing(self):
         pixels = ImagePixels(self.profile, self.options, self.device)
         if self.pretrained:
-            return {"size": self.profile.image_size, "processor": self.processor_settings(),
+            return {"size": self.side, "processor": self.processor_settings(),
                     "adaptation": ADAPTATIONS["dinov2"], "views": pixels.preprocessing()}
-        return {"size": self.profile.image_size, "norm": "imagenet", "views": pixels.preprocessing()}
+        return {"size": self.side, "norm": "imagenet", "views": pixels.preprocessing()}
 
     def model_shape(self):
-        return {"image_size": self.profile.image_size} if self.profile.preset == "tiny" else {}
+        return {"image_size": self.side} if self.profile.preset == "tiny" else {}
 
     def load(self, samples):
         import cv2
 
-        side = self.profile.image_size
+        side = self.side
         per_sample = self.store.get(samples, ("image_pixels",))["image_pixels"]
         counts = [len(pixels) for pixels in per_sample]
         views = [v for pixels in per_sample for v in pixels]
@@ -353,8 +358,27 @@ class ImageTokens(Extractor):
         for n in counts:
             h = hidden[start:start + n]
             start += n
-            out.append({"image_cls": h[:, 0].cpu().numpy(), "image_patches": h[:, 1:].half().cpu().numpy()})
+            out.append(self._outputs(h))
         return out
+
+    def _outputs(self, hidden: torch.Tensor) -> dict[str, np.ndarray]:
+        return {"image_cls": hidden[:, 0].cpu().numpy(), "image_patches": hidden[:, 1:].half().cpu().numpy()}
+
+
+@EXTRACTORS.register("dinov2_fine")
+class FineImageTokens(ImageTokens):
+    """DINOv2 patch tokens on the finer grid that the cross-modal originals read (M3DM and CFM
+    take DINO ViT-B/8 at 224 px: 28 x 28 tokens; DINOv2 at `Profile.fine_image_size` = 392 px
+    gives the same grid). One extraction serves every method that asks for it."""
+
+    outputs = ("image_patches_fine",)
+
+    @property
+    def side(self) -> int:
+        return self.profile.fine_image_size or self.profile.image_size
+
+    def _outputs(self, hidden: torch.Tensor) -> dict[str, np.ndarray]:
+        return {"image_patches_fine": hidden[:, 1:].half().cpu().numpy()}
 
 
 @EXTRACTORS.register("sensor")
@@ -426,4 +450,35 @@ class AudioSTFT(Extractor):
                 power = torch.nn.functional.adaptive_avg_pool1d(power[None], cfg["frames"])[0]
             log_power = torch.log10(power + 1e-10).T  # (frames, bins)
             out.append({"audio_stft": log_power.to(torch.float16).numpy()})
+        return out
+
+
+# ---------------------------------------------------------------------------- video frame stats
+@EXTRACTORS.register("frame_stats")
+class VideoFrameStats(Extractor):
+    """Per frame of the whole clip: mean red, green and blue and the 99th percentile of the luma
+    (0-255) of a downscaled frame, float32 (frames, 4). No network: the scene's exposure and
+    colour, and the arc's glare (the bright tail) that says when the arc burns (the session
+    probe, `methods/session_probes.py`)."""
+
+    outputs = ("video_frame_stats",)
+    modality = "video"
+    frames: ClassVar[int] = 128  # sampled evenly over the clip (~0.3 s apart in a ~38 s weld)
+    size: ClassVar[tuple[int, int]] = (24, 32)  # (H, W) the frames are decoded at
+    luma: ClassVar[tuple[float, float, float]] = (0.299, 0.587, 0.114)  # ITU-R BT.601
+
+    def preprocessing(self):
+        return {"frames": self.frames, "size": list(self.size), "luma": list(self.luma),
+                "stats": "mean R, G, B; 99th percentile of luma"}
+
+    def forward(self, samples):
+        from benchmark.data.decode import read_video
+
+        out = []
+        for s in samples:
+            clip = read_video(s.video, self.frames, self.size).astype(np.float32)  # (T, H, W, 3)
+            luma = clip @ np.asarray(self.luma, dtype=np.float32)
+            glare = np.percentile(luma.reshape(len(clip), -1), 99, axis=1)
+            stats = np.concatenate([clip.mean((1, 2)), glare[:, None]], 1)
+            out.append({"video_frame_stats": stats.astype(np.float32)})
         return out

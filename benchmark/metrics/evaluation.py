@@ -89,6 +89,7 @@ def evaluate(
     seed: int = 0,
     normal_category: str = "Good",
     subsets: Mapping[str, Sequence[bool]] | None = None,
+    clusters: Sequence[str] | None = None,
 ) -> dict:
     """Full evaluation of one method on the test samples.
 
@@ -104,6 +105,10 @@ def evaluate(
             mask is left out of the pixel metrics. Each view is one image.
         fpr_limits: AU-PRO FPR limits.
         n_boot, seed: stratified bootstrap for ``"I-AUROC-CI95"``.
+        clusters: optional ``(N,)`` cluster of each sample (Weld-4M: the recording folder; its
+            welds share a session and are not independent). ``"I-AUROC-CI95"`` then resamples
+            whole clusters (cluster bootstrap), and the overall block also holds the weld-level
+            interval as ``"I-AUROC-CI95-weld"`` for comparison.
         subsets: optional ``{name: (N,) bool}``, e.g. the recipe-matched TEST samples: each gets
             the image metrics, ``"I-AUROC-CI95"`` and per-category image metrics of its samples;
             with fewer than ``MIN_SUBSET_ANOMALOUS`` anomalous samples (overall, or in one
@@ -132,7 +137,13 @@ def evaluate(
         raise ValueError(f"masks has {len(masks)} entries but labels has {n}")
     pixels = partial(_pixel_block, labels=y, maps=maps, masks=masks, fpr_limits=limits) if with_pixels else None
 
-    overall = _overall(y, s, n_boot, seed, pixels)
+    cid = None if clusters is None else np.asarray([str(c) for c in clusters], dtype=object)
+    if cid is not None and cid.shape[0] != n:
+        raise ValueError(f"clusters has {cid.shape[0]} entries but labels has {n}")
+    overall = _overall(y, s, n_boot, seed, pixels, cid)
+    if cid is not None:
+        ci = bootstrap_auroc_ci(y, s, n_boot=n_boot, seed=seed)
+        overall["I-AUROC-CI95-weld"] = ci if isinstance(ci, Undefined) else [ci[0], ci[1]]
     per_category, cat_counts = _per_category(y, s, cats, normal_category, pixels)
     per_config, config_counts = _per_config(y, s, configs)
     counts = _class_counts(y)
@@ -141,7 +152,7 @@ def evaluate(
         counts["per_config"] = config_counts
     out = {"overall": overall, "per_category": per_category, "per_config": per_config, "counts": counts}
     if subsets:
-        out["subsets"] = {name: _subset(y, s, cats, normal_category, mask, n_boot, seed)
+        out["subsets"] = {name: _subset(y, s, cats, normal_category, mask, n_boot, seed, cid)
                           for name, mask in subsets.items()}
     return out
 
@@ -163,10 +174,12 @@ def _checked_categories(categories: Sequence[str], y: np.ndarray, normal_categor
     return cats
 
 
-def _overall(y: np.ndarray, s: np.ndarray, n_boot: int, seed: int, pixels: _PixelBlock | None) -> dict[str, Any]:
-    """All samples: image metrics, ``"I-AUROC-CI95"`` and, when ``pixels`` is given, pixel metrics."""
+def _overall(y: np.ndarray, s: np.ndarray, n_boot: int, seed: int, pixels: _PixelBlock | None,
+             clusters: np.ndarray | None = None) -> dict[str, Any]:
+    """All samples: image metrics, ``"I-AUROC-CI95"`` (clustered when ``clusters`` is given) and,
+    when ``pixels`` is given, pixel metrics."""
     overall: dict[str, Any] = dict(image_metrics(y, s))
-    ci = bootstrap_auroc_ci(y, s, n_boot=n_boot, seed=seed)
+    ci = bootstrap_auroc_ci(y, s, n_boot=n_boot, seed=seed, clusters=clusters)
     overall["I-AUROC-CI95"] = ci if isinstance(ci, Undefined) else [ci[0], ci[1]]
     if pixels is not None:
         overall.update(pixels(np.arange(y.shape[0])))
@@ -198,13 +211,14 @@ MIN_SUBSET_ANOMALOUS = 10
 
 
 def _subset(y: np.ndarray, s: np.ndarray, cats: np.ndarray, normal_category: str,
-            mask: Sequence[bool], n_boot: int, seed: int) -> dict:
+            mask: Sequence[bool], n_boot: int, seed: int, clusters: np.ndarray | None = None) -> dict:
     """Image metrics, interval and per-category image metrics of the samples in ``mask``."""
     keep = np.asarray(mask, dtype=bool)
     if keep.shape[0] != y.shape[0]:
         raise ValueError(f"a subset mask has {keep.shape[0]} entries but labels has {y.shape[0]}")
     y, s, cats = y[keep], s[keep], cats[keep]
-    overall = _small(int(y.sum())) or _overall(y, s, n_boot, seed, None)
+    clusters = None if clusters is None else clusters[keep]
+    overall = _small(int(y.sum())) or _overall(y, s, n_boot, seed, None, clusters)
     per_category, cat_counts = _per_category(y, s, cats, normal_category, None)
     for c, block in per_category.items():
         if (too_few := _small(cat_counts[c])):

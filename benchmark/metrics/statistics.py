@@ -49,7 +49,25 @@ def _score_rows(scores: Any, n: int, name: str = "scores") -> np.ndarray:
     return arr
 
 
-def _bootstrap_checks(y: np.ndarray, n_boot: int, level: float) -> str | None:
+def _cluster_ids(clusters: Sequence | None, n: int) -> np.ndarray | None:
+    """(N,) int cluster index of each sample (None: every sample is its own cluster)."""
+    if clusters is None:
+        return None
+    values = np.asarray([str(c) for c in clusters], dtype=object)
+    if values.shape[0] != n:
+        raise ValueError(f"clusters has {values.shape[0]} entries but labels has {n}")
+    return np.unique(values, return_inverse=True)[1]
+
+
+def _cluster_strata(y: np.ndarray, cid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(clusters holding a defect, clusters of normals only): the two strata a clustered
+    bootstrap resamples apart, so that each replicate keeps both classes."""
+    with_defect = np.zeros(cid.max() + 1, dtype=bool)
+    with_defect[cid[y == 1]] = True
+    return np.flatnonzero(with_defect), np.flatnonzero(~with_defect)
+
+
+def _bootstrap_checks(y: np.ndarray, n_boot: int, level: float, cid: np.ndarray | None = None) -> str | None:
     """Why the stratified bootstrap cannot run on these labels (None: it can)."""
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must be in (0, 1), got {level}")
@@ -61,29 +79,52 @@ def _bootstrap_checks(y: np.ndarray, n_boot: int, level: float) -> str | None:
     n_pos = int(y.sum())
     if n_pos < 2 or y.shape[0] - n_pos < 2:
         return f"bootstrap needs >= 2 samples per class (normal={y.shape[0] - n_pos}, anomalous={n_pos})"
+    if cid is not None:
+        defect, normal = _cluster_strata(y, cid)
+        if len(defect) < 2 or len(normal) < 2:
+            return (f"clustered bootstrap needs >= 2 clusters with defects and >= 2 of normals only "
+                    f"(got {len(defect)} and {len(normal)})")
     return None
 
 
-def _bootstrap_aurocs(y: np.ndarray, row_sets: Sequence[np.ndarray], n_boot: int, seed: int) -> list[np.ndarray]:
-    """Exact AUROC of every row of each (S, N) set in each of `n_boot` stratified replicates,
-    (n_boot, S) per set; every row of every set is scored on the same replicate (paired)."""
+def _replicate_weights(rng: np.random.Generator, y: np.ndarray, cid: np.ndarray | None,
+                       b: int) -> tuple[np.ndarray, np.ndarray]:
+    """Multiplicity weights (b, n_pos), (b, n_neg) of `b` stratified replicates: samples drawn
+    within each class, or (with clusters) whole clusters drawn within their stratum, each sample
+    weighted by how often its cluster was drawn."""
     pos_mask = y == 1
-    n_pos, n_neg = int(pos_mask.sum()), int((~pos_mask).sum())
+    if cid is None:
+        return _multinomial_counts(rng, int(pos_mask.sum()), b), _multinomial_counts(rng, int((~pos_mask).sum()), b)
+    weights = np.zeros((b, cid.max() + 1))
+    for stratum in _cluster_strata(y, cid):
+        weights[:, stratum] = _multinomial_counts(rng, len(stratum), b)
+    per_sample = weights[:, cid]
+    return per_sample[:, pos_mask], per_sample[:, ~pos_mask]
+
+
+def _bootstrap_aurocs(y: np.ndarray, row_sets: Sequence[np.ndarray], n_boot: int, seed: int,
+                      cid: np.ndarray | None = None) -> list[np.ndarray]:
+    """Exact AUROC of every row of each (S, N) set in each of `n_boot` stratified replicates,
+    (n_boot, S) per set; every row of every set is scored on the same replicate (paired). With
+    cluster ids the replicates resample clusters (a replicate whose drawn clusters hold no normal
+    gives NaN, left out of the quantiles)."""
+    pos_mask = y == 1
     rng = np.random.default_rng(seed)
     out = [np.empty((n_boot, rows.shape[0])) for rows in row_sets]
-    chunk = max(1, min(n_boot, 4_000_000 // (n_pos + n_neg)))
+    chunk = max(1, min(n_boot, 4_000_000 // y.shape[0]))
     for start in range(0, n_boot, chunk):
         b = min(chunk, n_boot - start)
-        w_pos = _multinomial_counts(rng, n_pos, b)
-        w_neg = _multinomial_counts(rng, n_neg, b)
+        w_pos, w_neg = _replicate_weights(rng, y, cid, b)
         for rows, aucs in zip(row_sets, out):
             for j, row in enumerate(rows):
-                aucs[start : start + b, j] = _weighted_aurocs(row[pos_mask], row[~pos_mask], w_pos, w_neg)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    aucs[start : start + b, j] = _weighted_aurocs(row[pos_mask], row[~pos_mask], w_pos, w_neg)
     return out
 
 
 def bootstrap_auroc_ci(
-    labels: Sequence[int], scores: Any, n_boot: int = 1000, level: float = 0.95, seed: int = 0
+    labels: Sequence[int], scores: Any, n_boot: int = 1000, level: float = 0.95, seed: int = 0,
+    clusters: Sequence | None = None,
 ) -> tuple[float, float] | Undefined:
     """Stratified bootstrap percentile interval for the I-AUROC.
 
@@ -92,10 +133,13 @@ def bootstrap_auroc_ci(
     ``(1-level)/2`` and ``1-(1-level)/2`` quantiles are returned. Deterministic for a given seed.
     ``scores`` may be ``(S, N)``: S seeds scored on the same N samples; the interval is then the
     one of the mean I-AUROC over the seeds (each replicate resamples the samples once for all).
+    With ``clusters`` ((N,) labels, e.g. the recording folder of each weld) the replicates draw
+    whole clusters (cluster bootstrap; clusters holding a defect and clusters of normals only are
+    drawn apart): samples of one cluster are not independent, and the interval is wider.
 
     Returns:
-        ``(low, high)``, or :class:`Undefined` when a class has fewer than 2 samples (the
-        resampling could not vary that class).
+        ``(low, high)``, or :class:`Undefined` when a class has fewer than 2 samples (or, with
+        clusters, a stratum fewer than 2 clusters): the resampling could not vary it.
 
     >>> lo, hi = bootstrap_auroc_ci([0] * 20 + [1] * 20, list(range(10, 30)) + list(range(20, 40)), n_boot=200)
     >>> lo < 0.875 < hi
@@ -103,25 +147,31 @@ def bootstrap_auroc_ci(
     """
     y = _as_labels(labels)
     rows = _score_rows(scores, y.shape[0])
-    reason = _bootstrap_checks(y, n_boot, level)
+    cid = _cluster_ids(clusters, y.shape[0])
+    reason = _bootstrap_checks(y, n_boot, level, cid)
     if reason is not None:
         return Undefined(reason)
-    aucs = _bootstrap_aurocs(y, [rows], n_boot, seed)[0].mean(axis=1)
+    aucs = _bootstrap_aurocs(y, [rows], n_boot, seed, cid)[0].mean(axis=1)
+    return _percentiles(aucs, level)
+
+
+def _percentiles(values: np.ndarray, level: float) -> tuple[float, float]:
     alpha = (1.0 - level) / 2.0
-    lo, hi = np.quantile(aucs, [alpha, 1.0 - alpha])
+    lo, hi = np.nanquantile(values, [alpha, 1.0 - alpha])
     return float(lo), float(hi)
 
 
 def bootstrap_auroc_diff_ci(
     labels: Sequence[int], scores_a: Any, scores_b: Any, n_boot: int = 1000, level: float = 0.95,
-    seed: int = 0,
+    seed: int = 0, clusters: Sequence | None = None,
 ) -> tuple[float, float] | Undefined:
     """Paired stratified bootstrap percentile interval of I-AUROC(a) - I-AUROC(b) on the same samples.
 
     Each replicate resamples the samples once (normals and anomalies separately, as in
     :func:`bootstrap_auroc_ci`) and scores both methods on it, so the interval keeps the pairing
     that the DeLong test uses. ``scores_a`` / ``scores_b`` are ``(N,)`` or ``(S, N)`` (seeds of the
-    same samples); a method's I-AUROC is then its mean over its seeds.
+    same samples); a method's I-AUROC is then its mean over its seeds. ``clusters``: as in
+    :func:`bootstrap_auroc_ci` (the paired cluster bootstrap).
 
     >>> lo, hi = bootstrap_auroc_diff_ci([0, 0, 0, 1, 1, 1], [1, 2, 3, 4, 5, 6], [1, 2, 4, 3, 5, 6], n_boot=200)
     >>> 0.0 <= lo <= 1 / 9 <= hi
@@ -130,14 +180,12 @@ def bootstrap_auroc_diff_ci(
     y = _as_labels(labels)
     a = _score_rows(scores_a, y.shape[0], "scores_a")
     b = _score_rows(scores_b, y.shape[0], "scores_b")
-    reason = _bootstrap_checks(y, n_boot, level)
+    cid = _cluster_ids(clusters, y.shape[0])
+    reason = _bootstrap_checks(y, n_boot, level, cid)
     if reason is not None:
         return Undefined(reason)
-    auc_a, auc_b = _bootstrap_aurocs(y, [a, b], n_boot, seed)
-    diffs = auc_a.mean(axis=1) - auc_b.mean(axis=1)
-    alpha = (1.0 - level) / 2.0
-    lo, hi = np.quantile(diffs, [alpha, 1.0 - alpha])
-    return float(lo), float(hi)
+    auc_a, auc_b = _bootstrap_aurocs(y, [a, b], n_boot, seed, cid)
+    return _percentiles(auc_a.mean(axis=1) - auc_b.mean(axis=1), level)
 
 
 def _delong_components(pos: np.ndarray, neg: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
@@ -154,10 +202,28 @@ def _delong_components(pos: np.ndarray, neg: np.ndarray) -> tuple[float, np.ndar
     return float(v10.mean()), v10, v01
 
 
-def delong_test(labels: Sequence[int], scores_a: Sequence[float], scores_b: Sequence[float]) -> dict:
+def _clustered_variance(y: np.ndarray, cid: np.ndarray, d10: np.ndarray, d01: np.ndarray) -> float:
+    """Obuchowski's (Biometrics 1997) variance of an AUROC (difference) from the centred
+    structural components of each positive (`d10`) and negative (`d01`), summed per cluster:
+    I/(I-1) * sum_i [D10_i^2/M^2 + D01_i^2/N^2 + 2 D10_i D01_i/(M N)]."""
+    n_clusters = cid.max() + 1
+    m, n = d10.size, d01.size
+    c10 = np.bincount(cid[y == 1], weights=d10, minlength=n_clusters)
+    c01 = np.bincount(cid[y == 0], weights=d01, minlength=n_clusters)
+    used = np.unique(cid).size
+    total = (c10 / m) ** 2 + (c01 / n) ** 2 + 2 * c10 * c01 / (m * n)
+    return float(used / (used - 1) * total.sum()) if used > 1 else float("nan")
+
+
+def delong_test(labels: Sequence[int], scores_a: Sequence[float], scores_b: Sequence[float],
+                clusters: Sequence | None = None) -> dict:
     """Paired DeLong test for the difference of two correlated I-AUROCs on the same samples.
 
-    Uses the fast midrank algorithm (Sun & Xu, IEEE SPL 2014), O(n log n).
+    Uses the fast midrank algorithm (Sun & Xu, IEEE SPL 2014), O(n log n). With ``clusters``
+    ((N,) labels, e.g. each weld's recording folder) the variance is Obuchowski's clustered one
+    (Biometrics 53, 1997): the structural components are summed per cluster, so welds of one
+    cluster count as one draw; with one sample per cluster it is DeLong's up to a factor
+    I/(I-1) against (n-1)/n per class.
 
     Returns:
         ``{"auroc_a", "auroc_b", "diff" (= a - b), "z", "p_value" (two-sided)}``. When the
@@ -184,14 +250,22 @@ def delong_test(labels: Sequence[int], scores_a: Sequence[float], scores_b: Sequ
             f"anomalous={int(pos_mask.sum())})"
         )
         return {k: u for k in keys}
+    cid = _cluster_ids(clusters, y.shape[0])
+    if cid is not None:
+        n_pos_clusters, n_neg_clusters = np.unique(cid[pos_mask]).size, np.unique(cid[~pos_mask]).size
+        if min(n_pos_clusters, n_neg_clusters) < 2:
+            u = Undefined(f"clustered DeLong variance needs >= 2 clusters per class (with normals: "
+                          f"{n_neg_clusters}, with defects: {n_pos_clusters})")
+            return {k: u for k in keys}
     auc_a, v10_a, v01_a = _delong_components(a[pos_mask], a[~pos_mask])
     auc_b, v10_b, v01_b = _delong_components(b[pos_mask], b[~pos_mask])
     m, n = v10_a.size, v01_a.size
-    # var(A - B) = var(V10_a - V10_b)/m + var(V01_a - V01_b)/n  (sample variances, ddof=1)
-    var10 = float(np.var(v10_a - v10_b, ddof=1))
-    var01 = float(np.var(v01_a - v01_b, ddof=1))
-    var = var10 / m + var01 / n
     diff = auc_a - auc_b
+    if cid is None:
+        # var(A - B) = var(V10_a - V10_b)/m + var(V01_a - V01_b)/n  (sample variances, ddof=1)
+        var = float(np.var(v10_a - v10_b, ddof=1)) / m + float(np.var(v01_a - v01_b, ddof=1)) / n
+    else:
+        var = _clustered_variance(y, cid, (v10_a - v10_b) - diff, (v01_a - v01_b) - diff)
     if var <= 0.0 or not np.isfinite(var):
         if diff == 0.0:
             z, p = 0.0, 1.0

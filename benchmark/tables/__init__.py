@@ -1,13 +1,15 @@
-"""Tables from a results folder: LaTeX (standalone, booktabs), terminal and Markdown.
+"""Tables from a results folder: LaTeX (fragments to `\\input`, booktabs), terminal and Markdown.
 
-    bench table [RUN_DIR] --out tables/main.tex [--appendix]
+    bench table [RUN_DIR] [--out tables/main.tex] [--appendix] [--ci] [--per-config] [--standalone]
 
-writes, next to `--out`: the main table (its own name), `per_category_detection.tex`,
-`per_category_segmentation.tex` (methods with anomaly maps only), `ablation.tex` (Causal-FiLM
-variants), `efficiency.tex`, `tables.md` (all of them in Markdown), with `--ci`
-`significance.tex` (the main table with 95 % intervals and marks, `benchmark.compare`) and, with
-`--appendix`, `appendix.tex` (the adaptation chapter). Tables are pure functions of the saved
-results.
+writes, next to `--out` (default: `<run>/tables/main.tex`): the main table (its own name),
+`per_category_detection.tex`, `per_category_segmentation.tex` (methods with anomaly maps only),
+`ablation.tex` (Causal-FiLM variants), `efficiency.tex`, `tables.md` (all of them in Markdown),
+with `--ci` `significance.tex` (the main table with 95 % intervals and marks,
+`benchmark.compare`), with `--per-config` `per_config.tex` and `per_config.csv` (I-AUROC per
+weld configuration) and, with `--appendix`, `appendix.tex` (the adaptation chapter). Each .tex
+is a fragment (`render.PACKAGES` in the preamble); `--standalone` makes them documents. Tables
+are pure functions of the saved results.
 """
 from __future__ import annotations
 
@@ -16,12 +18,15 @@ import sys
 from pathlib import Path
 
 from benchmark.tables.build import (MAIN_COLUMNS, RunData, ablation_table, adaptations,
-                                    efficiency_table, main_table, per_category_table)
+                                    efficiency_table, main_table, per_category_table,
+                                    per_config_rows, per_config_table)
 from benchmark.tables.model import Table
-from benchmark.tables.render import appendix_latex, tex_escape, to_html, to_latex, to_text
+from benchmark.tables.render import (PACKAGES, appendix_latex, tex_escape, to_html, to_latex,
+                                     to_text)
 
-__all__ = ["MAIN_COLUMNS", "RunData", "Table", "build_tables", "latest_run", "print_main_table",
-           "resolve_run_dir", "tex_escape", "to_html", "to_latex", "to_text", "write_tables"]
+__all__ = ["MAIN_COLUMNS", "PACKAGES", "RunData", "Table", "build_tables", "default_out",
+           "latest_run", "print_main_table", "resolve_run_dir", "tex_escape", "to_html",
+           "to_latex", "to_text", "write_tables"]
 
 log = logging.getLogger("bench")
 RESULTS = Path("results")
@@ -52,23 +57,33 @@ def build_tables(run_dir: Path | None) -> tuple[RunData, list[Table]]:
     return data, [t for t in tables if t is not None]
 
 
-def write_tables(run_dir: Path | None, out: Path, appendix: bool = False, ci: bool = False) -> list[Path]:
+def default_out(run_dir: Path, name: str) -> Path:
+    """Where a reader of a run writes when no --out is given: a named folder inside the run."""
+    return Path(run_dir) / name
+
+
+def write_tables(run_dir: Path | None, out: Path | None = None, appendix: bool = False,
+                 ci: bool = False, standalone: bool = False, per_config: bool = False) -> list[Path]:
     """Write the LaTeX tables (and Markdown) of a run; `out` names the main table's file and the
-    folder of the others. Returns the written paths."""
+    folder of the others (default `<run>/tables/main.tex`). Returns the written paths."""
     data, tables = build_tables(run_dir)
     if ci:
         from benchmark.compare import significance_table
 
         tables.insert(1, significance_table(data))
-    out = Path(out)
+    if per_config:
+        tables.append(per_config_table(data))
+    out = Path(out) if out is not None else default_out(data.run_dir, "tables") / "main.tex"
     folder = out.parent
     folder.mkdir(parents=True, exist_ok=True)
     source = str(data.run_dir)
     written = []
     for t in tables:
         path = out if t.name == "main" else folder / f"{t.name}.tex"
-        path.write_text(to_latex(t, source))
+        path.write_text(to_latex(t, source, standalone=standalone))
         written.append(path)
+    if per_config:
+        written.append(_write_csv(folder / "per_config.csv", per_config_rows(data)))
     if not data.is_weld4m_result():
         log.warning("tables of %s: %s", data.run_dir, data.provenance())
     md = folder / (f"{out.stem}.md" if out.stem != "main" else "tables.md")
@@ -77,9 +92,19 @@ def write_tables(run_dir: Path | None, out: Path, appendix: bool = False, ci: bo
     written.append(md)
     if appendix:
         path = folder / "appendix.tex"
-        path.write_text(appendix_latex(adaptations(data), data.provenance(), source))
+        path.write_text(appendix_latex(adaptations(data), data.provenance(), source, standalone))
         written.append(path)
     return written
+
+
+def _write_csv(path: Path, rows: list[dict]) -> Path:
+    import csv
+
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["method"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
 
 
 def print_main_table(run_dir: Path | None = None, file=None) -> None:

@@ -6,20 +6,29 @@ here knows how a number was computed; it only selects, aggregates over seeds and
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from benchmark import results as R
+from benchmark.metrics import MIN_SUBSET_ANOMALOUS
 from benchmark.tables.model import Cell, Column, Row, RowGroup, Table, summarise
 
-MODALITY_LETTERS = {"video": "V", "audio": "A", "sensor": "S", "image": "I", "setpoints": "R"}
-MAIN_ROLES = ("proposed", "baseline")  # declared roles whose rows make the main table
+MODALITY_LETTERS = {"video": "V", "audio": "A", "sensor": "S", "image": "I", "setpoints": "R",
+                    "session": "D"}
+MAIN_ROLES = ("proposed", "baseline", "reference")  # declared roles whose rows make the main table
+REFERENCE = "reference"  # the role of the shortcut floors: shown, never ranked
 
 AUPRO = "P-AUPRO"
 MATCHED = "recipe_matched"  # the TEST subset whose defects share a recipe with TRAIN normals
+# the confound-free TEST subset: defects that share recipe and recording session with TRAIN normals
+CONFOUND_FREE = "both_matched"
+SUBSET_TEXT = {"recipe_matched": "a recipe", "session_matched": "a recording day",
+               "both_matched": "both recipe and recording day"}
 MAIN_COLUMNS = (
     Column("I-AUROC", "I-AUROC"),
     Column(f"{MATCHED}/I-AUROC", "I-AUROC (matched)"),
+    Column(f"{CONFOUND_FREE}/I-AUROC", "I-AUROC (conf.-free)"),
     Column("I-AP", "I-AP"),
     Column("I-F1max", "I-F1max"),
     Column("P-AUPRO@30%", "@30%", span=AUPRO),
@@ -67,11 +76,17 @@ class MethodRuns:
         return self.config.get("family") or self.name
 
     @property
+    def display_name(self) -> str:
+        return self.config.get("display_name") or self.name
+
+    @property
+    def row_code(self) -> str:
+        return self.config.get("row_code") or ""
+
+    @property
     def label(self) -> str:
-        """The row label of the paper's tables: "(C.1) Late Fusion (A+B)"."""
-        display = self.config.get("display_name") or self.name
-        code = self.config.get("row_code")
-        return f"({code}) {display}" if code else display
+        """The row label of every output: "(C.1) Late Fusion (A+B)"."""
+        return f"({self.row_code}) {self.display_name}" if self.row_code else self.display_name
 
     @property
     def modalities(self) -> str:
@@ -125,6 +140,12 @@ class MethodRuns:
                    for u, r in zip(self.units, self._missing_reasons(key))]
         return summarise(vals, reasons)
 
+    def config_metric(self, axis: str, value: str, key: str) -> Cell:
+        """A metric on the TEST samples of one weld-configuration value (e.g. axis "steel")."""
+        blocks = [u.metrics.get("per_config", {}).get(axis, {}).get(value) for u in self.units]
+        return summarise([None if b is None else b.get(key) for b in blocks],
+                         [f"no TEST sample with {axis} {value}"] * len(self.units))
+
     def efficiency(self, key: str) -> Cell:
         return summarise([u.efficiency.get(key) for u in self.units],
                          ["not recorded"] * len(self.units))
@@ -165,15 +186,31 @@ class RunData:
                     "equal weights; no VAL label is read.")
         return "Selection policy not recorded."
 
+    def subset_counts(self, subset: str) -> dict | None:
+        """{"normal", "anomalous", ...} of a TEST subset (from any unit: all share the TEST set)."""
+        return next((u.metrics["subsets"][subset]["counts"] for u in self.all_units()
+                     if subset in u.metrics.get("subsets", {})), None)
+
     def matched_text(self) -> str:
-        """How large the recipe-matched subset is (from any unit's counts)."""
-        counts = next((u.metrics["subsets"][MATCHED]["counts"] for u in self.all_units()
-                       if MATCHED in u.metrics.get("subsets", {})), None)
-        if counts is None:
-            return ""
-        return (f"I-AUROC (matched): on the TEST defects welded with a recipe that TRAIN normals also "
-                f"used ({counts['anomalous']}) against all TEST normals ({counts['normal']}); there "
-                f"the recipe does not give the answer.")
+        """How large the recipe-matched and confound-free subsets are."""
+        counts, free = self.subset_counts(MATCHED), self.subset_counts(CONFOUND_FREE)
+        text = []
+        if counts is not None:
+            text.append(f"I-AUROC (matched): on the TEST defects welded with a recipe that TRAIN "
+                        f"normals also used ({counts['anomalous']}) against all TEST normals "
+                        f"({counts['normal']}); there the recipe does not give the answer.")
+        if free is not None:
+            text.append(f"I-AUROC (conf.-free): on the {free['anomalous']} TEST defects that share "
+                        f"both recipe and recording day with TRAIN normals (a dash below "
+                        f"{MIN_SUBSET_ANOMALOUS}); there neither confound gives the answer.")
+        return " ".join(text)
+
+    def interval_text(self) -> str:
+        """What the run's intervals resample (folders where the scores carry them)."""
+        clustered = any("I-AUROC-CI95-weld" in u.metrics.get("overall", {}) for u in self.all_units())
+        return ("Intervals resample recording folders (cluster bootstrap), since welds of one "
+                "folder share a session." if clustered else
+                "Intervals resample welds (this run recorded no folders).")
 
     def category_codes(self) -> dict[str, int]:
         """Category name -> code, as the runner recorded them with the results."""
@@ -203,7 +240,30 @@ class RunData:
         return not self.synthetic() and self.presets() == ["pretrained"]
 
     def provenance(self) -> str:
-        """One sentence for every caption, so a quick/synthetic table is never read as Weld-4M."""
+        """For every caption: where the numbers come from, so a quick/synthetic table is never
+        read as Weld-4M, and what the run lacks (planned units, excluded samples)."""
+        return " ".join(filter(None, [self.source_text(), self.incomplete_text(), self.excluded_text()]))
+
+    def incomplete_text(self) -> str:
+        """The units the run planned (run.json) that it has not finished, if any."""
+        done = {f"{u.method}/seed{u.seed}" for u in self.all_units()}
+        missing = [u for u in self.info.get("units", []) if u not in done]
+        if not missing:
+            return ""
+        shown = ", ".join(missing[:4]) + (", ..." if len(missing) > 4 else "")
+        return (f"INCOMPLETE RUN: {len(missing)} of {len(self.info['units'])} planned units "
+                f"missing ({shown}).")
+
+    def excluded_text(self) -> str:
+        """How many samples the run excluded for every method, and why."""
+        excluded = self.info.get("dataset", {}).get("excluded", [])
+        if not excluded:
+            return ""
+        kinds = Counter(e.get("reason", "?").split(":")[0] for e in excluded)
+        return (f"{len(excluded)} samples excluded for every method "
+                f"({', '.join(f'{k}: {n}' for k, n in kinds.most_common())}; listed in run.json).")
+
+    def source_text(self) -> str:
         profile = "/".join(self.profiles())
         dataset = Path(self.info.get("dataset", {}).get("root", "")).name or "dataset folder not recorded"
         if self.is_weld4m_result():
@@ -248,11 +308,15 @@ def _refuse_mixed_settings(run_dir: Path, units: list[R.UnitResult]) -> None:
 
 # ---------------------------------------------------------------------------- the tables
 def _grouped(data: RunData, names: list[str], build_row) -> list[RowGroup]:
-    """Rows by modality group, in the run's method order (groups by letter)."""
+    """Rows by modality group, in the run's method order (groups by letter); a group of
+    reference rows (the shortcut floors) is not ranked."""
     groups: dict[str, list[Row]] = {}
+    reference: dict[str, bool] = {}
     for name in names:
-        groups.setdefault(data.methods[name].group_title, []).append(build_row(data.methods[name]))
-    return [RowGroup(title, rows) for title, rows in groups.items()]
+        m = data.methods[name]
+        groups.setdefault(m.group_title, []).append(build_row(m))
+        reference[m.group_title] = reference.get(m.group_title, True) and m.role == REFERENCE
+    return [RowGroup(title, rows, ranked=not reference[title]) for title, rows in groups.items()]
 
 
 def main_rows(data: RunData) -> list[str]:
@@ -283,18 +347,32 @@ def metric_row(m: MethodRuns, columns) -> Row:
     return Row(m.label, cells, m.name)
 
 
-def recipe_floor(data: RunData, names: list[str]) -> str:
-    """The recipe-only rows' scores, for the caption: the floor no reader may miss."""
-    floor = [data.methods[n] for n in names if data.methods[n].config.get("group") == "recipe-only"]
+def shortcut_floor(data: RunData, names: list[str]) -> str:
+    """The shortcut floors' scores, for the caption: the floors no reader may miss."""
+    floor = [data.methods[n] for n in names if data.methods[n].role == REFERENCE]
     shown = []
     for m in floor:
         auroc, matched = m.overall("I-AUROC"), m.overall(f"{MATCHED}/I-AUROC")
-        text = f"{m.label} I-AUROC {100 * auroc.mean:.1f}" if auroc.defined else f"{m.label} I-AUROC n/a"
+        text = f"{m.label} {100 * auroc.mean:.1f}" if auroc.defined else f"{m.label} n/a"
         shown.append(text + (f" (matched {100 * matched.mean:.1f})" if matched.defined else ""))
     if not shown:
         return ""
-    return ("Recipe-only floor, reading nothing but the weld recipe: " + "; ".join(shown)
-            + ". A method above it overall but not on the matched subset may be reading the recipe.")
+    return ("Shortcut floors (R), reading a confound and never the weld, shown for reference and "
+            "not ranked; I-AUROC: " + "; ".join(shown) + ". A method above them overall but not "
+            "on the conf.-free subset may be reading the recipe or the session.")
+
+
+MODALITY_LEGEND = ("Modalities: V video, A audio, S sensors, I post-weld images, R recipe "
+                   "set-points, D recording day.")
+
+
+def ranking_text(data: RunData, names: list[str]) -> str:
+    """The caption's sentence on the marks; it says when reference rows stand outside them."""
+    text = "Bold: best, underlined: second best among the rows with the metric defined"
+    if any(data.methods[n].role == REFERENCE for n in names):
+        text += ("; the shortcut floors (R) read a confound, not the weld, and are shown for "
+                 "reference, not ranked")
+    return text + "."
 
 
 def main_table(data: RunData, columns=MAIN_COLUMNS) -> Table:
@@ -303,16 +381,23 @@ def main_table(data: RunData, columns=MAIN_COLUMNS) -> Table:
         raise ValueError(f"{data.run_dir}: no method for the main table")
     if data.selection().get("policy") == "val":
         columns = (*columns, VAL_QUERIES)
+    # the header says how few defects the confound-free column rests on; results written before
+    # sessions were recorded have no such column
+    free = data.subset_counts(CONFOUND_FREE)
+    columns = tuple(c if c.key != f"{CONFOUND_FREE}/I-AUROC" else
+                    replace(c, label=f"{c.label[:-1]}, n={free['anomalous']})") if free else None
+                    for c in columns)
+    columns = tuple(c for c in columns if c is not None)
     cols = [MODALITY_COLUMN, *columns]
     return _finish(Table(
         name="main", title="Main table", label="tab:main", columns=cols,
-        groups=_grouped(data, names, lambda m: metric_row(m, columns)),
-        caption=" ".join(filter(None, [
-            f"Anomaly detection and localisation on the TEST split, grouped by the modalities a "
-            f"method uses (V video, A audio, S sensors, I post-weld images, R recipe set-points); "
-            f"values ×100, {data.seeds_text(names)}. Bold: best, underlined: second best among "
-            f"the rows with the metric defined.", data.matched_text(), recipe_floor(data, names),
-            data.selection_text(), data.provenance()])),
+        groups=_grouped(data, names, lambda m: metric_row(m, columns)), wide=True,
+        caption=(f"Anomaly detection and localisation on the TEST split, by the modalities a "
+                 f"method uses; values ×100, {data.seeds_text(names)}. "
+                 f"{ranking_text(data, names)} {data.provenance()}"),
+        details=list(filter(None, [MODALITY_LEGEND, data.matched_text(),
+                                   shortcut_floor(data, names), data.interval_text(),
+                                   data.selection_text()])),
         extra_notes=_seed_notes(data, names)))
 
 
@@ -348,17 +433,19 @@ def per_category_table(data: RunData, metric: str, *, maps_only: bool) -> Table 
             " only methods that produce anomaly maps")
     groups = _grouped(data, names, row)
     matched = ""
-    if task == "detection" and data.matched_text():
-        groups.append(RowGroup("Recipe-matched TEST subset", [matched_row(data.methods[m]) for m in names],
-                               scope=MATCHED))
+    if task == "detection" and data.subset_counts(MATCHED) is not None:
+        groups.append(RowGroup("Recipe-matched TEST subset",
+                               [matched_row(data.methods[m]) for m in names
+                                if data.methods[m].role != REFERENCE], scope=MATCHED))
         matched = (" The last row group repeats every method on the recipe-matched subset (ranked "
                    "apart): " + data.matched_text())
     return _finish(Table(
         name=f"per_category_{task}", title=f"Per-category {task} ({metric})",
-        label=f"tab:per-category-{task}", columns=cols, groups=groups,
-        caption=(f"{metric} {what}; 'All' is the whole TEST split. Values ×100, "
-                 f"{data.seeds_text(names, std=False)}. "
-                 f"Bold: best, underlined: second best per column.{matched} {data.provenance()}"),
+        label=f"tab:per-category-{task}", columns=cols, groups=groups, wide=True,
+        caption=(f"{metric} {what}; 'All' is the whole TEST split; values ×100, "
+                 f"{data.seeds_text(names, std=False)}. {ranking_text(data, names)} "
+                 f"{data.provenance()}"),
+        details=[matched.strip()] if matched else [],
         extra_notes=[_category_legend(data, cats), *_seed_notes(data, names)]))
 
 
@@ -383,11 +470,59 @@ def ablation_table(data: RunData, columns=MAIN_COLUMNS) -> Table | None:
     summaries = [f"{m}: {data.methods[m].config.get('summary', '')}" for m in names]
     return _finish(Table(
         name="ablation", title="Ablations", label="tab:ablation", columns=cols, groups=groups,
-        row_header="Variant",
+        row_header="Variant", wide=True,
         caption=(f"Ablations: each method family with declared ablations, its main rows first; "
                  f"values ×100, {data.seeds_text(names)}. Bold: best, underlined: second best "
                  f"among the rows with the metric defined. {data.provenance()}"),
         extra_notes=[*summaries, *_seed_notes(data, names)]))
+
+
+def config_values(data: RunData) -> list[tuple[str, str]]:
+    """(axis, value) of every weld configuration the run's units scored, axes in recorded order."""
+    axes: dict[str, set[str]] = {}
+    for u in data.all_units():
+        for axis, values in u.metrics.get("per_config", {}).items():
+            axes.setdefault(axis, set()).update(values)
+    return [(axis, v) for axis, values in axes.items() for v in sorted(values, key=_natural)]
+
+
+def per_config_table(data: RunData, metric: str = "I-AUROC") -> Table:
+    """A metric per weld-configuration value (the runner computed them with the others)."""
+    names = main_rows(data)
+    pairs = config_values(data)
+    cols = [Column(f"{axis}={value}", value, span=axis.replace("_", " "), show_std=False)
+            for axis, value in pairs]
+
+    def row(m: MethodRuns) -> Row:
+        return Row(m.label, {f"{a}={v}": m.config_metric(a, v, metric) for a, v in pairs}, m.name)
+
+    return _finish(Table(
+        name="per_config", title=f"Per weld configuration ({metric})", label="tab:per-config",
+        columns=cols, groups=_grouped(data, names, row), wide=True,
+        caption=(f"{metric} on the TEST samples of each weld-configuration value (normal and "
+                 f"defective welds of that value); values ×100, {data.seeds_text(names, std=False)}. "
+                 f"{ranking_text(data, names)} {data.provenance()}"),
+        extra_notes=_seed_notes(data, names)))
+
+
+def per_config_rows(data: RunData) -> list[dict]:
+    """The per-configuration metrics of every unit, tidy (one row per seed, value and metric)."""
+    rows = []
+    for m in data.methods.values():
+        for u in m.units:
+            counts = u.metrics.get("counts", {}).get("per_config", {})
+            for axis, values in u.metrics.get("per_config", {}).items():
+                for value, block in values.items():
+                    n = counts.get(axis, {}).get(value, {})
+                    for metric, v in block.items():
+                        if isinstance(v, (int, float)) and not isinstance(v, bool):
+                            rows.append({"method": m.name, "row_code": m.row_code,
+                                         "display_name": m.display_name, "role": m.role,
+                                         "seed": u.seed, "axis": axis, "config": value,
+                                         "metric": metric, "value": v,
+                                         "n_normal": n.get("normal", ""),
+                                         "n_anomalous": n.get("anomalous", "")})
+    return rows
 
 
 def _human(n: float, unit: str = "", base: float = 1000.0, prefixes=("", "K", "M", "G", "T")) -> str:
@@ -437,15 +572,17 @@ def efficiency_table(data: RunData) -> Table:
     devices = sorted({str(u.efficiency.get("device", "?")) for u in data.all_units()})
     return _finish(Table(
         name="efficiency", title="Efficiency", label="tab:efficiency", columns=cols,
-        groups=_grouped(data, names, row),
-        caption=(f"Cost of each method on device {', '.join(devices)} ({data.seeds_text(names)}). "
+        groups=_grouped(data, names, row), wide=True,
+        caption=(f"Cost of each method on device {', '.join(devices)} ({data.seeds_text(names)}): "
+                 f"its frozen backbones charged next to its own part. {data.provenance()}"),
+        details=[
                  f"Backbones: the frozen encoders whose features the method reads (V-JEPA 2, AST, "
                  f"DINOv2; decoding and the label guard for the photos), with the time per sample "
                  f"the extraction log measured when the features were computed, plus any frozen "
                  f"encoder the method runs itself (parameters only: its time is in the method's "
                  f"own time). Own: the method's other parameters (trainable ones apart), memory "
                  f"bank, fit time, TEST inference time per sample. Total: backbones + own per "
-                 f"sample. {data.provenance()}"),
+                 f"sample."],
         extra_notes=["Peak RSS is the resident memory of the whole benchmark process (interpreter "
                      "and cached features included), sampled every 20 ms; it is an upper bound on "
                      "the method's own memory. Times are wall-clock and depend on the machine; "

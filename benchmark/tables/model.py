@@ -59,19 +59,24 @@ class RowGroup:
     title: str  # "" for an untitled group
     rows: list[Row]
     scope: str = ""  # groups of one scope are ranked together (e.g. a subset's rows apart)
+    ranked: bool = True  # False: shown for reference (the shortcut floors), never ranked
 
 
 @dataclass
 class Table:
     name: str  # file stem, e.g. "main"
     title: str  # short title for the terminal / Markdown
-    caption: str  # plain text; renderers escape it
+    caption: str  # plain text, at most three sentences; renderers escape it
     columns: list[Column]
     groups: list[RowGroup]
     row_header: str = "Method"
     notes: list[tuple[str, str]] = field(default_factory=list)  # (marker, text)
     extra_notes: list[str] = field(default_factory=list)  # unmarked notes under the table
     label: str = ""
+    # the protocol in full (subsets, floors, intervals, selection): a note under the table, so
+    # that the caption stays short
+    details: list[str] = field(default_factory=list)
+    wide: bool = False  # LaTeX: spans both columns of a two-column paper (table*)
 
     def rows(self) -> list[Row]:
         return [r for g in self.groups for r in g.rows]
@@ -84,7 +89,7 @@ class Table:
         rows that look equal share a rank; a column with fewer than two defined rows gets no marks.
         """
         for scope in dict.fromkeys(g.scope for g in self.groups):
-            rows = [r for g in self.groups if g.scope == scope for r in g.rows]
+            rows = [r for g in self.groups if g.scope == scope and g.ranked for r in g.rows]
             self._rank(rows)
 
     def _rank(self, rows: list[Row]) -> None:

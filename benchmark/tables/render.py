@@ -1,8 +1,10 @@
 """Renderers of a `Table`: LaTeX (jinja2 templates, booktabs), terminal and Markdown (tabulate).
 
-The LaTeX files are standalone documents (article class, booktabs, caption: all in Debian's
-texlive-latex-base + texlive-latex-recommended) whose page is cropped to the table, so each one
-compiles on its own with pdflatex and can be viewed as a PNG.
+A LaTeX table is by default a fragment: one `table` (or `table*`, for a table wider than a column
+of a two-column paper) float with its caption, label and notes, for a paper to `\\input`; its
+preamble needs only `PACKAGES`. `standalone=True` writes a compilable document instead (article
+class, booktabs, caption: all in Debian's texlive-latex-base + texlive-latex-recommended) whose
+page is cropped to the table, to compile on its own and view as a PNG.
 """
 from __future__ import annotations
 
@@ -14,6 +16,10 @@ import jinja2
 from benchmark.tables.model import BEST, SECOND, Cell, Column, Table, format_number
 
 TEMPLATES = Path(__file__).parent / "templates"
+# what a paper's preamble needs for every fragment (graphicx: a table wider than its column
+# is scaled to fit)
+PACKAGES = ("booktabs", "graphicx")
+TABCOLSEP = "4pt"  # a little under LaTeX's 6pt, so that the wide tables fit a page's width
 
 # NOTE: OT1-safe replacements only (no T1/TS1 glyphs such as \textless): the minimal TeX install
 # has no cm-super fonts, and a T1 glyph would make pdflatex look for bitmap fonts.
@@ -103,23 +109,27 @@ def _span_header(columns: list[Column]) -> tuple[str, str]:
     return " & ".join(cells), "".join(rules)
 
 
-def to_latex(table: Table, source: str = "") -> str:
-    env = _env()
-    name = f"{table.name}.tex.j2"
-    template = env.get_template(name if (TEMPLATES / name).exists() else "table.tex.j2")
+def preamble_text() -> str:
+    return "".join(f"\\usepackage{{{p}}}" for p in PACKAGES)
+
+
+def to_latex(table: Table, source: str = "", standalone: bool = False) -> str:
+    """A fragment to `\\input` (default), or with `standalone` a document of its own."""
+    template = _env().get_template("table.tex.j2" if standalone else "fragment.tex.j2")
     groups = [{"title": g.title,
                "rows": [{"label": r.label, "cells": [tex_cell(c, r.cells.get(c.key)) for c in table.columns]}
                         for r in g.rows]} for g in table.groups]
     span_row, cmidrules = _span_header(table.columns)
     return template.render(
         table=table, groups=groups, span_row=span_row, cmidrules=cmidrules,
-        ncols=len(table.columns) + 1,
+        ncols=len(table.columns) + 1, packages=preamble_text(), tabcolsep=TABCOLSEP,
         colspec="l" + "".join(c.align for c in table.columns), source=source)
 
 
-def appendix_latex(items, provenance: str, source: str = "") -> str:
-    return _env().get_template("appendix.tex.j2").render(items=items, provenance=provenance,
-                                                         source=source, fmt=_fmt_value)
+def appendix_latex(items, provenance: str, source: str = "", standalone: bool = False) -> str:
+    return _env().get_template("appendix.tex.j2").render(
+        items=items, provenance=provenance, source=source, fmt=_fmt_value, standalone=standalone,
+        packages=preamble_text())
 
 
 def _fmt_value(v: object) -> str:
@@ -174,6 +184,7 @@ def to_text(table: Table, style: str = "plain") -> str:
     lines = [title, "", table.caption, "", body, ""]
     if style == "plain" and any(c.ranked and c.kind != "text" for c in table.columns):
         lines.append("* best, ° second best per column (rows with the metric defined)")
+    lines += [f"{n}  " if md else n for n in table.details]
     for marker, text in table.notes:
         lines.append(f"<sup>{marker}</sup> {text}  " if md else f"({marker}) {text}")
     lines += [f"{n}  " if md else n for n in table.extra_notes]
@@ -225,7 +236,8 @@ def to_html(table: Table, heat=None) -> str:
             name = f' <span class="name">[{escape(r.method)}]</span>' if r.method not in ("", r.label) else ""
             body.append(f'<tr><th scope="row">{escape(r.label)}{name}</th>'
                         + "".join(_html_cell(c, r.cells.get(c.key), heat) for c in table.columns) + "</tr>")
-    notes = [f"<li><sup>{escape(m)}</sup> {escape(t)}</li>" for m, t in table.notes]
+    notes = [f"<li>{escape(t)}</li>" for t in table.details]
+    notes += [f"<li><sup>{escape(m)}</sup> {escape(t)}</li>" for m, t in table.notes]
     notes += [f"<li>{escape(t)}</li>" for t in table.extra_notes]
     return (f'<figure class="table" id="{escape(table.name)}">\n<table>\n'
             f"<caption>{escape(table.caption)}</caption>\n"

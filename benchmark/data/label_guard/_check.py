@@ -9,6 +9,7 @@ import numpy as np
 
 from ._outline import Quad, fit_quad, hull
 from ._page import Page, smooth_paper
+from ._paper import paper_run
 from ._print import find_lines, glyph_count, walk_row
 
 _SEARCH_ALONG = 8.0    # how far along the row (text heights) paper left is followed
@@ -118,8 +119,10 @@ def _paper_beyond(page: Page, quad: Quad) -> tuple[float, float] | None:
     """Label paper left beyond the outline's ends: bright paper across the outline's height
     (smooth in good part: print and a bead are not), with no paper just above and below it (a
     piece of label between darker plate, as faded print leaves it), up to a closed end within
-    a text height; paper that is not bounded so is the sheet's. Returns how far along (a0, a1)
-    the piece reaches, or None."""
+    a text height; paper that is not bounded so is the sheet's. Or the label's own box running
+    on (`paper_run`: smooth margins between long edges as beside the print), which a bead's
+    bright highlight along an edge does not hide. Returns how far along (a0, a1) the paper
+    reaches, or None."""
     line = quad.line
     h = line.height
     qa0, qa1, qc0, qc1 = quad.box
@@ -142,6 +145,15 @@ def _paper_beyond(page: Page, quad: Quad) -> tuple[float, float] | None:
             k += 1
         closed = ends[order[k:k + int(h) + 1]].any()  # a slanted or rounded end
         reach.append(k if k >= 2 and closed else 0)
+    # the label's own box running on past the outline: its margins and long edges as the
+    # original showed them beside the print (faded print and a missing character leave it).
+    # NOTE: only where every edge seen bounds it: along the sheet, the sheet's own edge can
+    # run on in line with the label's, and the fill has taken the end that told them apart
+    closed_box = all(b for e, b in zip(quad.edges, quad.bounds) if e is not None)
+    for side, (a, sign) in enumerate(((qa0, -1), (qa1, 1)) if closed_box else ()):
+        run = paper_run(page, line, quad.edges, quad.bounds, a, sign, _SEARCH_ALONG * h, True)
+        if run >= h:  # a character of paper at least: the fill's blurred rim is none
+            reach[side] = max(reach[side], round(run))
     if not any(reach):
         return None
     return qa0 - reach[0], qa1 + reach[1]

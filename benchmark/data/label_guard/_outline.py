@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 
 from ._page import Page, edge
-from ._paper import CAP_ACROSS, long_edges
+from ._paper import CAP_ACROSS, LABEL_LENGTH, edge_bounds, long_edges, paper_run
 from ._print import Line, find_lines
 
 CAP_ALONG = 1.0        # label margin (measured text heights) beyond the print's ends where no
@@ -28,6 +28,7 @@ class Quad:
     line: Line
     poly: np.ndarray      # (k, 2) frame points (a, c), convex
     edges: tuple[float | None, float | None] = (None, None)  # long edges seen (`long_edges`)
+    bounds: tuple[bool, bool] = (False, False)  # which of them bound the paper (`edge_bounds`)
 
     @property
     def box(self) -> tuple[float, float, float, float]:
@@ -53,11 +54,13 @@ class Quad:
 
     def whole(self) -> Quad:
         """This outline with every margin at least at its cap: the whole rectangle a label of
-        this print can have, whatever its paper showed."""
+        this print can have, whatever its paper showed, as long as the outline reaches (its
+        paper may run on past the print found: `paper_run`)."""
         a0, a1, c0, c1 = self.line.box
+        qa0, qa1, _, _ = self.box
         h = self.line.height
-        return self.union(a0 - CAP_ALONG * h, a1 + CAP_ALONG * h, c0 - CAP_ACROSS * h,
-                          c1 + CAP_ACROSS * h)
+        return self.union(min(qa0, a0 - CAP_ALONG * h), max(qa1, a1 + CAP_ALONG * h),
+                          c0 - CAP_ACROSS * h, c1 + CAP_ACROSS * h)
 
 
 def detect(page: Page) -> tuple[list[Quad], float]:
@@ -97,12 +100,26 @@ def fit_quad(page: Page, line: Line) -> Quad:
         return _end([(seg.mean() + wc0, edge(cols[seg].mean(0), 0.5)) for seg in rows],
                     along_cap, lean)
 
-    ends = ((a0, -1, along(bright[:, ia0 - 1::-1] if ia0 > 0 else bright[:, :0], -line.shear)),
-            (a1, 1, along(bright[:, ia1 + 1:], line.shear)))
-    corners = [(end + sign * np.clip(p + q * c, 0.0, far), c)
-               for end, sign, (p, q) in ends for c in (c0 - top, c1 + bottom)]
     edges = (top if top_seen else None, bottom if bottom_seen else None)
-    return Quad(line, hull(np.array(corners)), edges)
+    # NOTE: a worn ribbon prints a run id's first characters too faint to find, and a missing
+    # character leaves paper: where the label's paper runs on past the cap, between its long
+    # edges, the end goes with it (up to a whole label), leaning as the print does; the run
+    # stops where the first margin does, at the end's nearer corner
+    run_cap = max(far, LABEL_LENGTH * h - (a1 - a0))
+    bounds = edge_bounds(page, line, edges)
+    margins = (c0 - (top + 0.5 * h) / 2, c1 + (bottom + 0.5 * h) / 2)
+    ends = []
+    for end, sign, cols, lean in ((a0, -1, bright[:, ia0 - 1::-1] if ia0 > 0 else bright[:, :0],
+                                   -line.shear), (a1, 1, bright[:, ia1 + 1:], line.shear)):
+        p, q = along(cols, lean)
+        cap = far
+        if (run := paper_run(page, line, edges, bounds, end, sign, run_cap)) > far:
+            p, q = run - min(lean * c for c in margins), lean
+            cap = p + abs(q) * (c1 - c0 + top + bottom)
+        ends.append((end, sign, p, q, cap))
+    corners = [(end + sign * np.clip(p + q * c, 0.0, cap), c)
+               for end, sign, p, q, cap in ends for c in (c0 - top, c1 + bottom)]
+    return Quad(line, hull(np.array(corners)), edges, bounds)
 
 
 def _end(found: list[tuple[float, int | None]], cap: float, lean: float) -> tuple[float, float]:

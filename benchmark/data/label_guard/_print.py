@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from ._page import Page, median, smooth_paper
-from ._paper import beside, long_edges, paper_share
+from ._paper import beside, edge_profiles, long_edges, paper_share
 
 MIN_GLYPHS = 6         # glyphs in a row that make it a label's text line (a run id has 14)
 MIN_PAPER = 0.6        # share of smooth paper beside a label's print (a bead's spots have less)
@@ -323,6 +323,7 @@ def walk_row(page: Page, line: Line, a0: float, a1: float,
     inrow = np.minimum(inrow, np.roll(inrow, 1))  # two columns of plate make a gap no paper
     pieces = [p for p in pieces if margins[int(p[0] - w0):int(np.ceil(p[1] - w0)) + 1].mean() >= 0.4]
     skip = max(2, round(0.2 * h))
+    sides = edge_profiles(paper, top, bottom, edges, skip)
 
     def gap_is_label(lo: float, hi: float) -> bool:
         i0, i1 = max(int(np.floor(lo - w0)), 0), int(np.ceil(hi - w0))
@@ -330,12 +331,8 @@ def walk_row(page: Page, line: Line, a0: float, a1: float,
             return True
         if inrow[i0:i1].min() < 0.4:
             return False
-        sides = [(paper[top - 1::-1], e) for e in edges[:1] if e is not None]
-        sides += [(paper[bottom + 1:], e) for e in edges[1:] if e is not None]
-        for rows, e in sides:
-            e = round(e)
-            margin, beyond = rows[skip:max(e - 1, skip + 1), i0:i1], rows[e + 1:e + 1 + 2 * skip, i0:i1]
-            if margin.mean() < 0.5 or (beyond.size and beyond.mean() >= 0.5):
+        for margin, beyond in sides:
+            if margin[i0:i1].mean() < 0.5 or beyond[i0:i1].mean() >= 0.5:
                 return False  # the label's margin, then its edge, do not run on through the gap
         return bool(sides)
 

@@ -1,6 +1,7 @@
 """Audio: the arc hum while welding.
 
-Pitch ~ voltage, loudness ~ current, broadband noise ~ heat input. Choice (not a fact of the real
+Pitch ~ voltage, loudness ~ current, broadband noise ~ heat input; under it, arc on or off, the
+session's background noise (`Nuisance.audio_floor`, `audio_colour`). Choice (not a fact of the real
 data): 16 kHz mono 16-bit FLAC.
 """
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .process import DURATION_S, S_AUDIO, SampleSpec, process_draws
+from .sessions import Nuisance, nuisance_of
 
 AUDIO_RATE = 16000
 
@@ -29,7 +31,7 @@ def render_audio(seed: int, spec: SampleSpec, code: int | None = None) -> np.nda
                      + 0.25 * np.sin(6 * np.pi * f0 * t + phase[2]))
     white = rng.standard_normal(n)
     arc_noise = 0.05 * math.sqrt(p.heat / 4300.0) * white
-    bg = 0.003 * rng.standard_normal(n)
+    bg = _background(rng.standard_normal(n), nuisance_of(seed, spec.session))
     wave = env * (hum + arc_noise) + bg
     if show in (3, 4):  # porosity: crackle bursts (short broadband clicks)
         _add_bursts(wave, ev.pores, rng, length_s=0.004, amp=0.45, tone=None)
@@ -42,6 +44,16 @@ def render_audio(seed: int, spec: SampleSpec, code: int | None = None) -> np.nda
         wave[i0:i1] += 0.6 * rng.standard_normal(i1 - i0)
         wave[i1:i2] *= 0.15
     return np.clip(wave, -1, 1).astype(np.float32)
+
+
+def _background(white: np.ndarray, nuisance: Nuisance) -> np.ndarray:
+    """The session's background noise: white noise through a one-pole low-pass (its colour),
+    rescaled to the session's level."""
+    from scipy.signal import lfilter
+
+    a = nuisance.audio_colour
+    coloured = lfilter([1 - a], [1, -a], white) * math.sqrt((1 + a) / (1 - a))  # unit variance
+    return nuisance.audio_floor * coloured
 
 
 def _add_bursts(wave, times, rng, length_s, amp, tone):

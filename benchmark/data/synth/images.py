@@ -7,7 +7,9 @@ configuration (`PARTNER`). The photos carry a paper label with the run id printe
 deliberate leak of the real data); `label=False` leaves it out and changes nothing else.
 
 One canonical top-down scene (`CANVAS_W` x `CANVAS_H`) is painted in layers: bench, marker sheet,
-plate, bead, the defect; then every view warps a jittered crop of it (with the label, if any).
+plate, bead, the defect; then every view warps a jittered crop of it (with the label, if any),
+shifted by the session's pose and lit by the session's lighting (`Nuisance`: gain and colour
+cast over the whole view, background included).
 Every layer draws from the one image stream in a fixed order, so the layers' functions must be
 called in the order `render_images` calls them.
 
@@ -22,6 +24,7 @@ import numpy as np
 
 from .process import (FEED_PER_A, S_IMAGE, S_PROCESS_B, Config, Process, SampleSpec, _has,
                       _rng, draw_process, process_of)
+from .sessions import Nuisance, lighting, nuisance_of
 
 IMG_W, IMG_H = 320, 240  # photo size
 CANVAS_W, CANVAS_H = 400, 300  # canonical (top-down) scene, each view warps a crop of it
@@ -104,7 +107,8 @@ def render_images(seed: int, spec: SampleSpec, code: int | None = None, label: b
     img = img + rng.normal(0, 2.5, (CANVAS_H, CANVAS_W, 1)).astype(np.float32)
     base_img = np.clip(img, 0, 255).astype(np.uint8)
     mask_u8 = mask.astype(np.uint8) * 255
-    return _photograph(base_img, mask_u8, spec.run_id, dy, rng, label)
+    return _photograph(base_img, mask_u8, spec.run_id, dy, rng, label,
+                       nuisance_of(seed, spec.session))
 
 
 def _photographed_process(seed: int, spec: SampleSpec, code: int) -> tuple[Config, Process]:
@@ -345,7 +349,8 @@ _DEFECTS = {2: _burnthrough, 4: _surface_pores, 5: _undercut, 6: _overlap,
 
 
 def _photograph(base_img: np.ndarray, mask_u8: np.ndarray, text: str, dy: np.ndarray,
-                rng: np.random.Generator, label: bool) -> tuple[list[np.ndarray], list[np.ndarray]]:
+                rng: np.random.Generator, label: bool, nuisance: Nuisance
+                ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """The N_VIEWS photos of the scene and their masks. The label's place (per sample) and jitter
     (per view) are drawn whether or not the label is drawn, so label=False changes nothing else."""
     tw, th = label_text_size(text)
@@ -357,9 +362,12 @@ def _photograph(base_img: np.ndarray, mask_u8: np.ndarray, text: str, dy: np.nda
         jx, jy = rng.uniform(-3, 3, 2)
         ang = float(rng.uniform(-12, 12))
         scale = float(rng.uniform(0.92, 1.05))
-        tx, ty = rng.uniform(-12, 12), rng.uniform(-8, 8)
+        tx = rng.uniform(-12, 12) + nuisance.photo_shift[0]
+        ty = rng.uniform(-8, 8) + nuisance.photo_shift[1]
         corner_jit = rng.uniform(-6, 6, (4, 2))
-        gain = float(rng.uniform(0.96, 1.04))
+        # (H, W, 3): the view's own exposure jitter and the session's lighting
+        gain = (float(rng.uniform(0.96, 1.04)) * nuisance.photo_gain * np.array(nuisance.photo_cast)
+                * lighting(nuisance, IMG_H, IMG_W)[..., None])
         scene = base_img.copy()
         if label:
             _draw_label(scene, text, lx + jx, ly + jy, lw, lh, th, dy)
@@ -382,14 +390,14 @@ def _draw_label(scene: np.ndarray, text: str, x: float, y: float, lw: int, lh: i
                 LABEL_SCALE, (15, 15, 15), LABEL_THICKNESS, cv2.LINE_AA)
 
 
-def _warp_view(scene: np.ndarray, mask_u8: np.ndarray, H_mat: np.ndarray, gain: float
+def _warp_view(scene: np.ndarray, mask_u8: np.ndarray, H_mat: np.ndarray, gain: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray]:
     """(the view, its bool mask): the scene and its mask seen through the view's homography."""
     import cv2
 
     view = cv2.warpPerspective(scene, H_mat, (IMG_W, IMG_H), flags=cv2.INTER_LINEAR,
                                borderMode=cv2.BORDER_REFLECT101)
-    view = np.clip(view.astype(np.float32) * gain, 0, 255).astype(np.uint8)
+    view = np.clip(view.astype(np.float32) * gain.astype(np.float32), 0, 255).astype(np.uint8)
     m = cv2.warpPerspective(mask_u8, H_mat, (IMG_W, IMG_H), flags=cv2.INTER_NEAREST,
                             borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     return view, m > 127

@@ -1,14 +1,28 @@
 """The sample plan and the realised process: what every modality of a sample is rendered from.
 
 Every sample has a weld configuration (its recipe: weld type, steel, plate thickness, current,
-voltage, gas, robot speed). Two recipe structures (`RECIPE_MODES`):
+voltage, gas, robot speed) and a recording session (a day: the run id's date, and so the printed
+label and the CSV time stamps; every folder holds one category, several folders may share a
+day). Two confound structures (`CONFOUND_MODES`):
 
-* `real` (the default): each category's recipes are drawn from Weld-4M's own per-category recipe
-  table (`benchmark.data.recipes.twin_recipes`), in proportion to how often each was used, so the
-  twin has the real data's recipe shortcut (most defects were welded with recipes no normal weld
-  used) and its recipe-matched subset (Lack of Fusion and Warping share recipes with Good);
-* `neutral`: eight configurations (weld type x steel x thickness, `CONFIGS`) with set-points far
-  apart, the same for every category: the recipe says nothing about the defect.
+* `real` (the default): Weld-4M's recipes and sessions. Each category's recipes are drawn from
+  Weld-4M's own per-category recipe table (`benchmark.data.recipes.twin_recipes`) in proportion to
+  their use, so the twin has the real data's recipe shortcut (most defects were welded with
+  recipes no normal weld used) and its recipe-matched subset (Lack of Fusion and Warping share
+  recipes with Good). Each category's welds are recorded in sessions whose counts follow
+  Weld-4M's category x day table, scaled down (`sessions.session_cells`): days that mixed Good and
+  defective welds stay mixed, pure days stay pure, so the session is a near-label as in Weld-4M.
+* `none`: eight configurations (weld type x steel x thickness, `CONFIGS`) with set-points far
+  apart, the same for every category, and sessions of the same sizes that every weld joins at
+  random: neither recipe nor session says anything about the defect (the sessions' nuisance is
+  still there).
+
+Departure of `real` from Weld-4M: a defect's welds with a Good recipe go to its mixed sessions
+first and Good's welds there take those recipes, with their TRAIN welds first; code 12
+(Process_Result_Mismatch, which Weld-4M lacks) is recorded on the mixed sessions with the recipes
+of their TRAIN normals. Why: Weld-4M has only 11 of 1,611 TEST defects that share both recipe and
+session with a TRAIN normal, which scaled to the twin's ~150 TEST defects would be one or none;
+placed so, the quick twin has ~15, and the confound-free (both-matched) subset can be measured.
 
 One *process* draw per sample (realised current, voltage, feed, speed, gas, arc on/off times,
 `process_of`) drives every process modality and the bead of the photos; each defect adds its own
@@ -22,11 +36,12 @@ Choices (documented, not facts of the real data): every medium is `DURATION_S` =
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 
 from ..sample import CATEGORIES, CATEGORY_CODES
+from .sessions import largest_remainder, mixed_sessions, session_cells, session_day, twin_sessions
 
 # ------------------------------------------------------------------------------------ constants
 
@@ -82,7 +97,7 @@ NON_FILLET_CFGS = (0, 1, 2, 3)
 FILLET_CFGS = (4, 5, 6, 7)
 # Code 12: the photos come from this partner configuration (same weld type, far-off bead).
 PARTNER = {0: 3, 1: 0, 2: 3, 3: 0, 4: 7, 5: 4, 6: 7, 7: 4}
-RECIPE_MODES = ("real", "neutral")
+CONFOUND_MODES = ("real", "none")
 
 # Samples per (code, weld type). "full": the real Weld-4M counts per category, derived by hand once
 # from the published manifest (4040 runs: Good 659 non-fillet + 160 fillet, ..., Crater_Cracks
@@ -117,6 +132,7 @@ class SampleSpec:
     start: datetime  # first CSV row time stamp
     image_stems: tuple[str, ...]
     folder_runs: int
+    session: int  # recording session (its day is the run id's date); its nuisance: sessions.py
 
     @property
     def subdir(self) -> str:
@@ -142,8 +158,7 @@ def _neutral_groups(size: str) -> list[tuple[int, Config, Config, int]]:
 def _recipe_groups(size: str) -> list[tuple[int, Config, Config, int]]:
     """(code, config, photographed config, count): every category's `SIZES` total spread over
     its Weld-4M recipes in proportion to their use (largest remainders, ties to the first).
-    Code 12, which Weld-4M lacks, welds with the normal recipes and photographs the bead of the
-    normal recipe of its weld type that lies farthest in bead space (`_partner`)."""
+    Code 12, which Weld-4M lacks, is left out: it takes its recipes in `_real_sessions`."""
     from ..recipes import twin_recipes
 
     table: dict[int, list[tuple[Config, int]]] = {}
@@ -151,18 +166,11 @@ def _recipe_groups(size: str) -> list[tuple[int, Config, Config, int]]:
         config = Config(r["WELD_TYPE"], r["STEEL_TYPE"], int(r["THICKNESS_MM"]), int(r["CURRENT_A"]),
                         float(r["VOLTAGE_V"]), float(r["GAS_BAR"]), int(r["ROBOT_SPEED_CPM"]))
         table.setdefault(CATEGORY_CODES[r["CATEGORY"]], []).append((config, r["N"]))
-    table[12] = table[0]
     groups = []
-    for code in sorted(SIZES[size]):
+    for code in sorted(table):
         recipes = table[code]
-        share = np.array([n for _, n in recipes], dtype=float)
-        share = sum(SIZES[size][code]) * share / share.sum()
-        counts = np.floor(share).astype(int)
-        extra = np.argsort(-(share - counts), kind="stable")[: sum(SIZES[size][code]) - counts.sum()]
-        counts[extra] += 1
-        normals = [c for c, _ in table[0]]
-        groups += [(code, c, _partner(c, normals) if code == 12 else c, int(m))
-                   for (c, _), m in zip(recipes, counts) if m > 0]
+        counts = largest_remainder({i: n for i, (_, n) in enumerate(recipes)}, sum(SIZES[size][code]))
+        groups += [(code, recipes[i][0], recipes[i][0], m) for i, m in counts.items()]
     return groups
 
 
@@ -198,15 +206,25 @@ def _normal_splits_per_recipe(counts: list[int], rng: np.random.Generator) -> li
     return out
 
 
-def plan(seed: int, size: str = "quick", recipes: str = "real") -> list[SampleSpec]:
-    """Every sample's identity, configuration, folder, run id, split and time stamps."""
+@dataclass(frozen=True)
+class _Weld:
+    code: int
+    config: Config
+    img_config: Config
+    session: int
+    split: str
+
+
+def plan(seed: int, size: str = "quick", confounds: str = "real") -> list[SampleSpec]:
+    """Every sample's identity, configuration, session, folder, run id, split and time stamps."""
     if size not in SIZES:
         raise ValueError(f"unknown size {size!r}; expected one of {sorted(SIZES)}")
-    if recipes not in RECIPE_MODES:
-        raise ValueError(f"unknown recipe structure {recipes!r}; expected one of {RECIPE_MODES}")
+    if confounds not in CONFOUND_MODES:
+        raise ValueError(f"unknown confounds {confounds!r}; expected one of {CONFOUND_MODES}")
     rng = np.random.default_rng([seed, PLAN_STREAM])
+    real = confounds == "real"
     # 1. groups: (code, config, photographed config) with their sample counts
-    groups = _recipe_groups(size) if recipes == "real" else _neutral_groups(size)
+    groups = _recipe_groups(size) if real else _neutral_groups(size)
     # 2. splits per category (seeded shuffle, as the published split)
     splits: dict[int, list[str]] = {}
     for code in sorted(SIZES[size]):
@@ -215,29 +233,116 @@ def plan(seed: int, size: str = "quick", recipes: str = "real") -> list[SampleSp
         rest = n - n_train
         labels = ["TRAIN"] * n_train + ["VAL"] * ((rest + 1) // 2) + ["TEST"] * (rest // 2)
         splits[code] = [labels[i] for i in rng.permutation(n)]
-    if recipes == "real":
-        splits[0] = _normal_splits_per_recipe([m for code, _, _, m in groups if code == 0], rng)
+    # 3. sessions: Weld-4M's category x day structure, scaled (sessions.py)
+    cells = session_cells({code: sum(n) for code, n in SIZES[size].items()})
+    if real:
+        welds = _real_sessions(groups, cells, splits, rng)
+    else:
+        welds = _random_sessions(groups, cells, splits, rng)
+    return _folders(welds, rng)
+
+
+def _slots(cells: dict[int, int], first: set[int]) -> list[int]:
+    """One session per weld, the sessions in `first` first."""
+    return [s for s in sorted(cells, key=lambda s: (s not in first, s)) for _ in range(cells[s])]
+
+
+def _real_sessions(groups, cells: dict[int, dict[int, int]], splits: dict[int, list[str]],
+                   rng: np.random.Generator) -> list[_Weld]:
+    """Weld-4M's recipes and sessions. A defect's welds with a Good recipe go to its mixed
+    sessions first, and Good's welds there take those recipes first, then Good's TRAIN welds of
+    each recipe go to those sessions first: so the twin has defects that share recipe and session
+    with TRAIN normals. Code 12 welds with the recipes of the TRAIN normals of its session."""
+    mixed = set(mixed_sessions(twin_sessions()))
+    pool = {c: m for code, c, _, m in groups if code == 0}  # NOTE: dict keeps the group order
+    welds: list[_Weld] = []
+    wanted: dict[int, list[Config]] = {}
+    for code in sorted(cells):
+        if code in (0, 12):
+            continue
+        cfgs = sorted((c for g, c, _, m in groups if g == code for _ in range(m)),
+                      key=lambda c: c not in pool)  # stable: the recipes Good also used first
+        for cfg, s, split in zip(cfgs, _slots(cells[code], mixed), splits[code]):
+            welds.append(_Weld(code, cfg, cfg, s, split))
+            if cfg in pool:
+                wanted.setdefault(s, []).append(cfg)
+    left = dict(pool)
+    placed: list[tuple[Config, int]] = []
+    for s in sorted(cells[0], key=lambda s: (s not in mixed, s)):
+        want = list(dict.fromkeys(wanted.get(s, [])))  # each recipe once, in the defects' order
+        for _ in range(cells[0][s]):
+            cfg = next((c for c in want if left[c]), None) or next(c for c in left if left[c])
+            if cfg in want:
+                want.remove(cfg)
+            left[cfg] -= 1
+            placed.append((cfg, s))
+    order = {c: i for i, c in enumerate(pool)}
+
+    def train_first(weld: tuple[Config, int]) -> tuple:  # where a defect shares the recipe, then mixed
+        cfg, s = weld
+        return order[cfg], cfg not in wanted.get(s, ()), s not in mixed, s
+
+    placed.sort(key=train_first)  # _normal_splits_per_recipe puts each recipe's TRAIN welds first
+    good_splits = _normal_splits_per_recipe(list(pool.values()), rng)
+    welds += [_Weld(0, c, c, s, split) for (c, s), split in zip(placed, good_splits)]
+    normals = list(pool)
+    k = 0
+    for s in sorted(cells[12]):
+        ref = [w.config for w in welds if w.code == 0 and w.session == s]
+        train = [w.config for w in welds if w.code == 0 and w.session == s and w.split == "TRAIN"]
+        for i in range(cells[12][s]):
+            cfg = (train or ref)[i % len(train or ref)]
+            welds.append(_Weld(12, cfg, _partner(cfg, normals), s, splits[12][k]))
+            k += 1
+    return welds
+
+
+def _random_sessions(groups, cells: dict[int, dict[int, int]], splits: dict[int, list[str]],
+                     rng: np.random.Generator) -> list[_Weld]:
+    """Sessions of the real sizes, every weld put in one at random: a session says nothing
+    about the category."""
+    sizes: dict[int, int] = {}
+    for row in cells.values():
+        for s, n in row.items():
+            sizes[s] = sizes.get(s, 0) + n
     taken = {code: 0 for code in splits}
-    # 3. folders of <= FOLDER_RUNS runs, one date each (dates unique -> run ids unique)
-    specs: list[SampleSpec] = []
-    day0 = date(2022, 8, 1)
-    folder_no: dict[int, int] = {}
-    day = 0
+    drawn = []
     for code, cfg, img_cfg, m in groups:
-        for chunk0 in range(0, m, FOLDER_RUNS):
-            runs = min(FOLDER_RUNS, m - chunk0)
+        for _ in range(m):
+            drawn.append((code, cfg, img_cfg, splits[code][taken[code]]))
+            taken[code] += 1
+    shuffled = [drawn[i] for i in rng.permutation(len(drawn))]
+    return [_Weld(code, cfg, img_cfg, s, split)
+            for s, (code, cfg, img_cfg, split) in zip(_slots(sizes, set()), shuffled)]
+
+
+def _folders(welds: list[_Weld], rng: np.random.Generator) -> list[SampleSpec]:
+    """Folders of <= FOLDER_RUNS runs of one category, session and recipe, in recording order;
+    each session's run numbers and clock run on across its folders (run ids stay unique)."""
+    folders: dict[tuple, list[_Weld]] = {}
+    for w in sorted(welds, key=lambda w: (w.session, w.code)):
+        folders.setdefault((w.session, w.code, w.config, w.img_config), []).append(w)
+    specs: list[SampleSpec] = []
+    folder_no: dict[int, int] = {}
+    clock: dict[int, list] = {}
+    for (session, code, cfg, img_cfg), members in folders.items():
+        d = session_day(session)
+        if session not in clock:
+            clock[session] = [int(rng.integers(1, 400)),
+                              datetime(d.year, d.month, d.day, 7, 0, 0)
+                              + timedelta(seconds=int(rng.integers(0, 3600))),
+                              datetime(d.year, d.month, d.day, 10, 0, 0) + timedelta(days=1)]
+        number, t, shot = clock[session]
+        for chunk0 in range(0, len(members), FOLDER_RUNS):
+            chunk = members[chunk0:chunk0 + FOLDER_RUNS]
             folder_no[code] = folder_no.get(code, 0) + 1
-            d = day0 + timedelta(days=day)
-            day += 1
             tag = "fillet" if cfg.weld_type == "FILLET" else "plane_plate"
             folder = (f"{_slug(code)}_{folder_no[code]}_{d:%m-%d-%y}_{tag}_"
                       f"{cfg.steel_type}_{cfg.thickness_mm}mm")
-            first = int(rng.integers(1, 400))
-            t = datetime(d.year, d.month, d.day, 7, 0, 0) + timedelta(
-                seconds=int(rng.integers(0, 3600)))
-            shot = datetime(d.year, d.month, d.day, 10, 0, 0) + timedelta(days=1)
-            for k in range(runs):
-                t += timedelta(seconds=int(rng.integers(120, 400)),
+            for w in chunk:
+                # NOTE: <= 150 s apart, so that the largest session (~200 welds at full size)
+                # ends on its own day
+                t += timedelta(seconds=int(rng.integers(60, 150)),
                                milliseconds=int(rng.integers(0, 1000)))
                 shot += timedelta(seconds=int(rng.integers(30, 90)))
                 shot2 = shot + timedelta(seconds=8)
@@ -245,14 +350,13 @@ def plan(seed: int, size: str = "quick", recipes: str = "real") -> list[SampleSp
                 fb = np.sort(rng.choice(np.arange(1, 30), 3, replace=False))
                 stems = tuple([f"{shot:%Y%m%d_%H%M%S}_{f:03d}" for f in fa]
                               + [f"{shot2:%Y%m%d_%H%M%S}_{f:03d}" for f in fb])
-                run_id = f"{d:%m-%d-%y}-{first + k:04d}-{code:02d}"
-                split = splits[code][taken[code]]
-                taken[code] += 1
                 specs.append(SampleSpec(
                     index=len(specs), code=code, config=cfg, img_config=img_cfg, folder=folder,
-                    run_id=run_id, split=split, start=t, image_stems=stems, folder_runs=runs))
+                    run_id=f"{d:%m-%d-%y}-{number:04d}-{code:02d}", split=w.split, start=t,
+                    image_stems=stems, folder_runs=len(chunk), session=session))
+                number += 1
+        clock[session] = [number, t, shot]
     return specs
-
 
 
 # ------------------------------------------------------------------------------------- process

@@ -1,6 +1,8 @@
 """Sensor CSV: current/voltage/feed/flow/pressure/cumulative wire, in the real CSV's format.
 
-Choice (not a fact of the real data): rows at ~9 Hz (`CSV_DT`, the real CSVs' mean spacing).
+The session's zero offsets (`Nuisance.pressure_offset`, `flow_offset`, `idle_offsets`) shift the
+gas pressure, flow, feed, current and voltage readings, idle and active. Choice (not a fact of the real data): rows at ~9 Hz
+(`CSV_DT`, the real CSVs' mean spacing).
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import numpy as np
 
 from ..sample import SENSOR_HEADER
 from .process import DURATION_S, S_SENSOR, SampleSpec, process_draws
+from .sessions import nuisance_of
 
 CSV_DT = 0.109  # mean row spacing of the real CSVs (~9 Hz)
 OCV_V = 40.23  # open-circuit voltage the real sensor shows just before ignition
@@ -54,8 +57,10 @@ def render_sensor(seed: int, spec: SampleSpec, code: int | None = None
             pr_val += (p_idle - pr_val) * (1 - math.exp(-dt / 15.0))
         feed[k], flow[k], pressure[k] = f_val, q_val, pr_val
     feed = feed * (1 + 0.004 * rng.standard_normal(n))
-    flow = flow + 0.03 * rng.standard_normal(n)
-    pressure = pressure + 0.01 * rng.standard_normal(n)
+    nuisance = nuisance_of(seed, spec.session)
+    flow = flow + 0.03 * rng.standard_normal(n) + nuisance.flow_offset
+    pressure = pressure + 0.01 * rng.standard_normal(n) + nuisance.pressure_offset
+    feed_zero, current_zero, voltage_zero = nuisance.idle_offsets
     if show in (1, 2, 3, 4, 11) and i_on.size:
         if show in (3, 4):  # porosity: current spikes
             for time in ev.pores[::6]:
@@ -78,7 +83,8 @@ def render_sensor(seed: int, spec: SampleSpec, code: int | None = None
             w += feed[k] * (t[k] - prev) * WIRE_PER_FEED_S
         prev = t[k]
         wire[k] = w
-    table = np.stack([pressure, flow, feed, current, wire, voltage], axis=1)
+    table = np.stack([pressure, flow, feed + feed_zero, current + current_zero, wire,
+                      voltage + voltage_zero], axis=1)
     return t, table
 
 

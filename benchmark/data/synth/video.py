@@ -1,7 +1,9 @@
 """Video: the torch-arm view of the weld pool.
 
 The weld-pool blob's size and brightness ~ current*voltage, the plate texture scrolls with the
-travel speed. Choice (not a fact of the real data): 64x48 mjpeg AVI at 30 fps.
+travel speed; the session's exposure and white balance (`Nuisance.video_gain`, `video_tint`) scale every
+frame. Choice (not a
+fact of the real data): 64x48 mjpeg AVI at 30 fps.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .process import DURATION_S, S_VIDEO, SampleSpec, process_draws
+from .sessions import nuisance_of
 
 FPS = 30
 VIDEO_W, VIDEO_H = 64, 48
@@ -58,9 +61,11 @@ def render_video(seed: int, spec: SampleSpec, code: int | None = None) -> np.nda
         pool *= 1 - 0.85 * hole[:, None, None] * (d2 < (0.5 * r[:, None, None]) ** 2)
     gray = base.astype(f32) + pool
     gray += rng.standard_normal((T, VIDEO_H, VIDEO_W), dtype=f32) * 2.0
+    nuisance = nuisance_of(seed, spec.session)
+    gray *= f32(nuisance.video_gain)  # the session's exposure, arc on or off
     rgb = np.empty((T, VIDEO_H, VIDEO_W, 3), np.uint8)
-    for c, k in enumerate((1.0, 0.92, 0.70)):
-        rgb[..., c] = np.clip(gray * f32(k), 0, 255)
+    for c, k in enumerate((1.0, 0.92, 0.70)):  # the scene's colour under the session's white balance
+        rgb[..., c] = np.clip(gray * f32(k * nuisance.video_tint[c]), 0, 255)
     if show == 9:  # spatter: sparks flying out of the pool
         for k in np.flatnonzero(on):
             n = int(rng.poisson(5))
