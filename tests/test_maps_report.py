@@ -152,7 +152,11 @@ def test_bench_plot_maps(maps_run, maps_method, tmp_path, capsys):
     capsys.readouterr()
     without = tmp_path / "no-maps"
     shutil.copytree(maps_run, without)
-    (without / maps_method / "seed0" / R.MAPS_FILE).unlink()
+    unit = without / maps_method / "seed0"
+    (unit / R.MAPS_FILE).unlink()  # a unit finished without maps: its completion record has none
+    record = json.loads((unit / R.DONE_FILE).read_text())
+    del record["files"][R.MAPS_FILE]
+    (unit / R.DONE_FILE).write_text(json.dumps(record))
     assert main(["plot", str(without), "--maps", "--out", str(tmp_path / "p2")]) == 2
     assert "no unit with saved anomaly maps" in capsys.readouterr().err
 
