@@ -9,7 +9,8 @@ small size, so full media add pixels and time, not detail):
 - video frames resized to `FULL_VIDEO_WH` and the clip looped to `FULL_SECONDS` (~38 s, the
   real clips' length; 30 fps: 1140 frames, so 64-frame sampling spans many ignitions);
 - audio looped to the same length (16 kHz);
-- the sensor CSV is left as drawn (6 s): every method resamples it to a fixed length.
+- the sensor log looped to the same length too (its rows repeated with their time stamps moved
+  on), so that audio and sensor log agree as in the real data (`bench run` checks it).
 
 Choices (not facts of the real data): the video frame size (the real camera's is not recorded in
 the dataset's description; 640x480 is a common machine-vision size and larger than every
@@ -67,6 +68,18 @@ def sized_video(frames: np.ndarray, media: Media) -> np.ndarray:
 
 def sized_audio(wave: np.ndarray, media: Media) -> np.ndarray:
     return _loop(wave, int(round(media.seconds * AUDIO_RATE))) if media.seconds != DURATION_S else wave
+
+
+def sized_sensor(t: np.ndarray, table: np.ndarray, media: Media) -> tuple[np.ndarray, np.ndarray]:
+    """(row times, rows) of the sensor log at the media's length: whole drawn logs one after
+    another, each starting one row step after the last."""
+    if media.seconds == DURATION_S:
+        return t, table
+    period = t[-1] + float(np.median(np.diff(t)))
+    repeats = math.ceil(media.seconds / period)
+    times = np.concatenate([t + k * period for k in range(repeats)])
+    keep = times <= media.seconds
+    return times[keep], np.concatenate([table] * repeats)[keep]
 
 
 def sized_images(views: list[np.ndarray], masks: list[np.ndarray], media: Media

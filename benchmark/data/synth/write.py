@@ -16,7 +16,7 @@ from pathlib import Path
 from ..sample import CATEGORIES, MANIFEST_COLUMNS
 from .audio import render_audio, write_audio
 from .images import encode_jpg, encode_png, render_images
-from .media import get_media, sized_audio, sized_images, sized_video
+from .media import get_media, sized_audio, sized_images, sized_sensor, sized_video
 from .process import SampleSpec, plan
 from .sensor import render_sensor, sensor_csv
 from .video import render_video, write_video
@@ -30,7 +30,7 @@ def write_sample(out: Path, seed: int, spec: SampleSpec, label: bool = True,
     (d / "masks").mkdir(exist_ok=True)
     write_video(d / f"{spec.run_id}.avi", sized_video(render_video(seed, spec), size))
     write_audio(d / f"{spec.run_id}.flac", sized_audio(render_audio(seed, spec), size))
-    t, table = render_sensor(seed, spec)
+    t, table = sized_sensor(*render_sensor(seed, spec), size)
     (d / f"{spec.run_id}.csv").write_bytes(sensor_csv(spec, t, table))
     views, masks = sized_images(*render_images(seed, spec, label=label), size)
     for stem, view, m in zip(spec.image_stems, views, masks):
