@@ -20,7 +20,7 @@ import pytest
 
 from benchmark import results as R
 from benchmark.features.checkpoints import LOCK_NAME, read_lock
-from benchmark.method import load_methods
+from benchmark.method import Group, load_methods
 from benchmark.profiles import get_profile
 
 pytestmark = pytest.mark.paper
@@ -110,8 +110,9 @@ def test_every_method_runs_at_paper_shapes(paper_run, method):
         assert config["hyperparameters"]["smoke_changes"]
     versions = json.loads((folder / "versions.json").read_text())
     lock = read_lock(paper_run["models"])
-    # NOTE: a method that reads only sensors, STFT frames or the manifest runs no backbone
-    if set(spec.feature_names(get_profile("paper"))) - {"sensor", "audio_stft"}:
+    # NOTE: a method that reads only sensors, STFT frames or the manifest runs no backbone, and
+    # neither does a shortcut floor (the session probes read statistics of pixels and frames)
+    if spec.group is not Group.SHORTCUT and set(spec.feature_names(get_profile("paper"))) - {"sensor", "audio_stft"}:
         assert versions["backbones"], f"{method}: versions.json names no backbone"
     for name, record in versions["backbones"].items():
         assert record["weights_sha256"] == lock[name].weights, f"{method}: {name} not from the lock"

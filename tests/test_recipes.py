@@ -175,7 +175,8 @@ def test_main_table_shows_the_recipe_floor_and_the_matched_column(quick_run):
     assert "(R) Shortcut floors" in [g.title for g in main.groups]
     assert "I-AUROC (matched)" in [c.label for c in main.columns]
     assert any(c.label.startswith("I-AUROC (conf.-free, n=") for c in main.columns)
-    assert "Shortcut floors (R)" in main.caption and "(R.1) Recipe from the manifest" in main.caption
+    notes = " ".join(main.details)  # the protocol in full, under the table
+    assert "Shortcut floors (R)" in notes and "(R.1) Recipe from the manifest" in notes
     matched = [r.cells["recipe_matched/I-AUROC"] for r in main.rows()]
     assert all(c.defined for c in matched)
     free = [r.cells["both_matched/I-AUROC"] for r in main.rows()]

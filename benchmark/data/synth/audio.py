@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .process import DURATION_S, S_AUDIO, SampleSpec, process_draws
-from .sessions import Nuisance, nuisance_of
+from .sessions import Nuisance, nuisance_for
 
 AUDIO_RATE = 16000
 
@@ -31,7 +31,7 @@ def render_audio(seed: int, spec: SampleSpec, code: int | None = None) -> np.nda
                      + 0.25 * np.sin(6 * np.pi * f0 * t + phase[2]))
     white = rng.standard_normal(n)
     arc_noise = 0.05 * math.sqrt(p.heat / 4300.0) * white
-    bg = _background(rng.standard_normal(n), nuisance_of(seed, spec.session))
+    bg = _background(rng.standard_normal(n), nuisance_for(seed, spec))
     wave = env * (hum + arc_noise) + bg
     if show in (3, 4):  # porosity: crackle bursts (short broadband clicks)
         _add_bursts(wave, ev.pores, rng, length_s=0.004, amp=0.45, tone=None)

@@ -24,7 +24,7 @@ import numpy as np
 
 from .process import (FEED_PER_A, S_IMAGE, S_PROCESS_B, Config, Process, SampleSpec, _has,
                       _rng, draw_process, process_of)
-from .sessions import Nuisance, lighting, nuisance_of
+from .sessions import Nuisance, lighting, nuisance_for
 
 IMG_W, IMG_H = 320, 240  # photo size
 CANVAS_W, CANVAS_H = 400, 300  # canonical (top-down) scene, each view warps a crop of it
@@ -108,7 +108,7 @@ def render_images(seed: int, spec: SampleSpec, code: int | None = None, label: b
     base_img = np.clip(img, 0, 255).astype(np.uint8)
     mask_u8 = mask.astype(np.uint8) * 255
     return _photograph(base_img, mask_u8, spec.run_id, dy, rng, label,
-                       nuisance_of(seed, spec.session))
+                       nuisance_for(seed, spec))
 
 
 def _photographed_process(seed: int, spec: SampleSpec, code: int) -> tuple[Config, Process]:

@@ -14,8 +14,8 @@ day). Two confound structures (`CONFOUND_MODES`):
   defective welds stay mixed, pure days stay pure, so the session is a near-label as in Weld-4M.
 * `none`: eight configurations (weld type x steel x thickness, `CONFIGS`) with set-points far
   apart, the same for every category, and sessions of the same sizes that every weld joins at
-  random: neither recipe nor session says anything about the defect (the sessions' nuisance is
-  still there).
+  random: neither recipe nor session says anything about the defect, and a session leaves no
+  nuisance in the media (`SampleSpec.session_nuisance`; it would only add noise to every weld).
 
 Departure of `real` from Weld-4M: a defect's welds with a Good recipe go to its mixed sessions
 first and Good's welds there take those recipes, with their TRAIN welds first; code 12
@@ -35,7 +35,7 @@ Choices (documented, not facts of the real data): every medium is `DURATION_S` =
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -133,6 +133,7 @@ class SampleSpec:
     image_stems: tuple[str, ...]
     folder_runs: int
     session: int  # recording session (its day is the run id's date); its nuisance: sessions.py
+    session_nuisance: bool = True  # False: the session leaves nothing in the media (confounds none)
 
     @property
     def subdir(self) -> str:
@@ -239,7 +240,11 @@ def plan(seed: int, size: str = "quick", confounds: str = "real") -> list[Sample
         welds = _real_sessions(groups, cells, splits, rng)
     else:
         welds = _random_sessions(groups, cells, splits, rng)
-    return _folders(welds, rng)
+    specs = _folders(welds, rng)
+    # NOTE: without confounds a session leaves nothing in the media either: drawn at random over
+    # the categories its nuisance would say nothing about the label, but it would still add
+    # session noise to every weld, and this twin is the clean test bed of what a method sees
+    return specs if real else [replace(s, session_nuisance=False) for s in specs]
 
 
 def _slots(cells: dict[int, int], first: set[int]) -> list[int]:

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..sample import SENSOR_HEADER
 from .process import DURATION_S, S_SENSOR, SampleSpec, process_draws
-from .sessions import nuisance_of
+from .sessions import nuisance_for
 
 CSV_DT = 0.109  # mean row spacing of the real CSVs (~9 Hz)
 OCV_V = 40.23  # open-circuit voltage the real sensor shows just before ignition
@@ -57,7 +57,7 @@ def render_sensor(seed: int, spec: SampleSpec, code: int | None = None
             pr_val += (p_idle - pr_val) * (1 - math.exp(-dt / 15.0))
         feed[k], flow[k], pressure[k] = f_val, q_val, pr_val
     feed = feed * (1 + 0.004 * rng.standard_normal(n))
-    nuisance = nuisance_of(seed, spec.session)
+    nuisance = nuisance_for(seed, spec)
     flow = flow + 0.03 * rng.standard_normal(n) + nuisance.flow_offset
     pressure = pressure + 0.01 * rng.standard_normal(n) + nuisance.pressure_offset
     feed_zero, current_zero, voltage_zero = nuisance.idle_offsets

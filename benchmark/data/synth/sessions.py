@@ -114,6 +114,18 @@ def lighting(nuisance: Nuisance, height: int, width: int) -> np.ndarray:
     return 1.0 + nuisance.photo_slope[0] * x + nuisance.photo_slope[1] * y
 
 
+#: What a session leaves where it leaves nothing (the twin without confounds).
+NO_NUISANCE = Nuisance(photo_gain=1.0, photo_cast=(1.0, 1.0, 1.0), photo_shift=(0.0, 0.0),
+                       photo_slope=(0.0, 0.0), audio_floor=0.003, audio_colour=0.0, video_gain=1.0,
+                       video_tint=(1.0, 1.0, 1.0), pressure_offset=0.0, flow_offset=0.0,
+                       idle_offsets=(0.0, 0.0, 0.0))
+
+
+def nuisance_for(seed: int, spec) -> Nuisance:
+    """The nuisance a weld's session leaves in its media (none in the twin without confounds)."""
+    return nuisance_of(seed, spec.session) if spec.session_nuisance else NO_NUISANCE
+
+
 @functools.lru_cache(maxsize=256)
 def nuisance_of(seed: int, session: int) -> Nuisance:
     rng = np.random.default_rng([seed, SESSION_STREAM, session])

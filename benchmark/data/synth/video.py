@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .process import DURATION_S, S_VIDEO, SampleSpec, process_draws
-from .sessions import nuisance_of
+from .sessions import nuisance_for
 
 FPS = 30
 VIDEO_W, VIDEO_H = 64, 48
@@ -61,7 +61,7 @@ def render_video(seed: int, spec: SampleSpec, code: int | None = None) -> np.nda
         pool *= 1 - 0.85 * hole[:, None, None] * (d2 < (0.5 * r[:, None, None]) ** 2)
     gray = base.astype(f32) + pool
     gray += rng.standard_normal((T, VIDEO_H, VIDEO_W), dtype=f32) * 2.0
-    nuisance = nuisance_of(seed, spec.session)
+    nuisance = nuisance_for(seed, spec)
     gray *= f32(nuisance.video_gain)  # the session's exposure, arc on or off
     rgb = np.empty((T, VIDEO_H, VIDEO_W, 3), np.uint8)
     for c, k in enumerate((1.0, 0.92, 0.70)):  # the scene's colour under the session's white balance
