@@ -123,8 +123,8 @@ def test_every_method_declares_how_its_views_make_the_sample_score():
     assert cross.view_pooling is methods.get(cross.hparams.used.image_method).view_pooling
 
 
-PAPER_ROW_LABELS = {  # the paper's main-table row labels (issue 14)
-    "late_fusion_av": "(A.1) V+A", "concat_ae_av": "(A.2) V+A",
+PAPER_ROW_LABELS = {  # the paper's main-table row labels (issue 14), told apart (issue 24)
+    "late_fusion_av": "(A.1) Late Fusion (V+A)", "concat_ae_av": "(A.2) Concat-AE (V+A)",
     "causal_film_process_only": "(A.N) Causal-FiLM (V+A)",
     "dinomaly": "(B.1) Dinomaly (Image)", "causal_film_result_only": "(B.N) Causal-FiLM (Image)",
     "late_fusion_cross": "(C.1) Late Fusion (A+B)", "concat_ae_all": "(C.2) Concat-AE (A+B)",
