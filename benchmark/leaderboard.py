@@ -64,16 +64,20 @@ def _value(block: dict | None, key: str, missing: str) -> tuple[float | None, st
 
 
 def _blocks(metrics: dict, categories: list[str]):
-    """(subset, category, block of metrics, (n_normal, n_anomalous)) of a unit: the whole TEST
-    split and each matched subset, overall and per defect category."""
+    """(subset, category, block of metrics, (n_normal, n_anomalous), the same for the pixel
+    metrics) of a unit: the whole TEST split and each matched subset, overall and per defect
+    category. The pixel metrics rest on the welds with a ground truth (`counts["pixel"]`: only
+    the defects with masks), the image metrics on all."""
     scopes = [(OVERALL, metrics)] + list(metrics.get("subsets", {}).items())
     for subset, scope in scopes:
         counts = scope.get("counts", {})
-        normal = counts.get("normal")
-        yield subset, OVERALL, scope.get("overall"), (normal, counts.get("anomalous"))
+        pixel = counts.get("pixel", counts)
+        yield (subset, OVERALL, scope.get("overall"), (counts.get("normal"), counts.get("anomalous")),
+               (pixel.get("normal"), pixel.get("anomalous")))
         for c in categories:
-            n = counts.get("per_category", {}).get(c)
-            yield subset, c, scope.get("per_category", {}).get(c), (normal, n)
+            yield (subset, c, scope.get("per_category", {}).get(c),
+                   (counts.get("normal"), counts.get("per_category", {}).get(c)),
+                   (pixel.get("normal"), pixel.get("per_category", {}).get(c)))
 
 
 def leaderboard_rows(data: RunData) -> list[dict]:
@@ -84,8 +88,9 @@ def leaderboard_rows(data: RunData) -> list[dict]:
         fields = _method_fields(data, m)
         for u in m.units:
             pixel_missing = u.metrics.get("pixel_note") or "no pixel metrics in this result"
-            for subset, category, block, (n_normal, n_anomalous) in _blocks(u.metrics, categories):
+            for subset, category, block, image_n, pixel_n in _blocks(u.metrics, categories):
                 for key in metrics:
+                    n_normal, n_anomalous = pixel_n if key.startswith("P-") else image_n
                     if subset != OVERALL and key.startswith("P-"):
                         continue  # subsets have image metrics only
                     if block is None:

@@ -105,6 +105,18 @@ def test_registered_facts(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_image_input_departure_is_recorded(name):
+    """The paper profile feeds the originals' 28 x 28 grid (DINOv2 at 392 px); what is not built
+    (CFM's per-pixel upsampling, M3DM's 56 x 56 fusion grid) is a change with its reason, which
+    the appendix lists (`Hyperparameters.changes`)."""
+    spec = METHODS.get(name)
+    assert "image_patches_fine" in spec.feature_names(get_profile("paper"))
+    row = next(r for r in spec.hparams.changes() if r["name"] == "image_input")
+    assert row["profile"] == "all" and "ViT-B/8" in row["original"] and "28 x 28" in row["used"]
+    assert ("upsampled pixel" if name == "crossmodal_mapping" else "56 x 56") in row["reason"]
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_shapes_and_finite(results, name):
     _, scores, _ = results[name]
     assert scores.sample.shape == (N_TEST,)

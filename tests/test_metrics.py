@@ -478,6 +478,32 @@ def test_evaluate_structure_and_values():
     json.dumps(to_jsonable(res))
 
 
+def test_pixel_metrics_rest_on_the_welds_with_truth():
+    """Only some defects have masks (a few annotated): the pixel metrics rest on those and on the
+    normals (anomaly-free by definition); a defect without a mask is left out, never read as
+    all-zero truth; counts["pixel"] says how many welds they rest on."""
+    labels, scores, cats, _, maps, masks = make_eval_data(np.random.default_rng(3))
+    maps[0] = None  # a normal without a map counts nowhere
+    without = [i for i in range(len(labels)) if labels[i] and masks[i] is None]
+    used = [i for i in range(1, len(labels)) if not labels[i] or masks[i] is not None]
+    assert without  # make_eval_data leaves some defects without a mask
+    res = evaluate(labels, scores, cats, maps=maps, masks=masks, n_boot=20)
+
+    truth = lambda i: masks[i] if masks[i] is not None else np.zeros(maps[i].shape, bool)
+    expected = pixel_metrics([v for i in used for v in maps[i]], [v for i in used for v in truth(i)])
+    for key, value in expected.items():
+        assert res["overall"][key] == pytest.approx(value, abs=1e-12)
+    as_zero = [*used, *without]  # the wrong reading: defects without masks as all-zero truth
+    wrong = pixel_metrics([v for i in as_zero for v in maps[i]], [v for i in as_zero for v in truth(i)])
+    assert res["overall"]["P-AUROC"] != pytest.approx(wrong["P-AUROC"], abs=1e-6)
+
+    per_category = {c: sum(1 for i in used if cats[i] == c) for c in ("Burnthrough", "Crack", "Porosity")}
+    assert res["counts"]["pixel"] == {"normal": 29, "anomalous": 30 - len(without),
+                                      "anomalous_without_mask": len(without),
+                                      "per_category": per_category}
+    assert "pixel" not in evaluate(labels, scores, cats, n_boot=20)["counts"]  # no maps: no count
+
+
 def test_evaluate_without_maps_and_undefined_subsets():
     labels = [0, 0, 1, 1]
     cats = ["Good", "Good", "Crack", "Crack"]

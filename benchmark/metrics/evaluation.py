@@ -30,28 +30,26 @@ def _views(x: Any) -> list[np.ndarray]:
     raise ValueError(f"expected an array (V, H, W) or (H, W), got shape {arr.shape}")
 
 
-def _pixel_pairs(idx: np.ndarray, labels: np.ndarray, maps, masks) -> tuple[list, list, str | None]:
-    """Views of the samples ``idx`` that have a map and a ground truth.
+def _has_pixel_truth(label: int, amap, mask) -> bool:
+    """Whether a sample's views enter the pixel metrics: it needs a map and a ground truth. A
+    normal sample's truth is all zeros by definition (mask or not); an anomalous sample without a
+    mask has none: it is left out, never read as all-zero truth."""
+    return amap is not None and (label == 0 or mask is not None)
 
-    A normal sample (label 0) without a mask is anomaly-free by definition: its mask is all zeros.
-    An anomalous sample without a mask, or any sample without a map, is left out.
-    """
+
+def _pixel_pairs(idx: np.ndarray, labels: np.ndarray, maps, masks) -> tuple[list, list, str | None]:
+    """Views of the samples ``idx`` that have a map and a ground truth (``_has_pixel_truth``)."""
     pm, pg = [], []
     n_anom_with_mask = 0
     for i in idx:
-        amap = maps[i]
-        if amap is None:
+        if not _has_pixel_truth(labels[i], maps[i], masks[i]):
             continue
-        mviews = _views(amap)
-        g = masks[i]
-        if g is None:
-            if labels[i] == 1:
-                continue
+        mviews = _views(maps[i])
+        if masks[i] is None:
             gviews = [np.zeros(v.shape, dtype=bool) for v in mviews]
         else:
-            gviews = _views(g)
-            if labels[i] == 1:
-                n_anom_with_mask += 1
+            gviews = _views(masks[i])
+            n_anom_with_mask += int(labels[i] == 1)
         if len(gviews) != len(mviews):
             raise ValueError(f"sample {i}: {len(mviews)} map views but {len(gviews)} mask views")
         pm.extend(mviews)
@@ -62,6 +60,18 @@ def _pixel_pairs(idx: np.ndarray, labels: np.ndarray, maps, masks) -> tuple[list
     elif n_anom_with_mask == 0:
         reason = "no ground-truth masks for the anomalous samples"
     return pm, pg, reason
+
+
+def _pixel_counts(labels: np.ndarray, cats: np.ndarray, maps, masks) -> dict:
+    """The welds the pixel metrics rest on: normal ones, anomalous ones (with a mask), the
+    anomalous ones left out for want of a mask, and the anomalous ones per category."""
+    used = np.array([_has_pixel_truth(y, a, g) for y, a, g in zip(labels, maps, masks)], bool)
+    mapped = np.array([a is not None for a in maps], bool)
+    anomalous = used & (labels == 1)
+    return {"normal": int(np.sum(used & (labels == 0))), "anomalous": int(anomalous.sum()),
+            "anomalous_without_mask": int(np.sum(mapped & ~used)),
+            "per_category": {c: int(np.sum(anomalous & (cats == c)))
+                             for c in sorted(set(cats[labels == 1].tolist()))}}
 
 
 def _pixel_block(idx, labels, maps, masks, fpr_limits) -> dict[str, MetricValue]:
@@ -117,7 +127,10 @@ def evaluate(
     Returns:
         ``{"overall": {...}, "per_category": {cat: {...}}, "per_config": {axis: {value: {...}}},
         "counts": {"n", "normal", "anomalous", "per_category": {cat: n},
-        "per_config": {axis: {value: {"n", "normal", "anomalous"}}}}}``.
+        "per_config": {axis: {value: {"n", "normal", "anomalous"}}}}}``; with maps and masks,
+        ``counts["pixel"]`` says which samples the pixel metrics rest on: ``{"normal",
+        "anomalous" (with a mask), "anomalous_without_mask" (left out), "per_category": {cat:
+        anomalous with a mask}}``.
         ``overall`` holds the image metrics, ``"I-AUROC-CI95"`` (``[lo, hi]`` or Undefined) and,
         when ``maps`` and ``masks`` are given, the pixel metrics. ``per_category[c]`` compares all
         normal samples with the samples of category ``c`` (image metrics, plus pixel metrics on
@@ -150,6 +163,8 @@ def evaluate(
     counts["per_category"] = cat_counts
     if configs:
         counts["per_config"] = config_counts
+    if with_pixels:
+        counts["pixel"] = _pixel_counts(y, cats, maps, masks)
     out = {"overall": overall, "per_category": per_category, "per_config": per_config, "counts": counts}
     if subsets:
         out["subsets"] = {name: _subset(y, s, cats, normal_category, mask, n_boot, seed, cid)

@@ -191,6 +191,29 @@ class RunData:
         return next((u.metrics["subsets"][subset]["counts"] for u in self.all_units()
                      if subset in u.metrics.get("subsets", {})), None)
 
+    def pixel_counts(self) -> dict | None:
+        """The welds the pixel metrics rest on, when not every TEST defect has a mask (else None:
+        they rest on the whole TEST split); from any unit: all share the TEST set and its masks."""
+        counts = next((u.metrics["counts"]["pixel"] for u in self.all_units()
+                       if "pixel" in u.metrics.get("counts", {})), None)
+        return counts if counts and counts["anomalous_without_mask"] else None
+
+    def pixel_text(self, per_category: bool = False) -> str:
+        """On how many TEST defects the pixel metrics rest, when only some have masks."""
+        counts = self.pixel_counts()
+        if counts is None:
+            return ""
+        total = counts["anomalous"] + counts["anomalous_without_mask"]
+        text = (f"{AUPRO}: on the {counts['anomalous']} of {total} TEST defects that have pixel "
+                f"masks, against the {counts['normal']} normal TEST welds (anomaly-free by "
+                f"definition); a defect without a mask has no pixel truth and is left out.")
+        if per_category:
+            totals = self.all_units()[0].metrics["counts"]["per_category"]  # the TEST split's
+            text += " Defects with masks per category: " + ", ".join(
+                f"{self.code(c)} {counts['per_category'][c]} of {totals.get(c, '?')}"
+                for c in self.categories() if c in counts["per_category"]) + "."
+        return text
+
     def matched_text(self) -> str:
         """How large the recipe-matched and confound-free subsets are."""
         counts, free = self.subset_counts(MATCHED), self.subset_counts(CONFOUND_FREE)
@@ -375,6 +398,15 @@ def ranking_text(data: RunData, names: list[str]) -> str:
     return text + "."
 
 
+def pixel_columns(data: RunData, columns) -> tuple[Column, ...]:
+    """The P-AUPRO header says on how many defects it rests when only some have masks."""
+    counts = data.pixel_counts()
+    if counts is None:
+        return tuple(columns)
+    span = f"{AUPRO} (n={counts['anomalous']})"
+    return tuple(replace(c, span=span) if c.span == AUPRO else c for c in columns)
+
+
 def main_table(data: RunData, columns=MAIN_COLUMNS) -> Table:
     names = main_rows(data)
     if not names:
@@ -387,7 +419,7 @@ def main_table(data: RunData, columns=MAIN_COLUMNS) -> Table:
     columns = tuple(c if c.key != f"{CONFOUND_FREE}/I-AUROC" else
                     replace(c, label=f"{c.label[:-1]}, n={free['anomalous']})") if free else None
                     for c in columns)
-    columns = tuple(c for c in columns if c is not None)
+    columns = pixel_columns(data, (c for c in columns if c is not None))
     cols = [MODALITY_COLUMN, *columns]
     return _finish(Table(
         name="main", title="Main table", label="tab:main", columns=cols,
@@ -395,7 +427,7 @@ def main_table(data: RunData, columns=MAIN_COLUMNS) -> Table:
         caption=(f"Anomaly detection and localisation on the TEST split, by the modalities a "
                  f"method uses; values ×100, {data.seeds_text(names)}. "
                  f"{ranking_text(data, names)} {data.provenance()}"),
-        details=list(filter(None, [MODALITY_LEGEND, data.matched_text(),
+        details=list(filter(None, [MODALITY_LEGEND, data.matched_text(), data.pixel_text(),
                                    shortcut_floor(data, names), data.interval_text(),
                                    data.selection_text()])),
         extra_notes=_seed_notes(data, names)))
@@ -432,6 +464,8 @@ def per_category_table(data: RunData, metric: str, *, maps_only: bool) -> Table 
             "per defect category, over the post-weld views of the normal samples and of one category;"
             " only methods that produce anomaly maps")
     groups = _grouped(data, names, row)
+    everything = ("the TEST welds with pixel truth (below)"
+                  if task == "segmentation" and data.pixel_counts() else "the whole TEST split")
     matched = ""
     if task == "detection" and data.subset_counts(MATCHED) is not None:
         groups.append(RowGroup("Recipe-matched TEST subset",
@@ -442,10 +476,11 @@ def per_category_table(data: RunData, metric: str, *, maps_only: bool) -> Table 
     return _finish(Table(
         name=f"per_category_{task}", title=f"Per-category {task} ({metric})",
         label=f"tab:per-category-{task}", columns=cols, groups=groups, wide=True,
-        caption=(f"{metric} {what}; 'All' is the whole TEST split; values ×100, "
+        caption=(f"{metric} {what}; 'All' is {everything}; values ×100, "
                  f"{data.seeds_text(names, std=False)}. {ranking_text(data, names)} "
                  f"{data.provenance()}"),
-        details=[matched.strip()] if matched else [],
+        details=list(filter(None, [matched.strip(),
+                                   data.pixel_text(per_category=True) if task == "segmentation" else ""])),
         extra_notes=[_category_legend(data, cats), *_seed_notes(data, names)]))
 
 
@@ -454,6 +489,7 @@ def ablation_table(data: RunData, columns=MAIN_COLUMNS) -> Table | None:
     families = list(dict.fromkeys(m.family for m in data.methods.values() if m.role == "ablation"))
     if not families:
         return None
+    columns = pixel_columns(data, columns)
     cols = [MODALITY_COLUMN, Column("group", "Group", kind="text", ranked=False), *columns]
 
     def row(m: MethodRuns) -> Row:
@@ -474,6 +510,7 @@ def ablation_table(data: RunData, columns=MAIN_COLUMNS) -> Table | None:
         caption=(f"Ablations: each method family with declared ablations, its main rows first; "
                  f"values ×100, {data.seeds_text(names)}. Bold: best, underlined: second best "
                  f"among the rows with the metric defined. {data.provenance()}"),
+        details=list(filter(None, [data.pixel_text()])),
         extra_notes=[*summaries, *_seed_notes(data, names)]))
 
 
