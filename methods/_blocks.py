@@ -192,6 +192,34 @@ def views_as_images(inputs: Inputs) -> tuple[torch.Tensor, int]:
     return torch.from_numpy(pixels.reshape(n * v, *pixels.shape[2:])).permute(0, 3, 1, 2), v
 
 
+# NOTE: the shared view preparation (`ImagePixels` in benchmark/features/extractors.py; the
+# feature cache keys on it), stated in the image adapters' `image_input` rows
+VIEW = ("each whole post-weld photo (e.g. 2064 x 1548, 4:3) resized to the profile's square view "
+        "(paper: 448 x 448), nothing cropped, the aspect squeezed to 1:1")
+VIEW_REASON = ("one view per photo, prepared once for every image method; the whole photo stays in "
+               "view (a square crop of a 4:3 photo drops a quarter of its width)")
+CROP_MAPPED_BACK = ("the crop's map mapped back onto the whole view, the cut-off margin repeating "
+                    "the crop's edge values")
+
+# NOTE: the originals of PatchCore, M3DM and CFM fit one model per dataset class
+ONE_MODEL = "one model for every weld configuration"
+ONE_MODEL_REASON = ("the protocol fits one model per method on every TRAIN weld: every weld is the "
+                    "same kind of object, and the defects were made by changing the recipe, part of "
+                    "the configuration, so a model per configuration would meet TEST defects whose "
+                    "configuration no TRAIN weld has")
+
+
+def crop_map_to_view(amap: torch.Tensor, resize: int, crop: int | None,
+                     size: tuple[int, int]) -> torch.Tensor:
+    """(B, 1, crop, crop) map of the centre crop of a view resized to resize x resize ->
+    (B, 1, *size) map of the whole view: the crop placed where torchvision's CenterCrop took it,
+    the cut-off margin repeating the crop's edge values, then resized (bilinear) to `size`."""
+    margin = resize - crop if crop else 0
+    before = round(margin / 2)  # torchvision's CenterCrop offset: int(round(margin / 2))
+    amap = F.pad(amap, (before, margin - before) * 2, mode="replicate")
+    return F.interpolate(amap, size=size, mode="bilinear", align_corners=False)
+
+
 def views_to_samples(view_scores: torch.Tensor, view_maps: torch.Tensor, views: int,
                      pooling: str) -> Scores:
     """Per-view image scores (N*V,) and maps (N*V, h, w) back to samples: the sample score pools

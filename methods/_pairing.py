@@ -10,11 +10,16 @@ import torch
 from scipy.ndimage import gaussian_filter
 
 from benchmark.method import Inputs
-from methods._blocks import Standardizer
+from methods._blocks import VIEW, Standardizer
 
 PROCESS_FEATURES = ("video_tokens", "audio_tokens", "sensor")
 DINOV2_PATCH_PX = 14  # DINOv2 patch side in input pixels: converts a pixel sigma to patch units
 PATCH_FEATURES = ("image_patches_fine", "image_patches")  # the fine grid where a profile has one
+# the RGB input of the cross-modal originals (M3DM and CFM `dataset.py`: Resize((224, 224)),
+# bicubic; DINO ViT-B/8) and the suite's per profile (`image_input` of their hyperparameters)
+ORIGINAL_RGB = "the whole dataset image resized to 224 x 224 (bicubic), no crop; DINO ViT-B/8: 28 x 28 tokens"
+PAPER_RGB = f"{VIEW}; read at 392 x 392 by DINOv2 ViT-B/14: 28 x 28 tokens"
+QUICK_RGB = f"{VIEW}; read at 112 x 112 by the tiny DINOv2 (random weights): 8 x 8 tokens"
 
 
 def patch_feature(profile) -> str:

@@ -38,9 +38,10 @@ from torch import nn
 from torch.nn import functional as F
 
 from benchmark.method import FitContext, Inputs, smoke_run
-from methods._blocks import mlp, to_tensor
+from methods._blocks import VIEW_REASON, mlp, to_tensor
 from methods._blocks import train as train_loop
-from methods._pairing import ProcessDescriptor, patch_tensor, position_code, result_statistics
+from methods._pairing import (ORIGINAL_RGB, PAPER_RGB, QUICK_RGB, ProcessDescriptor, patch_tensor,
+                              position_code, result_statistics)
 
 
 @dataclass(frozen=True)
@@ -58,8 +59,8 @@ class UFFConfig:
     center_result: bool = False  # raw backbone features in the original
     sensor_bins: int = 0  # no process side in the original (defined here)
     position_freqs: int = 0  # no position code in the original (patches were aligned)
-    # what the RGB side reads (paper profile; official feature_extractors/features.py)
-    image_input: str = "DINO ViT-B/8 at 224 px: 28 x 28 tokens, fused on 56 x 56"
+    # what the RGB side reads (official dataset.py and feature_extractors/features.py)
+    image_input: str = f"{ORIGINAL_RGB}, fused on 56 x 56"
 
 
 # NOTE: the official fusion_pretrain.py scales its learning rate with the batch (absolute lr =
@@ -69,9 +70,9 @@ WELDS_PER_UPDATE = 16
 UFF_LR = 3e-3 * WELDS_PER_UPDATE / 256
 
 UFF_REASONS = {
-    "image_input": "one image backbone family (DINOv2) for every method; 392 px gives the "
-                   "original's 28 x 28 token grid; fusing on it instead of upsampling to 56 x 56 "
-                   "keeps 5 x 784 patches per weld (4x that would be 15,680)",
+    "image_input": f"{VIEW_REASON}; one image backbone family (DINOv2) for every method; 392 px "
+                   "gives the original's 28 x 28 token grid; fusing on it instead of upsampling to "
+                   "56 x 56 keeps 5 x 784 patches per weld (4x that would be 15,680)",
     "accum_iter": "TRAIN holds at most a few hundred welds, too few for 256-weld updates; one "
                   "update per 16-weld batch gives the heads enough steps",
     "lr": "scaled with the batch by the official script's own rule (absolute lr = base lr x "
@@ -90,10 +91,12 @@ UFF_REASONS = {
                       "position (4 frequencies per axis + view one-hot) makes the patch-wise "
                       "positives distinguishable",
 }
-UFF_USED = dict(image_input="DINOv2 ViT-B/14 at 392 px: 28 x 28 tokens, fused on 28 x 28",
+UFF_USED = dict(image_input=f"{PAPER_RGB}, fused on 28 x 28",
                 accum_iter=1, lr=UFF_LR, epochs=20, patches_per_sample=256, center_result=True, sensor_bins=8,
                 position_freqs=4)
-UFF_QUICK = {"patches_per_sample": 64, "epochs": 8}
+UFF_QUICK = {"patches_per_sample": 64, "epochs": 8, "image_input": f"{QUICK_RGB}, fused on 8 x 8"}
+UFF_QUICK_REASON = ("quick profile: the tiny DINOv2 at 112 px and a shorter UFF schedule to fit the "
+                    "5-minute CPU budget")
 UFF_SMOKE = smoke_run(epochs=2)  # a smoke run (bench run --smoke): loading, shapes, memory
 ORIGINAL_SELECTION = ("last epoch (the official fusion_pretrain.py saves every epoch; the README "
                       "loads the checkpoint of the final one)")

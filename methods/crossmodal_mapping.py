@@ -27,11 +27,12 @@ point. Here the process side is temporal and the result side spatial, so the pai
   patch units). The **image score of a view** is the official one: the maximum of the smoothed
   map divided by the square root of the mean of its non-zero values (`cfm_image_scores`); the
   **sample score is the maximum over the views**. The map of a view is the smoothed map divided
-  by that same square root (the official pixel prediction for P-AUROC; its AUPRO maps divide by
-  the mean itself, a second normalisation the suite's one map per view does not carry).
+  by that same square root, for every pixel metric (`map_normalisation`, a recorded change): the
+  official P-AUROC prediction divides by the square root of the mean over all pixels (the same
+  here, where no pixel is masked to zero), its AU-PRO maps by the non-zero mean itself.
 
-Not a hyperparameter, but a difference: the official code trains one model per MVTec 3D-AD
-class; the protocol trains one model for every weld configuration.
+The official `01_train_mvtec.sh` trains one model per MVTec 3D-AD class; here one model serves
+every weld configuration (`fit_scope`, a recorded change).
 
 The pairing helpers live in `methods/_pairing.py` (shared with the M3DM adapters).
 """
@@ -47,10 +48,10 @@ from torch import nn
 
 from benchmark.method import (FitContext, Group, Hyperparameters, Inputs, Method, ProfileChanges, Scores,
                               ViewPooling, register_method, smoke_run)
-from methods._blocks import cosine_distance, mlp, to_tensor
+from methods._blocks import ONE_MODEL, ONE_MODEL_REASON, VIEW_REASON, cosine_distance, mlp, to_tensor
 from methods._blocks import train as train_loop
-from methods._pairing import (DINOV2_PATCH_PX, ProcessDescriptor, cross_modal_features, patch_tensor,
-                              position_code, result_statistics)
+from methods._pairing import (DINOV2_PATCH_PX, ORIGINAL_RGB, PAPER_RGB, QUICK_RGB, ProcessDescriptor,
+                              cross_modal_features, patch_tensor, position_code, result_statistics)
 
 
 def l2_distance_normalised(pred: torch.Tensor, obs: torch.Tensor) -> torch.Tensor:
@@ -85,18 +86,30 @@ class CrossmodalMappingHP:
     center_result: bool = False  # the original feeds raw backbone features
     sensor_bins: int = 0  # no process side in the original (defined here)
     position_freqs: int = 0  # no position code in the original (features were aligned point-wise)
-    # what the result side reads (paper profile; official cfm_training.py / models/features.py)
-    image_input: str = "DINO ViT-B/8 at 224 px: 28 x 28 tokens upsampled to 224 x 224, one per pixel"
+    # what the result side reads (official models/dataset.py and models/features.py)
+    image_input: str = f"{ORIGINAL_RGB} upsampled to 224 x 224, one per pixel"
+    fit_scope: str = "one model per MVTec 3D-AD class"  # official 01_train_mvtec.sh
+    # official cfm_inference.py: one normalisation per use of the combined map
+    map_normalisation: str = ("image score: max of map / sqrt(non-zero mean); P-AUROC: map / "
+                              "sqrt(mean); AU-PRO: map / non-zero mean")
 
 
 HPARAMS = Hyperparameters(
     original=CrossmodalMappingHP(),
     used=CrossmodalMappingHP(center_result=True, sensor_bins=8, position_freqs=4,
-                             image_input="DINOv2 ViT-B/14 at 392 px: 28 x 28 tokens, one per token"),
+                             image_input=f"{PAPER_RGB}, one per token", fit_scope=ONE_MODEL,
+                             map_normalisation="one map per view, map / sqrt(non-zero mean), for the "
+                                               "image score and every pixel metric"),
     reasons={
-        "image_input": "one image backbone family (DINOv2) for every method; 392 px gives the "
-                       "original's 28 x 28 token grid; mapping per token instead of per upsampled "
-                       "pixel keeps 64x fewer pairs per view (5 views per weld)",
+        "image_input": f"{VIEW_REASON}; one image backbone family (DINOv2) for every method; 392 px "
+                       "gives the original's 28 x 28 token grid; mapping per token instead of per "
+                       "upsampled pixel keeps 64x fewer pairs per view (5 views per weld)",
+        "fit_scope": ONE_MODEL_REASON,
+        "map_normalisation": "a method hands the metrics one map per view; divided by the square "
+                             "root of its non-zero mean, the map's maximum is the official image "
+                             "score, and the map the official P-AUROC prediction wherever no pixel "
+                             "is zero (the original zeroes pixels without 3D points; none is "
+                             "masked here)",
         "center_result": "DINOv2 patch tokens share a large common component; z-scoring them with "
                          "TRAIN statistics keeps the cosine objective sensitive to the bead",
         "sensor_bins": "the process descriptor keeps the sensor trace at 8 time bins per channel",
@@ -105,9 +118,9 @@ HPARAMS = Hyperparameters(
                           "predict patch-specific features",
     },
     profiles={"quick": ProfileChanges(
-        {"epochs": 10, "batch_size": 16},
-        "quick profile: 10 epochs of fewer, larger steps (16 welds per step) to fit the 5-minute "
-        "CPU budget")},
+        {"epochs": 10, "batch_size": 16, "image_input": f"{QUICK_RGB}, one per token"},
+        "quick profile: the tiny DINOv2 at 112 px and 10 epochs of fewer, larger steps (16 welds "
+        "per step) to fit the 5-minute CPU budget")},
     original_selection="last epoch (the official training script saves the final model)",
     smoke=smoke_run(epochs=2),
 )

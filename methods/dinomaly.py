@@ -15,20 +15,25 @@ suite's transformers `Dinov2WithRegistersModel` (`tiny` or `pretrained` preset) 
 anomalib's encoder returns, `{"blocks.i": [CLS, registers, patches]}` of un-normalised block
 outputs. Training is a short iteration loop of our own (no Lightning engine).
 
-Every post-weld view is one image; the model is one network for all views and configurations.
+Every post-weld view is one image, the suite's square view of the whole photo
+(`methods._blocks.VIEW`), resized and centre-cropped as the official `get_data_transforms`
+(448, 392); the model is one network for all views and configurations (the official
+`dinomaly_mvtec_uni.py` is one network for all classes).
 Scores: per view, anomalib's image score (mean of the top 1 % of the smoothed map); per sample,
 the maximum over the views (a defect seen in one view flags the weld; a mean would dilute it).
 
 Maps (`pixel_map` "blurred", the official evaluation): the official `evaluation_batch`
 (`utils.py`, called with `resize_mask=256` by `dinomaly_mvtec_uni.py`) resizes the map to 256 x 256
-and blurs it (Gaussian, kernel 5, sigma 4) before AU-PRO; anomalib returns the map before that
-blur ("raw"). Here the map is resized and blurred the same way with anomalib's blur (the one its
-image score reads; its borders reflect where the official convolution pads with zeros), then
-mapped back onto the whole view.
+and blurs it (Gaussian, kernel 5, sigma 4, a convolution that pads with zeros) before AU-PRO;
+anomalib returns the map before that blur ("raw"). Here the map is resized and blurred the same
+way (anomalib's kernel, which equals the official one, zero-padded as the official convolution;
+anomalib's own blur, which its image score reads, reflects at the borders), then mapped back onto
+the whole view: the official metrics read the crop only, the masks here cover the whole view
+(`image_input`, a recorded change).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 import torch
@@ -38,7 +43,8 @@ from torch.nn import functional as F
 from benchmark.features.backbones import build_backbone
 from benchmark.method import (FitContext, Group, Hyperparameters, Inputs, Method, ProfileChanges, Scores,
                               register_method, smoke_run)
-from methods._blocks import views_as_images, views_to_samples
+from methods._blocks import (CROP_MAPPED_BACK, VIEW, VIEW_REASON, crop_map_to_view, views_as_images,
+                             views_to_samples)
 
 
 @dataclass(frozen=True)
@@ -66,13 +72,18 @@ class DinomalyHP:
     pixel_map: str = "blurred"  # official: blurred at pixel_map_size; "raw": anomalib's map
     pixel_map_size: int = 256  # official evaluation's resize_mask
     inference_batch: int = 64  # views per forward pass when scoring (no effect on the scores)
+    # official dataset.py get_data_transforms and utils.py evaluation_batch
+    image_input: str = ("the dataset image resized (both sides), centre crop; pixel metrics on the "
+                        "crop")
 
 
 ORIGINAL = DinomalyHP()
 HPARAMS = Hyperparameters(
     original=ORIGINAL,
-    used=ORIGINAL,
-    reasons={},
+    used=replace(ORIGINAL, image_input=f"{VIEW}; resized and centre-cropped as the original; "
+                                        f"{CROP_MAPPED_BACK}"),
+    reasons={"image_input": f"{VIEW_REASON}; the original's resize and crop run on it unchanged; "
+                            "the crop's map goes back onto the whole view, which the masks cover"},
     # NOTE: quick views are 112 px, so the 448/392 resize/crop becomes 112/98 (same 7/8 ratio;
     # 98 = 7 x 14 gives a 7x7 patch grid); warm-up and hard-mining ramp keep their shares (1 %,
     # 10 %) of the shortened schedule, rounded up.
@@ -121,10 +132,11 @@ class _DinoEncoder(nn.Module):
 PIXEL_MAPS = ("blurred", "raw")
 
 
-def official_pixel_map(amap: torch.Tensor, size: int, blur: nn.Module) -> torch.Tensor:
-    """(B, 1, h, w) map -> (B, 1, size, size): resized (bilinear) and blurred, as the official
-    evaluation hands maps to its pixel metrics."""
-    return blur(F.interpolate(amap, size=(size, size), mode="bilinear", align_corners=False))
+def official_pixel_map(amap: torch.Tensor, size: int, kernel: torch.Tensor) -> torch.Tensor:
+    """(B, 1, h, w) map -> (B, 1, size, size): resized (bilinear) and blurred with `kernel`
+    (1, 1, k, k), zero-padded, as the official evaluation hands maps to its pixel metrics."""
+    amap = F.interpolate(amap, size=(size, size), mode="bilinear", align_corners=False)
+    return F.conv2d(amap, kernel, padding=kernel.shape[-1] // 2)
 
 
 def _dinomaly_model_class():
@@ -219,22 +231,18 @@ class Dinomaly(Method):
     def score(self, inputs: Inputs) -> Scores:
         hp = self.hp
         images, v = views_as_images(inputs)
-        h, w = images.shape[-2:]
+        size = tuple(images.shape[-2:])
         if hp.pixel_map not in PIXEL_MAPS:
             raise ValueError(f"Dinomaly pixel_map {hp.pixel_map!r}: one of {PIXEL_MAPS}")
-        pad = (hp.resize - hp.crop) // 2
         scores, maps = [], []
         for start in range(0, len(images), hp.inference_batch):
             out = self.model(self._prepare(images[start:start + hp.inference_batch]))
             scores.append(out.pred_score.float().cpu())
             amap = out.anomaly_map.float()
             if hp.pixel_map == "blurred":
-                amap = official_pixel_map(amap, hp.pixel_map_size, self.model.gaussian_blur)
+                amap = official_pixel_map(amap, hp.pixel_map_size, self.model.gaussian_blur.kernel)
                 amap = F.interpolate(amap, size=(hp.crop, hp.crop), mode="bilinear", align_corners=False)
-            # NOTE: the map covers the centre crop; the cropped-off margin of the resized view
-            # repeats the crop's edge values so that the map covers the whole view.
-            amap = F.pad(amap, (pad, pad, pad, pad), mode="replicate")
-            maps.append(F.interpolate(amap, size=(h, w), mode="bilinear", align_corners=False).cpu())
+            maps.append(crop_map_to_view(amap, hp.resize, hp.crop, size).cpu())
         return views_to_samples(torch.cat(scores).reshape(-1), torch.cat(maps)[:, 0], v, hp.view_pooling)
 
 

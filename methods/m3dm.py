@@ -20,11 +20,12 @@ the post-weld views; the UFF block is trained on process/patch pairs (`methods/_
   k-centre coreset, anomalib's `KCenterGreedy` (a sparse random projection with eps 0.9, as the
   official `get_coreset_idx_randomp`). Coreset sizes: the official `run_coreset` keeps
   f = 10 % (`--f_coreset`) of the point bank and sizes the RGB and fused banks from that
-  already reduced point bank (f x f of the point patches); on MVTec 3D-AD's grids (point and
-  fused features on 56 x 56 = 3,136 patches per sample, RGB on 28 x 28 = 784) that is 31 entries
-  per sample, 4 % of the RGB and 1 % of the fused patches. The process bank has one entry per
-  weld, so the rule itself would leave the patch banks a few entries; the shares it gives on
-  MVTec 3D-AD are kept instead (`image_coreset_ratio` 0.04, `fused_coreset_ratio` 0.01).
+  already reduced point bank (f x f of the point patches); it states no share of its own for
+  them. On MVTec 3D-AD's grids (point and fused features on 56 x 56 = 3,136 patches per sample,
+  RGB on 28 x 28 = 784) the rule gives 31 entries per sample, 4 % of the RGB and 1 % of the fused
+  patches. The process bank has one entry per weld, so the rule itself would leave the patch
+  banks a few entries; those MVTec 3D-AD shares are used instead (`image_coreset_ratio` 0.04,
+  `fused_coreset_ratio` 0.01, recorded changes).
 * **Per bank and weld**, M3DM's PatchCore score: s* = the largest distance of any of the weld's
   patches (all views together) to its nearest bank entry m*, reweighted by
   w = 1 - exp(s*/sqrt(D)) / sum_k exp(||m_test - m_k|| / sqrt(D)) over the two nearest bank
@@ -45,6 +46,8 @@ the post-weld views; the UFF block is trained on process/patch pairs (`methods/_
   scores take the maximum over every patch of every view, so a defect in one view flags the weld.
 
 No VAL query: the UFF block keeps its last epoch (M3DM's), banks and SVMs have nothing to select.
+One set of banks and SVMs serves every weld configuration where the official `main.py` fits one per
+MVTec 3D-AD class (`fit_scope`, a recorded change; its UFF block is one for all classes, as here).
 """
 from __future__ import annotations
 
@@ -57,20 +60,28 @@ from scipy.ndimage import gaussian_filter
 
 from benchmark.method import (FitContext, Group, Hyperparameters, Inputs, Method, ProfileChanges, Scores,
                               ViewPooling, register_method)
+from methods._blocks import ONE_MODEL, ONE_MODEL_REASON
 from methods._pairing import DINOV2_PATCH_PX, cross_modal_features
 from methods._uff import (ORIGINAL_SELECTION, UFF_QUICK, UFF_REASONS, UFF_SMOKE, UFF_USED, UFFConfig,
                           UnsupervisedFeatureFusion)
 
 BANKS = ("process", "image", "fused")  # in the order of M3DM's (point, RGB, fused) lambdas
+# the official run_coreset sizes the RGB and fused coresets from the reduced point bank; it
+# states no share of their own (module doc)
+FROM_POINT_BANK = "f x the reduced point bank (f x f of the point patches)"
+MVTEC_SHARE = ("the official rule sizes this bank from the reduced point bank; the process bank "
+               "holds one entry per weld, not 3,136 patches per sample, so the rule would leave "
+               "this bank 0.01 entries per weld; the share the rule gives on MVTec 3D-AD's grids is "
+               "used instead: 31 entries per sample")
 
 
 # ---------------------------------------------------------------------------- hyperparameters
 @dataclass(frozen=True)
 class M3DMHP(UFFConfig):
     coreset_ratio: float = 0.1  # the point (here: process) bank's share (official --f_coreset)
-    # the patch banks' shares: f x f x 3,136 point patches per MVTec 3D-AD sample (module doc)
-    image_coreset_ratio: float = 0.04  # of 784 RGB patches per sample
-    fused_coreset_ratio: float = 0.01  # of 3,136 fused patches per sample
+    # the patch banks' shares: the official rule, no number
+    image_coreset_ratio: float | str = FROM_POINT_BANK
+    fused_coreset_ratio: float | str = FROM_POINT_BANK
     reweight_neighbors: int = 3  # official n_reweight: m* and its two nearest bank neighbours
     bank_weights: tuple[float, float, float] = (1.0, 0.1, 1.0)  # official (xyz, rgb, fusion) lambdas
     ocsvm_nu: float = 0.5  # official --ocsvm_nu
@@ -80,19 +91,24 @@ class M3DMHP(UFFConfig):
     # shared: every bank z-scored with the point (here: process) bank's mean and the RGB (here:
     # image) bank's std, as the official run_coreset does; per_bank: each bank with its own
     bank_standardisation: str = "shared"
+    fit_scope: str = "banks and one-class SVMs per MVTec 3D-AD class"
 
 
 HPARAMS = Hyperparameters(
     original=M3DMHP(),
-    used=M3DMHP(**UFF_USED, bank_candidates=200_000),
+    used=M3DMHP(**UFF_USED, bank_candidates=200_000, image_coreset_ratio=0.04, fused_coreset_ratio=0.01,
+                fit_scope=ONE_MODEL),
     reasons={**UFF_REASONS,
+             "image_coreset_ratio": f"{MVTEC_SHARE}, 4 % of its 784 RGB patches",
+             "fused_coreset_ratio": f"{MVTEC_SHARE}, 1 % of its 3,136 fused patches",
+             "fit_scope": ONE_MODEL_REASON,
              "bank_candidates": "at most 200k random TRAIN patches enter each patch bank's greedy "
                                 "coreset (Weld-4M has 5 x 784 patches per weld, 4k-d fused "
-                                "features); the bank keeps its official share of all TRAIN patches"},
+                                "features); the bank keeps its share of all TRAIN patches"},
     profiles={"quick": ProfileChanges(
         {**UFF_QUICK, "image_coreset_ratio": 0.02},
-        "quick profile: shorter UFF schedule and a 2 % image bank (the greedy selection costs "
-        "patches x bank size) to fit the 5-minute CPU budget")},
+        "quick profile: the tiny DINOv2 at 112 px, a shorter UFF schedule and a 2 % image bank "
+        "(the greedy selection costs patches x bank size) to fit the 5-minute CPU budget")},
     original_selection=ORIGINAL_SELECTION + "; banks and one-class SVMs have nothing to select",
     smoke=UFF_SMOKE,
 )

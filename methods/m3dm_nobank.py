@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from benchmark.method import (FitContext, Group, Hyperparameters, Inputs, Method, ProfileChanges, Scores,
                               ViewPooling, register_method)
 from methods._pairing import DINOV2_PATCH_PX, cross_modal_features, smoothed_max
-from methods._uff import (ORIGINAL_SELECTION, UFF_QUICK, UFF_REASONS, UFF_SMOKE, UFF_USED, UFFConfig,
-                          UnsupervisedFeatureFusion)
+from methods._uff import (ORIGINAL_SELECTION, UFF_QUICK, UFF_QUICK_REASON, UFF_REASONS, UFF_SMOKE,
+                          UFF_USED, UFFConfig, UnsupervisedFeatureFusion)
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class M3DMNoBankHP(UFFConfig):
 
 HPARAMS = Hyperparameters(
     original=M3DMNoBankHP(), used=M3DMNoBankHP(**UFF_USED), reasons=UFF_REASONS,
-    profiles={"quick": ProfileChanges(UFF_QUICK)}, original_selection=ORIGINAL_SELECTION,
+    profiles={"quick": ProfileChanges(UFF_QUICK, UFF_QUICK_REASON)}, original_selection=ORIGINAL_SELECTION,
     smoke=UFF_SMOKE)
 
 

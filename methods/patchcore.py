@@ -23,10 +23,14 @@ The official defaults, which anomalib departs from, are the defaults here:
   patch of the view (official `NearestNeighbourScorer` with one neighbour, `PatchMaker.score`).
   "anomalib_reweighted" is anomalib's re-weighting of that distance with `num_neighbors` (b = 9)
   bank neighbours, as the paper's eq. 7 writes it.
-* **input**: resized to 256 and centre-cropped to 224 (official `--resize 256 --imagesize 224`).
-  The map covers the crop; it is mapped back onto the resized view, the cropped-off margin
-  repeating the crop's edge values, so that maps cover the whole view (the metrics compare them
-  with full-view masks).
+* **input**: the suite's square view of the whole photo (`methods._blocks.VIEW`), resized to 256
+  and centre-cropped to 224 (official `--resize 256 --imagesize 224`, whose `Resize(256)` keeps
+  the photo's aspect: `image_input`, a recorded change). The map covers the crop; it is mapped
+  back onto the resized view, the cropped-off margin repeating the crop's edge values, so that
+  maps cover the whole view (the metrics compare them with full-view masks; the official metrics
+  read the crop only).
+* **fit scope**: one memory bank for every weld configuration where the official `run_patchcore.py`
+  fits one per MVTec AD class (`fit_scope`, a recorded change).
 
 Weights: the paper's WideResNet-50-2 with torchvision's ImageNet weights, which timm calls
 `wide_resnet50_2.tv_in1k` (plain `wide_resnet50_2` resolves to timm's own `racm_in1k` training);
@@ -38,7 +42,7 @@ over the views (a defect seen in one view flags the weld).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch.nn import functional as F
@@ -47,7 +51,8 @@ from benchmark.features.backbones import BackboneConfig, timm_encoder
 
 from benchmark.method import (FitContext, Group, Hyperparameters, Inputs, Method, ProfileChanges, Scores,
                               register_method)
-from methods._blocks import views_as_images, views_to_samples
+from methods._blocks import (CROP_MAPPED_BACK, ONE_MODEL, ONE_MODEL_REASON, VIEW, VIEW_REASON,
+                             crop_map_to_view, views_as_images, views_to_samples)
 
 
 IMAGE_SCORES = ("max_distance", "anomalib_reweighted")
@@ -65,13 +70,23 @@ class PatchCoreHP:
     center_crop: int | None = 224  # official --imagesize; the map is mapped back (module doc)
     batch_size: int = 32
     view_pooling: str = "max"  # sample score from the views' image scores (ours: V views)
+    # official datasets/mvtec.py (Resize(256), CenterCrop(224)) and run_patchcore.py
+    image_input: str = ("the dataset image, shorter side resized (aspect kept), centre crop; "
+                        "pixel metrics on the crop")
+    fit_scope: str = "one model per MVTec AD class"
 
 
 ORIGINAL = PatchCoreHP()
 HPARAMS = Hyperparameters(
     original=ORIGINAL,
-    used=ORIGINAL,
-    reasons={},
+    used=replace(ORIGINAL, fit_scope=ONE_MODEL, image_input=(
+        f"{VIEW}; both sides resized, centre crop; {CROP_MAPPED_BACK}")),
+    reasons={
+        "image_input": f"{VIEW_REASON}; the original's resize keeps the aspect, so its 224 crop of "
+                       "a 4:3 photo would see the middle two thirds of its width (here 7/8 of each "
+                       "axis); the crop's map goes back onto the whole view, which the masks cover",
+        "fit_scope": ONE_MODEL_REASON,
+    },
     # NOTE: the quick profile's tiny preset gives the encoder as timm's `test_resnet` (same
     # ResNet layer names, ~0.1 M parameters, random weights); at 56 px and with a 2 % coreset the
     # feature extraction and the k-center-greedy selection (patches x bank size distance
@@ -205,17 +220,12 @@ class PatchCore(Method):
     def score(self, inputs: Inputs) -> Scores:
         hp = self.hp
         images, v = views_as_images(inputs)
-        h, w = images.shape[-2:]
-        margin = hp.image_size - hp.center_crop if hp.center_crop else 0
-        pad = (round(margin / 2), margin - round(margin / 2)) * 2  # torchvision's crop offset
+        size = tuple(images.shape[-2:])
         scores, maps = [], []
         for start in range(0, len(images), hp.batch_size):
             out = self.model(self._prepare(images[start:start + hp.batch_size]))
             scores.append(out.pred_score.float().reshape(-1).cpu())
-            # NOTE: the map covers the centre crop; the cropped-off margin of the resized view
-            # repeats the crop's edge values so that the map covers the whole view.
-            amap = F.pad(out.anomaly_map.float(), pad, mode="replicate")
-            maps.append(F.interpolate(amap, size=(h, w), mode="bilinear", align_corners=False).cpu())
+            maps.append(crop_map_to_view(out.anomaly_map.float(), hp.image_size, hp.center_crop, size).cpu())
         return views_to_samples(torch.cat(scores).reshape(-1), torch.cat(maps)[:, 0], v, hp.view_pooling)
 
     def memory_bank_bytes(self) -> int:

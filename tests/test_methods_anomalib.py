@@ -92,6 +92,19 @@ def test_patchcore_flags_planted_blob(data):
         assert int(np.argmax(m.reshape(V, -1).max(1))) == 2
 
 
+@pytest.mark.parametrize("name", ["dinomaly", "patchcore"])
+def test_view_preparation_is_recorded(name):
+    """The suite's square view of the whole photo (the paper profile's 448 x 448) and the crop's
+    map mapped back onto it are one recorded change per method, `image_input`."""
+    from methods._blocks import CROP_MAPPED_BACK, VIEW
+
+    h, w = get_profile("paper").pixel_size
+    assert f"{h} x {w}" in VIEW
+    row = next(r for r in load_methods().get(name).hparams.changes() if r["name"] == "image_input")
+    assert row["profile"] == "all" and "pixel metrics on the crop" in row["original"]
+    assert VIEW in row["used"] and CROP_MAPPED_BACK in row["used"] and row["reason"]
+
+
 # ---------------------------------------------------------------------------- official scores
 def test_patchcore_official_embedding_by_hand():
     """3 x 3 neighbourhood (zero-padded) pooled to `dim`, coarser layers upsampled, layers joined
@@ -132,17 +145,84 @@ def test_patchcore_image_score_is_the_largest_nearest_distance():
 
 def test_dinomaly_pixel_map_is_blurred_as_the_official_evaluation():
     """A unit impulse at the centre of a 256 map: after the 5 x 5, sigma-4 Gaussian the centre
-    holds the kernel's centre weight (1 / sum of exp(-x^2 / 32) over x = -2..2)^2."""
+    holds the kernel's centre weight (1 / sum of exp(-x^2 / 32) over x = -2..2)^2. The official
+    convolution pads with zeros: on a map of ones a corner keeps the weight of the kernel's
+    in-bounds 3 x 3 quarter, an edge pixel that of its in-bounds 5 x 3 half."""
     import torch
     from anomalib.models.components import GaussianBlur2d
 
     from methods.dinomaly import official_pixel_map
 
+    kernel = GaussianBlur2d(sigma=4, channels=1, kernel_size=5).kernel  # anomalib's, as the adapter
     amap = torch.zeros(1, 1, 256, 256)
     amap[0, 0, 128, 128] = 1.0
-    out = official_pixel_map(amap, 256, GaussianBlur2d(sigma=4, channels=1, kernel_size=5))
+    out = official_pixel_map(amap, 256, kernel)
     w = np.exp(-np.array([4, 1, 0, 1, 4]) / 32.0)
     assert out.shape == (1, 1, 256, 256)
     assert float(out[0, 0, 128, 128]) == pytest.approx((1 / w.sum()) ** 2, rel=1e-5)
     assert float(out[0, 0, 128, 130]) == pytest.approx(w[0] / w.sum() / w.sum(), rel=1e-5)
     assert float(out.sum()) == pytest.approx(1.0, rel=1e-5)
+    ones = official_pixel_map(torch.ones(1, 1, 256, 256), 256, kernel)
+    half = w[2:].sum() / w.sum()
+    assert float(ones[0, 0, 0, 0]) == pytest.approx(half ** 2, rel=1e-5)
+    assert float(ones[0, 0, 0, 128]) == pytest.approx(half, rel=1e-5)
+    assert float(ones[0, 0, 128, 128]) == pytest.approx(1.0, rel=1e-5)
+
+
+# ---------------------------------------------------------------------------- crop mapped back
+class _MapOf:
+    """Stands in for PatchCore's model: `of(x)` turns the pre-processed (resized, centre-cropped,
+    normalised) batch into the anomaly map of the crop."""
+
+    def __init__(self, of):
+        self.of = of
+
+    def __call__(self, x):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(pred_score=x.amax((1, 2, 3)), anomaly_map=self.of(x))
+
+
+def _patchcore_maps(image_size: int, crop: int, views: np.ndarray, of) -> np.ndarray:
+    """PatchCore.score on one sample's views (V, H, W, 3) with a stand-in model: its maps."""
+    from anomalib.models.image.patchcore.lightning_model import Patchcore
+
+    from methods.patchcore import ORIGINAL, PatchCore
+
+    method = PatchCore(dataclasses.replace(ORIGINAL, image_size=image_size, center_crop=crop), ("image_pixels",))
+    method.device, method.model = "cpu", _MapOf(of)
+    method.transform = Patchcore.configure_pre_processor(
+        image_size=(image_size, image_size), center_crop_size=(crop, crop)).transform
+    return method.score(_inputs([views], "test")).maps[0]
+
+
+def test_patchcore_crop_lands_where_it_was_cut():
+    """The quick profile's 56 -> 49 crop (an odd margin of 7: torchvision's CenterCrop cuts 4
+    rows and columns before the crop, 3 after) on 56-px views: the stand-in model's map is the
+    crop it was fed, so every crop pixel must land on the view pixel it came from. View 0 holds
+    its row index, view 1 its column index; the cut-off margin repeats the crop's edge values
+    (no score of its own: rows/columns 0-3 read 4, 53-55 read 52)."""
+    side, crop = 56, 49
+    index = np.broadcast_to(np.arange(side)[:, None], (side, side))
+    views = np.stack([index, index.T])[..., None].repeat(3, -1).astype(np.uint8)
+    maps = _patchcore_maps(side, crop, views, lambda x: x[:, :1])
+    seen = (np.clip(np.arange(side), 4, 4 + crop - 1) / 255.0 - 0.485) / 0.229  # channel 0 normalised
+    np.testing.assert_allclose(maps[0], np.broadcast_to(seen[:, None], (side, side)), atol=1e-5)
+    np.testing.assert_allclose(maps[1], np.broadcast_to(seen[None, :], (side, side)), atol=1e-5)
+
+
+def test_patchcore_crop_mapped_back_onto_the_paper_view():
+    """The paper's 448-px view, resized to 256 and cropped to 224 (rows and columns 16-239 of the
+    resized view). A crop map whose value is the resized row + 1000 x the resized column it
+    covers comes back as, at every view pixel, the resized coordinate of that pixel's centre,
+    (y + 0.5) x 256 / 448 - 0.5, clipped to the crop (16..239): bilinear resizing is exact on
+    such a piecewise-linear map, so each view pixel reads the crop where it lies, and the
+    margin the crop cut off (about 28 view pixels each side) repeats the crop's edge."""
+    import torch
+
+    rows = torch.arange(16, 240, dtype=torch.float32)
+    crop_map = (rows[:, None] + 1000 * rows[None, :])[None, None]
+    maps = _patchcore_maps(256, 224, np.zeros((1, 448, 448, 3), np.uint8),
+                           lambda x: crop_map.expand(len(x), -1, -1, -1))
+    at = np.clip((np.arange(448) + 0.5) * 256 / 448 - 0.5, 16, 239)
+    np.testing.assert_allclose(maps[0], at[:, None] + 1000 * at[None, :], rtol=1e-6)

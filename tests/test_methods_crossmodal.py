@@ -108,12 +108,41 @@ def test_registered_facts(name):
 def test_image_input_departure_is_recorded(name):
     """The paper profile feeds the originals' 28 x 28 grid (DINOv2 at 392 px); what is not built
     (CFM's per-pixel upsampling, M3DM's 56 x 56 fusion grid) is a change with its reason, which
-    the appendix lists (`Hyperparameters.changes`)."""
+    the appendix lists (`Hyperparameters.changes`). The text is true in each profile: the quick
+    profile's own DINOv2 side and token grid replace the paper's."""
     spec = METHODS.get(name)
     assert "image_patches_fine" in spec.feature_names(get_profile("paper"))
     row = next(r for r in spec.hparams.changes() if r["name"] == "image_input")
     assert row["profile"] == "all" and "ViT-B/8" in row["original"] and "28 x 28" in row["used"]
     assert ("upsampled pixel" if name == "crossmodal_mapping" else "56 x 56") in row["reason"]
+    for profile in (get_profile("paper"), get_profile("quick")):
+        side = profile.fine_image_size or profile.image_size
+        grid = side // 14
+        text = spec.hparams.for_profile(profile).image_input
+        assert f"read at {side} x {side}" in text and f"{grid} x {grid} tokens" in text
+
+
+def test_cfm_departures_are_recorded():
+    """One model for every weld configuration (the original: one per class) and one map
+    normalisation (the original: one per use of the map) are changes with their reasons."""
+    rows = {r["name"]: r for r in METHODS.get("crossmodal_mapping").hparams.changes()}
+    assert rows["fit_scope"]["original"] == "one model per MVTec 3D-AD class"
+    assert rows["fit_scope"]["used"] == "one model for every weld configuration"
+    assert "AU-PRO" in rows["map_normalisation"]["original"]
+    assert "one map per view" in rows["map_normalisation"]["used"]
+    assert all(rows[k]["profile"] == "all" and rows[k]["reason"] for k in ("fit_scope", "map_normalisation"))
+
+
+def test_m3dm_coreset_shares_are_recorded_changes():
+    """The official run_coreset states no share for the RGB and fused banks: it sizes them from
+    the reduced point bank (f x f of the point patches), and "original" holds that rule. The
+    shares used are the rule's on MVTec 3D-AD's grids (0.1 x 0.1 x 3,136 point patches = 31
+    entries per sample: 4 % of its 784 RGB, 1 % of its 3,136 fused patches), changes with a reason."""
+    rows = {r["name"]: r for r in METHODS.get("m3dm").hparams.changes() if r["profile"] == "all"}
+    for name, used, patches in (("image_coreset_ratio", 0.04, 784), ("fused_coreset_ratio", 0.01, 3136)):
+        assert "reduced point bank" in rows[name]["original"] and rows[name]["used"] == used
+        assert used * patches == pytest.approx(0.1 * 0.1 * 3136, rel=0.01)
+        assert "31 entries per sample" in rows[name]["reason"]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -150,8 +179,9 @@ def test_memory_banks_are_reported(results):
     method, _, _ = results["m3dm"]
     hp = method.hp
     sizes = {name: len(bank.entries) for name, bank in method.banks.items()}
-    # official shares: 10 % of the process (point) bank, 4 % of the image and 1 % of the fused
-    # bank; the quick profile keeps 2 % of the image bank and this test 2 % of the fused bank
+    # shares: 10 % of the process (point) bank (official), 4 % of the image and 1 % of the fused
+    # bank (the official rule's on MVTec 3D-AD); the quick profile keeps 2 % of the image bank and
+    # this test 2 % of the fused bank
     quick = METHODS.get("m3dm").hparams.for_profile(get_profile("quick"))
     assert (quick.coreset_ratio, quick.image_coreset_ratio, quick.fused_coreset_ratio) == (0.1, 0.02, 0.01)
     assert METHODS.get("m3dm").hparams.used.image_coreset_ratio == 0.04
