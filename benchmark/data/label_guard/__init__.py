@@ -43,16 +43,16 @@ On the 20 shared real views and the synthetic stress set of `tests/label_stress.
 it changes. On stress sets drawn with other seeds about 1 view in 100 fails one of the two
 (mostly a saturated label half on the sheet, where no paper edge shows). Of its worn labels
 (first characters faded, a character missing) all but three keep at most 0.2 % of their
-paper; the three pile two hard things on each other (`tests/test_label_guard.py`, `_KNOWN`). A full-size
-(2064x1548) view takes ~50 ms wall (mean over the 15 full-size shared views; ~80 at worst, a
-view that is regrown) on the two cores of this project's machines
-(`scripts/bench_label_guard.py`), against the 100 ms target. Of that, ~7 ms is the downscale
-and most of the rest the row search (`find_lines`), run on the photo and, near the outlines,
-by the check.
+paper; the three pile two hard things on each other (`tests/test_label_guard.py`, `_KNOWN`).
+
+A full-size (2064x1548) view takes ~21 ms of CPU on one thread (median over the 15 full-size
+shared views; ~37 at worst, a view that is regrown) on this project's machines
+(`scripts/bench_label_guard.py`), against the target of 100 ms (median, one thread). Of that,
+~5 ms is the downscale, ~5 the fill, ~3 the blobs of the photo and of its guarded copy, and
+most of the rest the row search (`find_lines`), run on the photo and, near the outlines, by
+the check.
 """
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -60,29 +60,13 @@ from ._check import leftovers
 from ._fill import blank, fill, mask_of, paste
 from ._outline import detect
 from ._page import Page, check_image, downscale
+from ._region import LabelRegion
 
 __all__ = ["GUARD_VERSION", "LabelRegion", "find_label", "remove_label"]
 
 GUARD_VERSION = "label-guard-5"
 
 _STRICT_GROW = 0.75    # strict mode blanks the whole label rectangle widened by this (text heights)
-
-
-@dataclass(frozen=True)
-class LabelRegion:
-    mask: np.ndarray                      # bool (H, W), True where pixels were (or would be) replaced
-    box: tuple[int, int, int, int]        # x0, y0, x1, y1 (exclusive) of the mask
-    found: bool
-    score: float                          # confidence of the best row of print, 0..1
-    unsure: bool = False                  # print or paper may be left: never pass it silently
-    grown: bool = False                   # the first check found something left and grew the region
-    blanked: bool = False                 # strict mode blanked the widened label rectangle
-    left: tuple[str, ...] = ()            # what the last check saw left: "print", "paper", "label"
-
-    @property
-    def status(self) -> str:
-        """'found', 'unsure' or 'not found': the outcomes the data check reports."""
-        return "unsure" if self.unsure else "found" if self.found else "not found"
 
 
 def find_label(image: np.ndarray) -> LabelRegion:

@@ -6,9 +6,10 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
+from ._line import Line
 from ._page import Page, edge
 from ._paper import CAP_ACROSS, LABEL_LENGTH, edge_bounds, long_edges, paper_run
-from ._print import Line, find_lines
+from ._print import find_lines
 
 CAP_ALONG = 1.0        # label margin (measured text heights) beyond the print's ends where no
 #                        edge shows (the real label's is ~0.8)

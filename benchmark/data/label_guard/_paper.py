@@ -2,14 +2,10 @@
 and how far along the row it runs on beyond the print."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
+from ._line import Line
 from ._page import Page, edge, median, smooth_paper
-
-if TYPE_CHECKING:
-    from ._print import Line
 
 CAP_ACROSS = 1.5       # label margin (measured text heights) above and below the print, where no
 #                        edge shows and at most (the real label's is ~1.4)

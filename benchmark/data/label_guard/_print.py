@@ -1,56 +1,21 @@
 """Rows of printed glyphs: found in the blobs of a work copy, followed along over faded print."""
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Callable
 
 import cv2
 import numpy as np
 
+from ._line import Line
 from ._page import Page, median, smooth_paper
 from ._paper import beside, edge_profiles, long_edges, paper_share
 
-MIN_GLYPHS = 6         # glyphs in a row that make it a label's text line (a run id has 14)
-MIN_PAPER = 0.6        # share of smooth paper beside a label's print (a bead's spots have less)
 _MIN_HEIGHT = 6.5      # text height (work px) below which a row is texture: real print is 12-14,
 #                        a 0.6x label's 8, the twin's 8
 _ROW_GLYPHS = 3        # fewer glyphs are no row
 _GAP = 5.0             # widest gap (text heights) walked over in a row: four faded digits
 _ROW_LENGTH = 18.0     # longest row (measured text heights): a run id is 12-16 of them
-
-
-@dataclass(frozen=True)
-class Line:
-    """A row of printed glyphs, in its own frame: a along the row (unit u), c across (unit v)."""
-
-    centre: np.ndarray    # (2,) work px
-    u: np.ndarray         # (2,) unit, along the print
-    box: tuple[float, float, float, float]  # a0, a1, c0, c1 of the print, frame px
-    height: float         # text height, work px
-    glyphs: int           # glyphs in the row (merged blobs counted by their width)
-    shear: float          # da/dc of the glyphs: perspective leans print and label alike
-    paper: float          # share of smooth paper beside the print
-    level: float          # grey level of the paper under the print
-
-    @property
-    def v(self) -> np.ndarray:
-        return np.array([-self.u[1], self.u[0]])
-
-    @property
-    def score(self) -> float:
-        return min(self.glyphs, 12) / 12.0 * self.paper
-
-    @property
-    def is_label(self) -> bool:
-        return self.glyphs >= MIN_GLYPHS and self.paper >= MIN_PAPER
-
-    def to_frame(self, pts) -> np.ndarray:
-        d = np.asarray(pts, np.float64) - self.centre
-        return np.stack([d @ self.u, d @ self.v], axis=-1)
-
-    def to_image(self, pts) -> np.ndarray:
-        pts = np.asarray(pts, np.float64)
-        return self.centre + pts[..., :1] * self.u + pts[..., 1:] * self.v
 
 
 def find_lines(page: Page, near: Callable[[np.ndarray, float], bool] | None = None
@@ -112,7 +77,8 @@ def _groups(page: Page) -> list[np.ndarray]:
     i, j = np.nonzero(np.triu((gap <= lo) & (hi <= 2.5 * lo), 1))
     graph = coo_matrix((np.ones(len(i)), (i, j)), shape=(len(idx),) * 2)
     _, comp = connected_components(graph, directed=False)
-    groups = [idx[comp == k] for k in np.unique(comp)]
+    order = np.argsort(comp, kind="stable")  # stable: each group's blobs in index order
+    groups = np.split(idx[order], np.flatnonzero(np.diff(comp[order])) + 1)
     return [g for g in groups if len(g) >= 2]
 
 
@@ -194,10 +160,17 @@ def _line_of(page: Page, group: np.ndarray) -> Line | None:
     # NOTE: the row's direction from its blobs' centres, or from their ink: a stray spot or a
     # marker's piece in the row tilts one or the other by degrees; the one that lines up the
     # most glyphs wins, then the direction is refitted to the ink of those glyphs alone
+    # NOTE: the Huber fit of the ink is most of a row's cost: it is skipped where an earlier
+    # direction lines up every blob (a later one could only tie, and the first wins)
     points = ink[0].astype(np.float32)
-    directions = [np.array([vx, vy])] + [cv2.fitLine(points, d, 0, 0.01, 0.01).ravel()[:2]
-                                         for d in (cv2.DIST_L2, cv2.DIST_HUBER)]
-    fits = [f for u in directions if (f := _fit(page, group, ink, centre, u)) is not None]
+    fits = []
+    for dist in (None, cv2.DIST_L2, cv2.DIST_HUBER):
+        if any(f[-1].all() for f in fits):
+            break
+        u = (np.array([vx, vy]) if dist is None
+             else cv2.fitLine(points, dist, 0, 0.01, 0.01).ravel()[:2])
+        if (f := _fit(page, group, ink, centre, u)) is not None:
+            fits.append(f)
     if not fits:
         return None
     best = max(fits, key=lambda f: f[-1].sum())

@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from . import LabelRegion
+from ._region import LabelRegion
 
 REMOVED = (255, 0, 0)  # outline of the removed region (RGB)
 _CAPTION_H = 18
