@@ -20,11 +20,12 @@ run: $(STAMP)
 	$(BIN)/bench run --method all --seeds 0
 	$(BIN)/bench table --out tables/main.tex
 
+# One pytest worker per core; the tests of a shared run or of one module stay together (conftest.py).
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadgroup
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow and not paper and not ray"
+	$(BIN)/python -m pytest -n auto --dist loadgroup -m "not slow and not paper and not ray"
 
 clean:
 	rm -rf results tables plots

@@ -12,7 +12,8 @@ STAGES: tuple[tuple[str, ...], ...] = (
     ("benchmark.method", "methods"),  # the adapter contract and the adapters
     ("benchmark.metrics",),  # numbers from scores, labels and maps
     ("benchmark.results", "benchmark.run_lock"),  # unit folders on disk, one writer per run
-    ("benchmark.runner", "benchmark.fingerprint", "benchmark.executors",  # the protocol
+    ("benchmark.plan", "benchmark.resources", "benchmark.fingerprint", "benchmark.unit",  # the
+     "benchmark.stages", "benchmark.runner", "benchmark.executors",  # protocol
      "benchmark.dryrun", "benchmark.preflight"),
     ("benchmark.tables", "benchmark.plots", "benchmark.golden", "benchmark.audit",  # read results
      "benchmark.leaderboard", "benchmark.compare", "benchmark.report",

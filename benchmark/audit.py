@@ -109,7 +109,7 @@ def subset(rows: list[dict], category: str) -> tuple[np.ndarray, np.ndarray]:
 # ---------------------------------------------------------------------------- the audit
 def dataset_label_info(root: Path) -> dict:
     """What the twin's marker says (seed, size, labels drawn); {} for a real dataset."""
-    from benchmark.runner import SYNTHETIC_MARKER
+    from benchmark.plan import SYNTHETIC_MARKER
 
     marker = Path(root) / SYNTHETIC_MARKER
     return json.loads(marker.read_text()) if marker.exists() else {}
@@ -119,7 +119,7 @@ def feature_cache_keys(run_config, methods) -> dict[str, str]:
     """Extractor name -> cache folder key (settings digest) used by the methods of a run."""
     from benchmark.features.cache import FeatureStore
     from benchmark.features.extractors import feature_index
-    from benchmark.runner import resolve_methods
+    from benchmark.plan import resolve_methods
 
     profile = run_config.resolved_profile()
     store = FeatureStore(run_config.cache or Path(run_config.out) / ".feature_cache", profile,
@@ -135,7 +135,7 @@ def audit(config: AuditConfig) -> dict:
     """Run every method with the guard off and on, compare, write <out>/audit.md and .json."""
     from benchmark.data.sample import DataError
     from benchmark.results import load_run, run_info
-    from benchmark.runner import RunConfig, default_dataset, resolve_methods
+    from benchmark.plan import RunConfig, default_dataset, resolve_methods
     from benchmark.runner import run as run_bench
 
     t_start = time.perf_counter()

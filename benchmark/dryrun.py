@@ -12,8 +12,7 @@ from pathlib import Path
 from benchmark import results as R
 from benchmark.fingerprint import describe_stale, stale_units
 from benchmark.preflight import check_run_config
-from benchmark.runner import (SYNTHETIC_MARKER, RunConfig, plan_run, resolve_methods, results_folder,
-                              twin_path)
+from benchmark.plan import RunConfig, plan_run, resolve_methods, results_folder, twin_path, twin_ready
 
 
 @dataclass
@@ -53,7 +52,7 @@ def dry_run(config: RunConfig, executor: str = "local", address: str | None = No
     config.resolved_profile()  # an unknown profile too
     config.feature_options()  # unknown backbone names too
     twin = twin_path(config.synth_seed, config.synth_confounds)
-    if config.root is None and not (twin / SYNTHETIC_MARKER).exists():
+    if config.root is None and not twin_ready(config.synth_seed, config.synth_confounds):
         root = twin
         run_dir = results_folder(config)
         units = [(s.name, seed, R.is_done(run_dir, s.name, seed)) for s in specs for seed in config.seeds]

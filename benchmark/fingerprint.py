@@ -24,7 +24,7 @@ from benchmark import results as R
 from benchmark.method import METHODS, MethodSpec
 
 if TYPE_CHECKING:
-    from benchmark.runner import RunPlan
+    from benchmark.plan import RunPlan
 
 SUITE = Path(__file__).resolve().parents[1]
 PACKAGES = ("benchmark", "methods")  # the suite's own top-level packages

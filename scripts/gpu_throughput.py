@@ -167,7 +167,9 @@ def main(argv=None) -> dict:
 
     from benchmark.features.checkpoints import write_random_models
     from benchmark.features.extractors import EXTRACTORS
-    from benchmark.runner import RunConfig, prepare, run_unit
+    from benchmark.plan import RunConfig
+    from benchmark.runner import prepare
+    from benchmark.unit import run_unit
 
     if args.device == "cuda" and not torch.cuda.is_available():
         sys.exit("gpu_throughput: no CUDA device (use --device cpu --profile quick to check the script)")
@@ -217,7 +219,7 @@ def main(argv=None) -> dict:
             units[method] = {"wall_s": time.perf_counter() - t0, "fit_s": eff["fit_seconds"],
                              "score_ms_per_sample": eff["inference_ms_per_sample"],
                              "peak_gpu_bytes": eff["peak_cuda_bytes"]}
-    # NOTE: each unit resets the CUDA peak (runner.PeakMemory): the stage's peak is the units' max
+    # NOTE: each unit resets the CUDA peak (resources.PeakMemory): the stage's peak is the units' max
     stages.rows["methods"]["peak_gpu_bytes"] = max((u["peak_gpu_bytes"] for u in units.values()), default=0)
 
     extract_s = stages.rows["extract"]["seconds"]

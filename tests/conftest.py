@@ -5,6 +5,7 @@ run of the one-sided methods and Causal-FiLM on the confound-free twin (modality
 chain-breakers)."""
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -16,6 +17,23 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no test may reach a model hub
 ROOT = Path(__file__).resolve().parents[1]
+SHARED_RUNS = ("quick_run", "neutral_run")  # session fixtures that run the quick profile
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    import torch
+
+    # NOTE: `make test` runs one pytest worker per core: a second torch thread in each would only
+    # oversubscribe the cores, where OpenMP's spinning threads slow every worker down
+    torch.set_num_threads(1)
+
+
+def pytest_collection_modifyitems(items):
+    """Groups for pytest-xdist's `--dist loadgroup` (`make test`): the tests of each shared
+    quick-profile run go to one worker, so that the run is made once; every other test stays with
+    its module, so that module fixtures are made once."""
+    for item in items:
+        shared = [name for name in SHARED_RUNS if name in item.fixturenames]
+        item.add_marker(pytest.mark.xdist_group(shared[0] if shared else item.nodeid.split("::")[0]))
 
 VAL_READS = "val_label_reads.json"  # written next to the quick run by its VAL-label spy
 
@@ -27,32 +45,48 @@ def tiny_twin(tmp_path_factory) -> Path:
     return synthesize(tmp_path_factory.mktemp("twin") / "tiny", seed=0, size="tiny")
 
 
-@pytest.fixture(scope="session")
-def quick_run(tmp_path_factory) -> Path:
-    """The quick profile exactly as `make run` runs it: all methods, seed 0, synthetic twin.
-    A spy wraps the runner's one VAL-label query function and counts every read
-    (`<run>/../val_label_reads.json`). BENCH_QUICK_RUN=results/<run> reuses a finished run instead
-    (for developing the slow tests)."""
-    from benchmark import runner
+def _install_val_spy(reads: Path) -> None:
+    """Wrap the unit's one VAL-label query function (in this process: a run's worker) so that
+    every read appends a line to `reads`."""
+    from benchmark import unit
 
-    if os.environ.get("BENCH_QUICK_RUN"):
-        return Path(os.environ["BENCH_QUICK_RUN"])
-    reads, val_query = [], runner.val_query
+    val_query = unit.val_query
 
     def spying_query(labels):
         query = val_query(labels)
 
         def spy(scores):
-            reads.append(1)
+            with reads.open("a") as f:
+                f.write("read\n")
             return query(scores)
 
         return spy
 
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(runner, "val_query", spying_query)
-        run_dir = runner.run(runner.RunConfig(methods=("all",), seeds=(0,),
-                                              out=tmp_path_factory.mktemp("quick")))
-    (run_dir.parent / VAL_READS).write_text(json.dumps(len(reads)))
+    unit.val_query = spying_query
+
+
+@pytest.fixture(scope="session")
+def quick_run(tmp_path_factory) -> Path:
+    """The quick profile exactly as `make run` runs it: all methods, seed 0, synthetic twin.
+    A spy wraps the one VAL-label query function in every worker and counts every read
+    (`<run>/../val_label_reads.json`). BENCH_QUICK_RUN=results/<run> reuses a finished run instead
+    (for developing the slow tests)."""
+    from benchmark import unit
+    from benchmark.plan import RunConfig
+    from benchmark.runner import LocalExecutor, run
+
+    if os.environ.get("BENCH_QUICK_RUN"):
+        return Path(os.environ["BENCH_QUICK_RUN"])
+    out = tmp_path_factory.mktemp("quick")
+    reads = out / "val_reads.log"
+    reads.touch()
+    val_query = unit.val_query  # NOTE: with one worker the spy goes into this process; undone below
+    try:
+        run_dir = run(RunConfig(methods=("all",), seeds=(0,), out=out),
+                      LocalExecutor(workers=None, setup=functools.partial(_install_val_spy, reads)))
+    finally:
+        unit.val_query = val_query
+    (run_dir.parent / VAL_READS).write_text(json.dumps(len(reads.read_text().splitlines())))
     return run_dir
 
 
@@ -66,10 +100,11 @@ def neutral_run(tmp_path_factory) -> Path:
     """The quick profile on the confound-free twin (the same configurations for every category,
     sessions that say nothing about the label) for the one-sided methods, Causal-FiLM and the
     session floors: there a defect shows only in its modalities, and a session gives nothing."""
-    from benchmark.runner import RunConfig, run
+    from benchmark.plan import RunConfig
+    from benchmark.runner import LocalExecutor, run
 
     return run(RunConfig(methods=NEUTRAL_METHODS, seeds=(0,), synth_confounds="none",
-                         out=tmp_path_factory.mktemp("neutral")))
+                         out=tmp_path_factory.mktemp("neutral")), LocalExecutor(workers=None))
 
 
 @pytest.fixture(scope="module")

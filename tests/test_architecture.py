@@ -107,7 +107,8 @@ def test_no_import_cycle_at_load_time():
 RESULT_READERS = ("benchmark.tables", "benchmark.plots", "benchmark.leaderboard",
                   "benchmark.compare", "benchmark.report")
 NOT_FOR_READERS = ("benchmark.data", "benchmark.features", "benchmark.method", "methods",
-                   "benchmark.runner", "benchmark.executors", "benchmark.dryrun")
+                   "benchmark.plan", "benchmark.unit", "benchmark.runner", "benchmark.executors",
+                   "benchmark.dryrun")
 
 
 def test_result_readers_read_results_only():

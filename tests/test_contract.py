@@ -9,7 +9,7 @@ import pytest
 
 from benchmark.method import Hyperparameters, ProfileChanges, Scores, SelectionBudgetError, Selector
 from benchmark.profiles import Selection
-from benchmark.runner import val_query
+from benchmark.unit import val_query
 from benchmark.registry import Registry, UnknownNameError
 from benchmark.profiles import get_profile
 

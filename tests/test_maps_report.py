@@ -25,7 +25,8 @@ from markupsafe import escape
 from benchmark import results as R
 from benchmark.cli import main
 from benchmark.method import METHODS, Group, Method, Scores, load_methods, register_method, unchanged
-from benchmark.runner import RunConfig, run
+from benchmark.plan import RunConfig
+from benchmark.runner import run
 
 MAPS_METHOD = "test_patch_maps"
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -109,7 +110,7 @@ def test_maps_saved_and_read_back(maps_run, maps_method, readme_method):
 
 
 def test_kept_views_are_the_guarded_pixels(maps_run):
-    from benchmark.runner import plan_run
+    from benchmark.plan import plan_run
 
     config = R.load_run(maps_run)[0].config["run"]
     plan, _ = plan_run(RunConfig(methods=(MAPS_METHOD,), root=Path(config["root"]),

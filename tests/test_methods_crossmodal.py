@@ -19,7 +19,7 @@ import methods.m3dm  # noqa: F401
 import methods.m3dm_nobank  # noqa: F401
 from benchmark.method import METHODS, FitContext, Inputs, Selector, set_seed
 from benchmark.profiles import Selection, get_profile
-from benchmark.runner import val_query
+from benchmark.unit import val_query
 
 NAMES = ("crossmodal_mapping", "m3dm_nobank", "m3dm")
 V, SIDE, D, T_V, T_A = 5, 4, 16, 8, 16

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from benchmark.method import FitContext, Selector, load_methods, set_seed
-from benchmark.runner import RunConfig, _inputs, plan_run, text_embedding
+from benchmark.plan import RunConfig, plan_run
+from benchmark.unit import method_inputs, text_embedding
 
 SIZES = {"TRAIN": 8, "VAL": 4, "TEST": 6}  # NOTE: enough for every method's smallest fit
 METHOD_NAMES = sorted(load_methods())
@@ -33,7 +34,7 @@ def test_scores_do_not_depend_on_the_order_or_batches_of_test(small_plan, name):
     sessions = "session" in spec.modalities
 
     def inputs(samples):
-        return _inputs(samples, store.get(samples, features), sessions)
+        return method_inputs(samples, store.get(samples, features), sessions)
 
     set_seed(0)
     method = spec.build(plan.profile)

@@ -17,7 +17,8 @@ from benchmark import results as R
 from benchmark.method import METHODS, Group, Method, Scores, load_methods, register_method, unchanged
 from benchmark.metrics import bootstrap_auroc_ci
 from benchmark.results import StaleResultsError
-from benchmark.runner import LocalExecutor, RunConfig, order_key, prepare, run
+from benchmark.plan import RunConfig, order_key
+from benchmark.runner import LocalExecutor, prepare, run
 from benchmark.tables import build_tables
 from benchmark.tables.build import RunData
 

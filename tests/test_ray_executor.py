@@ -14,7 +14,8 @@ import pytest
 from benchmark import results as R
 from benchmark.method import load_methods
 from benchmark.profiles import get_profile
-from benchmark.runner import RunConfig, prepare, run
+from benchmark.plan import RunConfig
+from benchmark.runner import prepare, run
 
 METHODS = ("concat_ae_av", "causal_film_result_only")  # cheap: one process-only, one result-only
 SEEDS = (0, 1)

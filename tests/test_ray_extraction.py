@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from benchmark import results as R
-from benchmark.runner import RunConfig, run
+from benchmark.plan import RunConfig
+from benchmark.runner import run
 
 pytestmark = pytest.mark.ray
 METHODS = ("concat_ae_av", "causal_film_result_only")  # video + audio tokens; DINOv2 on pixels

@@ -82,7 +82,8 @@ def test_the_twin_has_the_real_recipe_structure_or_none():
 
 def test_recipe_floor_is_at_chance_on_the_neutral_twin(tmp_path):
     from benchmark.data.synth import synthesize
-    from benchmark.runner import RunConfig, run
+    from benchmark.plan import RunConfig
+    from benchmark.runner import run
 
     twin = synthesize(tmp_path / "neutral", seed=0, size="tiny", confounds="none")
     run_dir = run(RunConfig(methods=("recipe_manifest",), root=twin, out=tmp_path / "out"))
@@ -150,7 +151,8 @@ class _Nothing:
 
 @pytest.mark.slow
 def test_a_method_that_sees_the_weld_is_above_chance_on_the_matched_subset(quick_run, tmp_path):
-    from benchmark.runner import RunConfig, run
+    from benchmark.plan import RunConfig
+    from benchmark.runner import run
 
     load_methods()
     register_method("signature_probe", SignatureProbe, hparams=unchanged(_Nothing()),

@@ -14,7 +14,8 @@ import pytest
 from benchmark import results as R
 from benchmark.method import METHODS, load_methods
 from benchmark.data.split import ProtocolError
-from benchmark.runner import LocalExecutor, RunConfig, prepare, run
+from benchmark.plan import RunConfig
+from benchmark.runner import LocalExecutor, prepare, run
 
 
 def _config(twin, out, **kw) -> RunConfig:
@@ -106,6 +107,39 @@ def test_same_seed_same_numbers(tiny_twin, tmp_path):
     a = _scores(R.unit_dir(first, "causal_film", 3))
     assert a == _scores(R.unit_dir(second, "causal_film", 3))
     assert a != _scores(R.unit_dir(other, "causal_film", 4))
+
+
+def test_units_side_by_side_give_the_numbers_of_one_after_another(tiny_twin, tmp_path, readme_method):
+    """Two worker processes give every unit the scores it gets in this process with as many torch
+    threads as a worker has (BLAS sums in another order move the last bits of a float); the stage
+    table in run.json accounts for the run; a method only this process knows runs here."""
+    import torch
+
+    from benchmark.runner import worker_threads
+
+    methods = ("causal_film_no_film", "concat_ae_av", "patchcore", "recipe_manifest")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(worker_threads(2))
+    try:
+        here = run(_config(tiny_twin, tmp_path / "here", methods=methods), LocalExecutor(workers=1))
+    finally:
+        torch.set_num_threads(threads)
+    pool = LocalExecutor(workers=2)
+    apart = run(_config(tiny_twin, tmp_path / "apart", methods=methods), pool)
+    assert pool.workers_used == 2
+    for method in methods:
+        assert _scores(R.unit_dir(here, method, 0)) == _scores(R.unit_dir(apart, method, 0)), method
+    stages = {s["name"]: s for s in json.loads((apart / "run.json").read_text())["stages"]}
+    assert stages["units"]["detail"] == "4 units, 2 side by side"
+    assert stages["dataset"]["detail"].endswith("welds loaded and screened")
+    fits = sum(R.read_json(R.unit_dir(apart, m, 0) / "efficiency.json")["fit_seconds"] for m in methods)
+    assert stages["units: fit"]["seconds"] == pytest.approx(fits)
+    assert {f"features {name}" for name in json.loads((apart / "run.json").read_text())["features"][
+        "extractors"]} <= set(stages)
+
+    notebook = LocalExecutor(workers=2)
+    run(_config(tiny_twin, tmp_path / "notebook", methods=(readme_method, "recipe_manifest")), notebook)
+    assert notebook.workers_used == 1
 
 
 def test_warm_cache_runs_no_backbone(tiny_twin, tmp_path, readme_method):

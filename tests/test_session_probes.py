@@ -198,7 +198,8 @@ def test_frame_stats_extractor_sees_the_arc_light_up(tmp_path):
 @pytest.mark.slow
 def test_probes_run_through_the_runner_on_the_tiny_twin(tiny_twin, tmp_path):
     from benchmark import results as R
-    from benchmark.runner import RunConfig, run
+    from benchmark.plan import RunConfig
+    from benchmark.runner import run
 
     run_dir = run(RunConfig(methods=tuple(PROBES), seeds=(0,), root=tiny_twin, out=tmp_path))
     units = {u.method: u for u in R.load_run(run_dir)}

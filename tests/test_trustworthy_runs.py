@@ -30,7 +30,8 @@ from benchmark.data.loader import load_dataset
 from benchmark.features.cache import FeatureStore
 from benchmark.profiles import get_profile
 from benchmark.run_lock import LOCK_NAME, RunLock, RunLockedError
-from benchmark.runner import RunConfig, plan_run, results_folder, run
+from benchmark.plan import RunConfig, plan_run, results_folder
+from benchmark.runner import run
 from benchmark.tables import build_tables
 
 FLOORS = ("recipe_manifest", "session_manifest")

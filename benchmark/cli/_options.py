@@ -33,6 +33,16 @@ def seeds(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"seeds must be integers separated by commas, got {text!r}")
 
 
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
 def backbone_source(text: str) -> tuple[str, str]:
     name, sep, source = text.partition("=")
     if not sep or not source:

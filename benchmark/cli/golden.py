@@ -25,7 +25,8 @@ def add_parser(sub) -> None:
 
 def _fresh_quick_run(tmp: Path) -> Path:
     from benchmark.golden import PROFILE, SEED
-    from benchmark.runner import RunConfig, run
+    from benchmark.plan import RunConfig
+    from benchmark.runner import run
 
     print(f"running the quick profile (all methods, seed {SEED}) into {tmp} ...")
     return run(RunConfig(methods=("all",), seeds=(SEED,), profile=PROFILE, out=tmp))

@@ -4,6 +4,7 @@ resolved configuration, `run.toml`, and the leaderboard CSVs). Every option is a
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 from benchmark.cli import _config as C
@@ -51,6 +52,9 @@ def add_parser(sub) -> None:
     r.add_argument("--executor", choices=list(EXECUTORS), default="local",
                    help="local: units one after another in this process; ray: over a Ray cluster")
     r.add_argument("--address", help="Ray cluster address (default: start a local cluster)")
+    r.add_argument("--workers", type=O.positive_int, default=None,
+                   help="local executor: units side by side in N processes (default: one per CPU "
+                        "core, as memory allows; 1 on a GPU); 1 runs them in this process")
     r.add_argument("--no-table", action="store_true", help="do not print the main table at the end")
     r.add_argument("--save-maps", action="store_true",
                    help="keep the anomaly map of every TEST view (methods with maps) and the "
@@ -64,7 +68,8 @@ def add_parser(sub) -> None:
 
 def command(args) -> int:
     from benchmark.executors import EXECUTORS
-    from benchmark.runner import RunConfig, run
+    from benchmark.plan import RunConfig
+    from benchmark.runner import run
 
     from benchmark.profiles import get_profile
 
@@ -86,17 +91,23 @@ def command(args) -> int:
 
         print(dry_run(config, args.executor, args.address).render())
         return 0
-    executor = EXECUTORS.get(args.executor)(address=args.address)
+    executor = EXECUTORS.get(args.executor)(address=args.address, workers=args.workers)
     config_text = getattr(args, "config_text", None)  # set by `bench` (main); absent when called directly
     save = None if config_text is None else (lambda plan: (plan.run_dir / CONFIG_FILE).write_text(config_text))
     run_dir = run(config, executor, on_prepared=save)
     print(f"results: {run_dir}")
+    from benchmark import stages as S
     from benchmark.leaderboard import write_leaderboard
 
+    t0 = time.perf_counter()
     for path in write_leaderboard(run_dir):
         print(f"wrote {path}")
     if not args.no_table:
         from benchmark.tables import print_main_table
 
         print_main_table(run_dir)
+    stages = S.load(run_dir) + [S.Stage("tables", time.perf_counter() - t0,
+                                        "leaderboard CSVs" + ("" if args.no_table else ", main table"))]
+    S.save(run_dir, stages)
+    print(f"\nwhere the time went (also in {run_dir / 'run.json'}):\n{S.render(stages)}")
     return 0

@@ -39,7 +39,8 @@ from tqdm.auto import tqdm
 from benchmark import results as R
 from benchmark.method import MethodSpec, load_methods
 from benchmark.profiles import Profile
-from benchmark.runner import RunPlan, run_unit
+from benchmark.plan import RunPlan
+from benchmark.unit import run_unit
 
 log = logging.getLogger("bench")
 

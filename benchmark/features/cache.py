@@ -98,6 +98,13 @@ class FeatureStore:
         index = feature_index()
         return list(dict.fromkeys(e for f in features for e in self.upstream(index[f])))
 
+    def backbones(self, features) -> dict[str, dict]:
+        """The frozen encoders that `features` are read from: checkpoint id, revision and
+        weights digest, by backbone name."""
+        index = feature_index()
+        configs = (self.extractor(name).backbone_config() for name in dict.fromkeys(index[f] for f in features))
+        return {cfg.name: cfg.record() for cfg in configs if cfg is not None}
+
     def settings_digest(self, name: str) -> str:
         """The digest of an extractor's settings: its folder's name, computed without writing."""
         return _digest(self.extractor(name).settings())

@@ -1,0 +1,177 @@
+"""A run's plan: its configuration (`RunConfig`) and what it resolves to (`RunPlan`): the dataset
+(the synthetic twin generated on first use, or a Weld-4M folder), the split with its exclusions,
+the (method, seed) units and the features they read. Nothing here writes results or extracts.
+
+Methods see samples as positions: features and weld configurations in an order drawn from a hash
+of the sample ids (`order_key`), which carries no label.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from benchmark.data.sample import MODALITIES, Sample
+from benchmark.features.cache import FeatureStore
+from benchmark.method import MethodSpec, load_methods
+from benchmark.profiles import FeatureOptions, Profile, Selection, get_profile
+
+if TYPE_CHECKING:
+    from benchmark.data.loader import Dataset
+
+log = logging.getLogger("bench")
+DEFAULT_DATA = Path(__file__).resolve().parents[1] / "datasets"
+SYNTHETIC_MARKER = "synthetic.json"  # written by the synthetic twin next to its manifest
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    methods: tuple[str, ...] = ("all",)
+    seeds: tuple[int, ...] = (0,)
+    profile: str = "quick"
+    root: Path | None = None  # None: the synthetic twin (generated on first use)
+    manifest: Path | None = None
+    device: str = "cpu"
+    out: Path = Path("results")
+    run: str | None = None  # results/<run>/; default: <profile>-<dataset folder name>
+    cache: Path | None = None  # default: <out>/.feature_cache
+    label_guard: bool = True
+    backbones: tuple[tuple[str, str], ...] = ()  # (backbone, hub id or local folder) overrides
+    models: Path | None = None  # checkpoints folder with its lock file (`bench models fetch`)
+    smoke: bool = False  # training cut to a few steps (loading/shape check; not a result)
+    split_seed: int = 0  # derives the split when the manifest has none
+    synth_seed: int = 0  # seed of the synthetic twin generated when no root is given
+    synth_confounds: str = "real"  # its confounds: real (Weld-4M's recipes and sessions) or none
+    selection: str = "last"  # the selection policy of every method: last (label-free) or val
+    selection_budget: int = 10  # K: VAL queries per method under `val`
+    rerun: bool = False  # redo finished units whose fingerprint differs (else: stop and say why)
+    save_maps: bool = False  # keep each TEST view's anomaly map (methods with maps) and the views
+
+    def selection_policy(self) -> Selection:
+        # NOTE: K means nothing under `last`, so it is no part of that policy (nor its fingerprint)
+        return Selection(self.selection, self.selection_budget if self.selection == "val" else 0)
+
+    def resolved_profile(self) -> Profile:
+        profile = get_profile(self.profile)
+        return dataclasses.replace(profile, smoke=True) if self.smoke else profile
+
+    def feature_options(self) -> FeatureOptions:
+        from benchmark.features.backbones import BACKBONES
+
+        for name, _ in self.backbones:
+            BACKBONES.get(name)  # an unknown name raises with "did you mean"
+        if (self.models or self.backbones) and get_profile(self.profile).preset != "pretrained":
+            raise ValueError(f"--models and --backbone choose pretrained checkpoints; profile "
+                             f"{self.profile!r} uses {get_profile(self.profile).preset} backbones")
+        return FeatureOptions.make(dict(self.backbones), self.label_guard,
+                                   None if self.models is None else Path(self.models).absolute())
+
+
+@dataclass
+class RunPlan:
+    """Everything a unit needs; plain data so that any executor can ship it to a worker."""
+
+    config: RunConfig
+    profile: Profile
+    options: FeatureOptions
+    run_dir: Path
+    samples: dict[str, list[Sample]]  # split -> samples after exclusions
+    features: tuple[str, ...]
+    dataset_fingerprint: str
+    has_masks: bool
+    synthetic: bool
+    units: list[tuple[str, int]] = field(default_factory=list)
+    feature_costs: dict[str, dict] = field(default_factory=dict)  # extractor -> parameters, ms/sample
+
+    def store(self) -> FeatureStore:
+        return FeatureStore(self.config.cache or self.config.out / ".feature_cache", self.profile,
+                            self.options, self.config.device)
+
+
+def twin_path(seed: int = 0, confounds: str = "real") -> Path:
+    """Where the embedded default lives (it may not be generated yet)."""
+    suffix = "" if confounds == "real" else f"-confounds-{confounds}"
+    return DEFAULT_DATA / f"synthetic-twin-seed{seed}-quick{suffix}"
+
+
+def twin_ready(seed: int = 0, confounds: str = "real") -> bool:
+    """Whether the embedded default is generated, by this version of the generator."""
+    from benchmark.data.synth import TWIN_VERSION
+
+    marker = twin_path(seed, confounds) / SYNTHETIC_MARKER
+    drawn = json.loads(marker.read_text()) if marker.exists() else {}
+    return (drawn.get("confounds"), drawn.get("version")) == (confounds, TWIN_VERSION)
+
+
+def default_dataset(seed: int = 0, confounds: str = "real") -> Path:
+    """The embedded default: the synthetic twin, generated into datasets/ on first use (with
+    Weld-4M's recipes and sessions unless `confounds="none"`)."""
+    root = twin_path(seed, confounds)
+    from benchmark.data.synth import synthesize
+
+    if not twin_ready(seed, confounds):
+        log.info("generating the synthetic twin (confounds: %s) into %s (first use)", confounds, root)
+        tmp = root.with_name(f".{root.name}.tmp-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        synthesize(tmp, seed=seed, size="quick", confounds=confounds)
+        shutil.rmtree(root, ignore_errors=True)  # a generation killed half-way, or an older twin
+        os.replace(tmp, root)  # NOTE: atomic, so a killed generation is never mistaken for a twin
+    return root
+
+
+def resolve_methods(names: Iterable[str]) -> list[MethodSpec]:
+    registry = load_methods()
+    names = list(names)
+    if names == ["all"]:
+        names = list(registry)
+    return [registry.get(n) for n in names]
+
+
+def order_key(sample: Sample) -> str:
+    """Where a sample goes in what a method sees: a hash of its id, so that a position says
+    nothing about a category (the manifest and the twin list samples category by category)."""
+    return hashlib.sha256(sample.id.encode()).hexdigest()
+
+
+def results_folder(config: RunConfig) -> Path:
+    """The run's results folder: `<out>/<run>`, by default `<out>/<profile>-<dataset folder>`
+    (known before the twin is generated)."""
+    root = Path(config.root) if config.root else twin_path(config.synth_seed, config.synth_confounds)
+    return Path(config.out) / (config.run or f"{config.resolved_profile().name}-{root.name}")
+
+
+def plan_run(config: RunConfig) -> tuple[RunPlan, Dataset]:
+    """The run's plan (dataset, split, exclusions, units, features) and its dataset, with nothing
+    written and nothing extracted (`bench run --dry-run` shows it)."""
+    from benchmark.data.loader import load_dataset
+    from benchmark.data.split import assert_train_normal
+    from benchmark.preflight import check_run_config
+
+    check_run_config(config)  # NOTE: a bad option fails before anything is generated or written
+    profile = config.resolved_profile()
+    options = config.feature_options()
+    root = Path(config.root) if config.root else default_dataset(config.synth_seed, config.synth_confounds)
+    specs = resolve_methods(config.methods)
+    needed = sorted({m for s in specs for m in s.modalities} & set(MODALITIES))  # files to require
+    dataset = load_dataset(root, config.manifest, seed=config.split_seed, require=tuple(needed),
+                           allow_missing=True, screen=True)
+    samples = {split: sorted(dataset.split(split), key=order_key) for split in ("TRAIN", "VAL", "TEST")}
+    assert_train_normal(samples["TRAIN"])
+    features = tuple(dict.fromkeys(f for s in specs for f in s.feature_names(profile)))
+    plan = RunPlan(config=config, profile=profile, options=options, run_dir=results_folder(config),
+                   samples=samples, features=features, dataset_fingerprint=dataset.fingerprint(),
+                   has_masks=any(s.masks for s in samples["TEST"]),
+                   synthetic=(root / SYNTHETIC_MARKER).exists(),
+                   units=[(s.name, seed) for s in specs for seed in config.seeds])
+    return plan, dataset
+
+
+def jsonable_config(config: RunConfig) -> dict:
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(config).items()}
