@@ -85,7 +85,7 @@ def prepare(config: RunConfig, extract: Callable | None = None) -> RunPlan:
     feature_report = (extract or extract_here)(plan, store, all_samples, features)
     plan.feature_costs = {name: {k: st[k] for k in ("backbone", "parameters", "ms_per_sample")}
                           for name, st in feature_report.items()}
-    stages += S.feature_stages(feature_report)
+    stages += S.feature_stages(feature_report, time.perf_counter() - t0)
     for name, st in feature_report.items():
         guard = "".join(f", label {what} in {st[key]} views" for key, what in
                         (("labels_missed", "not found"), ("labels_unsure", "perhaps left")) if st.get(key))
@@ -148,18 +148,40 @@ def _start_worker(threads: int, modules: tuple[str, ...], level: int,
         setup()
 
 
+def _fill(plan: RunPlan, samples: list[Sample], features: tuple[str, ...]) -> dict:
+    """One extraction job in a worker: the features into the cache; the store's report."""
+    store = plan.store()
+    store.fill(samples, features)
+    return store.report()
+
+
+def extraction_jobs(store: FeatureStore, features: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """`features` split into jobs that share no extractor: the features of the extractors built
+    on one extractor's output go together (DINOv2 and its fine grid with the label-guarded
+    pixels); the longest chains first."""
+    from benchmark.features.extractors import feature_index
+
+    index = feature_index()
+    jobs: dict[str, list[str]] = {}
+    for feature in features:
+        jobs.setdefault(store.upstream(index[feature])[-1], []).append(feature)
+    return sorted((tuple(job) for job in jobs.values()),
+                  key=lambda job: -len(store.sources(job)))
+
+
 class LocalExecutor:
-    """Units on this machine: one after another in this process (`workers=1`, the default of
-    `run`), or side by side in `workers` processes, each with its share of the cores
-    (`workers=None`, the default of `bench run`: on the CPU one per core, at most one per unit
-    and one per `WORKER_MEMORY` of available memory; on a GPU one).
+    """Extraction and units on this machine: in this process (`workers=1`, the default of `run`),
+    or side by side in `workers` processes, each with its share of the cores (`workers=None`,
+    the default of `bench run`: on the CPU one per core, at most one per unit and one per
+    `WORKER_MEMORY` of available memory; on a GPU one). The extraction runs one job per chain
+    of extractors (`extraction_jobs`); the same processes then run the units.
 
     Each unit seeds its own generators and reads its features from the cache, so a unit gives
     the same result in any worker and in any order (with the same number of torch threads: a
-    BLAS sum split otherwise moves the last bits of a float). A worker registers the methods by importing
-    their modules: a method only this process knows (defined in a notebook), or changed here
-    after import, runs as this process knows it only with `workers=1` (one is then used).
-    `setup` runs once in each worker process before its first unit (e.g. a test's spy)."""
+    BLAS sum split otherwise moves the last bits of a float). A worker registers the methods by
+    importing their modules: a method only this process knows (defined in a notebook), or
+    changed here after import, runs as this process knows it only with `workers=1` (one is then
+    used). `setup` runs once in each worker process before its first job (e.g. a test's spy)."""
 
     name = "local"
     WORKER_MEMORY = 3 * 2**30  # NOTE: a quick-profile unit peaks near 2 GiB (torch, features)
@@ -167,6 +189,7 @@ class LocalExecutor:
     def __init__(self, workers: int | None = 1, setup: Callable[[], None] | None = None):
         self.workers, self.setup = workers, setup
         self.workers_used = 1
+        self._pool: ProcessPoolExecutor | None = None
 
     def plan_workers(self, plan: RunPlan, units: list[tuple[str, int]]) -> int:
         if self.workers is not None:
@@ -183,27 +206,53 @@ class LocalExecutor:
             return 1
         return workers
 
+    def _start(self, plan: RunPlan, workers: int) -> ProcessPoolExecutor:
+        if self._pool is None:
+            modules = tuple(dict.fromkeys(METHODS.get(m).cls.__module__ for m, _ in plan.units))
+            # NOTE: spawn, not fork: a forked child of a process that ran OpenMP or CUDA can hang
+            self._pool = ProcessPoolExecutor(
+                workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
+                initargs=(worker_threads(workers), modules, logging.getLogger().level, self.setup))
+            self.workers_used = workers
+        return self._pool
+
+    def close(self, cancel: bool = False) -> None:
+        """Stop the worker processes (`cancel`: drop the jobs not started; those running finish)."""
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=cancel)
+            self._pool = None
+
+    def extract(self, plan: RunPlan, store: FeatureStore, samples: list[Sample],
+                features: tuple[str, ...]) -> dict:
+        """Every feature of `samples` into the cache; the extractors' report."""
+        workers = self.plan_workers(plan, plan.units)
+        jobs = extraction_jobs(store, features)
+        if workers == 1 or len(jobs) == 1:
+            return extract_here(plan, store, samples, features)
+        pool = self._start(plan, workers)
+        report: dict[str, dict] = {}
+        for future in [pool.submit(_fill, plan, samples, job) for job in jobs]:
+            report.update(future.result())
+        return {name: report[name] for name in store.sources(features)}
+
     def map(self, plan: RunPlan, units: list[tuple[str, int]]) -> list[Path]:
-        workers = self.workers_used = self.plan_workers(plan, units)
-        if workers == 1:
+        workers = self.plan_workers(plan, units)
+        if workers == 1 and self._pool is None:
+            self.workers_used = 1
             if self.setup is not None:
                 self.setup()
             return [run_unit(plan, m, s) for m, s in tqdm(units, desc="units", unit="unit")]
-        threads = worker_threads(workers)
-        modules = tuple(dict.fromkeys(METHODS.get(m).cls.__module__ for m, _ in units))
-        # NOTE: spawn, not fork: a forked child of a process that has run OpenMP or CUDA can hang
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=_start_worker,
-                                 initargs=(threads, modules, logging.getLogger().level, self.setup)) as pool:
-            # NOTE: no training bars from workers: the parent's bar counts units
-            futures = {pool.submit(run_unit, plan, m, s, False): (m, s) for m, s in units}
-            folders = {}
-            try:
-                for future in tqdm(as_completed(futures), total=len(futures), desc="units", unit="unit"):
-                    folders[futures[future]] = future.result()
-            except BaseException:
-                pool.shutdown(cancel_futures=True)  # NOTE: the units already running finish and are kept
-                raise
+        pool = self._start(plan, workers)
+        # NOTE: no training bars from workers: the parent's bar counts units
+        futures = {pool.submit(run_unit, plan, m, s, False): (m, s) for m, s in units}
+        folders = {}
+        try:
+            for future in tqdm(as_completed(futures), total=len(futures), desc="units", unit="unit"):
+                folders[futures[future]] = future.result()
+        except BaseException:
+            self.close(cancel=True)  # NOTE: the units already running finish and are kept
+            raise
+        self.close()
         return [folders[u] for u in units]
 
 
@@ -217,14 +266,18 @@ def run(config: RunConfig, executor=None, on_prepared: Callable[[RunPlan], None]
     check_run_config(config)  # NOTE: before the lock, which makes the run folder
     executor = executor or LocalExecutor()
     with RunLock(results_folder(config)):  # NOTE: one writer per run folder; readers need no lock
-        plan = prepare(config, getattr(executor, "extract", None))
-        if on_prepared is not None:
-            on_prepared(plan)
-        todo = [u for u in plan.units if not R.is_done(plan.run_dir, *u)]
-        if len(todo) < len(plan.units):
-            log.info("resuming: %d of %d units already done", len(plan.units) - len(todo), len(plan.units))
-        t0 = time.perf_counter()
-        executor.map(plan, todo)
+        try:
+            plan = prepare(config, getattr(executor, "extract", None))
+            if on_prepared is not None:
+                on_prepared(plan)
+            todo = [u for u in plan.units if not R.is_done(plan.run_dir, *u)]
+            if len(todo) < len(plan.units):
+                log.info("resuming: %d of %d units already done", len(plan.units) - len(todo), len(plan.units))
+            t0 = time.perf_counter()
+            executor.map(plan, todo)
+        finally:
+            if isinstance(executor, LocalExecutor):
+                executor.close()  # NOTE: its worker processes end with the run, failed or not
         stages = S.load(plan.run_dir) + S.unit_stages(plan.run_dir, todo, time.perf_counter() - t0,
                                                       getattr(executor, "workers_used", 1))
         other = time.perf_counter() - started - sum(s.seconds for s in stages if not s.summed)

@@ -22,10 +22,12 @@ class Stage:
     summed: bool = False  # a sum over units that ran side by side: not part of the wall total
 
 
-def feature_stages(report: dict[str, dict]) -> list[Stage]:
-    """One row per extractor of the feature store's report."""
-    return [Stage(f"features {name}", st["seconds"],
-                  f"{st['computed']} computed, {st['cached']} from cache") for name, st in report.items()]
+def feature_stages(report: dict[str, dict], wall: float) -> list[Stage]:
+    """One row per extractor of the feature store's report (they may have run side by side),
+    and the extraction's wall time."""
+    return [Stage(f"features {name}", st["seconds"], f"{st['computed']} computed, {st['cached']} from cache",
+                  summed=True) for name, st in report.items()] + [
+        Stage("features", wall, f"{len(report)} extractors")]
 
 
 def unit_stages(run_dir: Path, units: list[tuple[str, int]], wall: float, workers: int) -> list[Stage]:

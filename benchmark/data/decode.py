@@ -75,9 +75,13 @@ def _decode_frames_at(path: Path, indices: list[int], intra_only: bool, width: i
                       height: int) -> dict[int, np.ndarray]:
     """Decode the frames at `indices`; with intra-only codecs (MJPEG) skip decoding the rest."""
     import av
+    from av.video.reformatter import VideoReformatter
 
     wanted = set(indices)
     out: dict[int, np.ndarray] = {}
+    # NOTE: one reformatter for the clip keeps its scaler (frame.to_ndarray builds one per frame,
+    # which cost 6x the decoding of a small MJPEG frame); the pixels are the same
+    reformatter = VideoReformatter()
     with av.open(str(path)) as container:
         stream = _video_stream(container, path)
         if intra_only:
@@ -88,7 +92,7 @@ def _decode_frames_at(path: Path, indices: list[int], intra_only: bool, width: i
             frames = enumerate(container.decode(stream))
         for index, frame in frames:
             if index in wanted and index not in out:
-                out[index] = frame.to_ndarray(width=width, height=height, format="rgb24")
+                out[index] = reformatter.reformat(frame, width=width, height=height, format="rgb24").to_ndarray()
             if len(out) == len(wanted):
                 break
     return out

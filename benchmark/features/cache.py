@@ -79,6 +79,7 @@ class FeatureStore:
     def __post_init__(self):
         self.root = Path(self.root)
         self._extractors: dict[str, Extractor] = {}
+        self._made: dict[str, set[Path]] = {}  # entries this store computed, by extractor
         if self.loaders is None:
             self.loaders = min(8, os.cpu_count() or 1) if str(self.device).startswith("cuda") else 0
 
@@ -138,19 +139,42 @@ class FeatureStore:
             raise KeyError(f"unknown feature(s) {unknown}; known: {sorted(index)}")
         out: dict[str, list] = {f: [None] * len(samples) for f in features}
         for name in dict.fromkeys(index[f] for f in features):
+            for upstream in reversed(self.upstream(name)[1:]):
+                # NOTE: made first, so that each extractor's time and counts are its own
+                self._compute_missing(upstream, samples)
             wanted = [f for f in features if index[f] == name]
             for i, entry in enumerate(self._entries(name, samples)):
                 for f in wanted:
                     out[f][i] = entry[f]
         return out
 
-    def _entries(self, name: str, samples: list[Sample]) -> list[dict]:
-        ext = self.extractor(name)
+    def fill(self, samples: list[Sample], features: list[str] | tuple[str, ...]) -> None:
+        """Compute every entry of `features` that is not in the cache yet (upstream extractors
+        first) and read none back: a run's extraction, before its units read the features."""
+        index = feature_index()
+        for name in dict.fromkeys(index[f] for f in features):
+            for extractor in reversed(self.upstream(name)):
+                _, found = self._compute_missing(extractor, samples)
+                self.stats[extractor].cached += found
+                self._note_cost(extractor)
+
+    def _compute_missing(self, name: str, samples: list[Sample]) -> tuple[list[Path], int]:
+        """Compute the entries not in the cache yet; their paths, and how many were there."""
         folder = self.folder(name)
-        stats = self.stats.setdefault(name, ExtractorStats())
+        self.stats.setdefault(name, ExtractorStats())
         paths = [self._entry_path(folder, name, s) for s in samples]
         todo = [i for i, p in enumerate(paths) if not p.exists()]
         self._compute(name, [samples[i] for i in todo], [paths[i] for i in todo])
+        # NOTE: entries made by this store earlier (an upstream made first) are no cache hits
+        made = self._made.setdefault(name, set())
+        found = len(paths) - len(todo) - sum(p in made for p in paths)
+        made.update(paths[i] for i in todo)
+        return paths, found
+
+    def _entries(self, name: str, samples: list[Sample]) -> list[dict]:
+        ext = self.extractor(name)
+        stats = self.stats.setdefault(name, ExtractorStats())
+        paths, found = self._compute_missing(name, samples)
         entries = _read_entries(paths, ext.outputs)
         bad = [i for i, e in enumerate(entries) if isinstance(e, str)]
         for i in bad:
@@ -162,11 +186,14 @@ class FeatureStore:
                 raise DataError(samples[i].directory, f"{name} features computed afresh are bad "
                                                       f"({entry}): look at this sample's files")
             entries[i] = entry
-        stats.cached += len(samples) - len(todo) - len(bad)
-        cost = self.cost(name)
+        stats.cached += found - len(bad)
+        self._note_cost(name)
+        return entries
+
+    def _note_cost(self, name: str) -> None:
+        stats, cost = self.stats[name], self.cost(name)
         stats.backbone, stats.parameters, stats.ms_per_sample = (
             cost["backbone"], cost["parameters"], cost["ms_per_sample"])
-        return entries
 
     def _compute(self, name: str, samples: list[Sample], paths: list[Path]) -> None:
         """Run the extractor over `samples` and save each result at its path."""
