@@ -46,7 +46,8 @@ class DryRun:
         return "\n".join(lines)
 
 
-def dry_run(config: RunConfig, executor: str = "local", address: str | None = None) -> DryRun:
+def dry_run(config: RunConfig, executor: str = "local", address: str | None = None,
+            workers: int | None = None) -> DryRun:
     check_run_config(config)  # bad options fail here, as in a real run
     specs = resolve_methods(config.methods)  # unknown names too
     config.resolved_profile()  # an unknown profile too
@@ -57,7 +58,7 @@ def dry_run(config: RunConfig, executor: str = "local", address: str | None = No
         run_dir = results_folder(config)
         units = [(s.name, seed, R.is_done(run_dir, s.name, seed)) for s in specs for seed in config.seeds]
         return DryRun(run_dir, f"synthetic twin, not generated yet: `bench run` generates it into {root}",
-                      units, [], _resources(config, executor, address, [u[:2] for u in units if not u[2]]),
+                      units, [], _resources(config, executor, address, workers, [u[:2] for u in units if not u[2]]),
                       ["every feature of every sample is still to extract (no dataset yet)"])
     plan, dataset = plan_run(config)
     counts = ", ".join(f"{k} {len(v)}" for k, v in plan.samples.items())
@@ -80,20 +81,22 @@ def dry_run(config: RunConfig, executor: str = "local", address: str | None = No
     cached = plan.store().cached(samples, plan.features)
     features = [(name, hit, miss) for name, (hit, miss) in cached.items()]
     return DryRun(plan.run_dir, described, units, features,
-                  _resources(config, executor, address, [u[:2] for u in units if not u[2]]), notes)
+                  _resources(config, executor, address, workers, [u[:2] for u in units if not u[2]]), notes)
 
 
-def _resources(config: RunConfig, executor: str, address: str | None,
+def _resources(config: RunConfig, executor: str, address: str | None, workers: int | None,
                todo: list[tuple[str, int]]) -> list[str]:
     from benchmark.executors.ray_executor import unit_resources
     from benchmark.method import load_methods
 
     profile = config.resolved_profile()
-    lines = [f"feature extraction: this process, device {config.device}"]
     if executor != "ray":
-        lines.append(f"units: one after another in this process, device {config.device} "
-                     f"(executor {executor})")
-        return lines
+        from benchmark.runner import LocalExecutor
+
+        n = LocalExecutor(workers).plan_workers(config.resolved_profile(), config.device, todo)
+        where = "this process" if n == 1 else f"{n} worker processes side by side"
+        return [f"feature extraction and units: {where}, device {config.device} (executor {executor})"]
+    lines = [f"feature extraction: this process, device {config.device}"]
     registry = load_methods()
     asks = [unit_resources(registry.get(m), profile, config.device) for m, _ in todo]
     where = f"the Ray cluster at {address}" if address else "a local Ray cluster on this machine"

@@ -9,6 +9,7 @@ went is kept in `run.json` (`benchmark.stages`).
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 import json
@@ -33,6 +34,7 @@ from benchmark.features.cache import FeatureStore
 from benchmark.fingerprint import refuse_stale_units, run_fingerprint
 from benchmark.method import METHODS, Selector
 from benchmark.plan import RunConfig, RunPlan, jsonable_config, plan_run, results_folder, twin_ready
+from benchmark.profiles import Profile
 from benchmark.resources import return_freed_memory
 from benchmark.run_lock import RunLock
 from benchmark.unit import run_unit
@@ -133,9 +135,22 @@ def _cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def worker_threads(workers: int) -> int:
-    """Torch threads of each of `workers` processes: their share of the cores."""
-    return max(1, _cores() // workers)
+def unit_threads(profile: Profile) -> int:
+    """Torch threads of every unit and extraction job of a local run: the cores a unit asks for
+    (`Profile.unit_cpus`, as a Ray task gets), at most this machine's. Fixed by the profile, so
+    a unit computes the same floats in any process, alone or beside others (a BLAS sum split
+    over another number of threads moves the last bits)."""
+    return max(1, min(int(profile.unit_cpus), _cores()))
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _start_worker(threads: int, modules: tuple[str, ...], level: int,
@@ -171,17 +186,17 @@ def extraction_jobs(store: FeatureStore, features: tuple[str, ...]) -> list[tupl
 
 class LocalExecutor:
     """Extraction and units on this machine: in this process (`workers=1`, the default of `run`),
-    or side by side in `workers` processes, each with its share of the cores (`workers=None`,
-    the default of `bench run`: on the CPU one per core, at most one per unit and one per
-    `WORKER_MEMORY` of available memory; on a GPU one). The extraction runs one job per chain
-    of extractors (`extraction_jobs`); the same processes then run the units.
+    or side by side in `workers` processes (`workers=None`, the default of `bench run`: on the
+    CPU as many as the cores hold units of the profile's `unit_cpus`, at most one per unit or
+    extraction job and one per `WORKER_MEMORY` of available memory; on a GPU one). The
+    extraction runs one job per chain of extractors (`extraction_jobs`); the same processes then
+    run the units. Every job runs with `unit_threads` torch threads, so a unit gives the same
+    numbers here, in a worker, alone or beside others, in any order.
 
-    Each unit seeds its own generators and reads its features from the cache, so a unit gives
-    the same result in any worker and in any order (with the same number of torch threads: a
-    BLAS sum split otherwise moves the last bits of a float). A worker registers the methods by
-    importing their modules: a method only this process knows (defined in a notebook), or
-    changed here after import, runs as this process knows it only with `workers=1` (one is then
-    used). `setup` runs once in each worker process before its first job (e.g. a test's spy)."""
+    A worker registers the methods by importing their modules: a method only this process knows
+    (defined in a notebook), or changed here after import, runs as this process knows it only
+    with `workers=1` (one is then used). `setup` runs once in each worker process before its
+    first job (e.g. a test's spy)."""
 
     name = "local"
     WORKER_MEMORY = 3 * 2**30  # NOTE: a quick-profile unit peaks near 2 GiB (torch, features)
@@ -191,18 +206,20 @@ class LocalExecutor:
         self.workers_used = 1
         self._pool: ProcessPoolExecutor | None = None
 
-    def plan_workers(self, plan: RunPlan, units: list[tuple[str, int]]) -> int:
+    def plan_workers(self, profile: Profile, device: str, units: list[tuple[str, int]],
+                     jobs: int | None = None) -> int:
+        """How many processes run `units` (or `jobs` extraction jobs for them) on `device`."""
         if self.workers is not None:
             workers = self.workers
-        elif plan.config.device != "cpu":
+        elif device != "cpu":
             workers = 1
         else:
             import psutil
 
-            workers = min(_cores(), psutil.virtual_memory().available // self.WORKER_MEMORY)
-        workers = max(1, min(workers, len(units)))
+            workers = min(_cores() // unit_threads(profile), psutil.virtual_memory().available // self.WORKER_MEMORY)
+        workers = max(1, min(workers, len(units) if jobs is None else jobs))
         if workers > 1 and not all(_shippable(m) for m, _ in units):
-            log.info("a method is defined only in this process: its units run here, one after another")
+            log.info("a method is defined only in this process: everything runs here, one after another")
             return 1
         return workers
 
@@ -212,7 +229,7 @@ class LocalExecutor:
             # NOTE: spawn, not fork: a forked child of a process that ran OpenMP or CUDA can hang
             self._pool = ProcessPoolExecutor(
                 workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
-                initargs=(worker_threads(workers), modules, logging.getLogger().level, self.setup))
+                initargs=(unit_threads(plan.profile), modules, logging.getLogger().level, self.setup))
             self.workers_used = workers
         return self._pool
 
@@ -225,10 +242,11 @@ class LocalExecutor:
     def extract(self, plan: RunPlan, store: FeatureStore, samples: list[Sample],
                 features: tuple[str, ...]) -> dict:
         """Every feature of `samples` into the cache; the extractors' report."""
-        workers = self.plan_workers(plan, plan.units)
         jobs = extraction_jobs(store, features)
-        if workers == 1 or len(jobs) == 1:
-            return extract_here(plan, store, samples, features)
+        workers = self.plan_workers(plan.profile, plan.config.device, plan.units, len(jobs))
+        if workers == 1:
+            with torch_threads(unit_threads(plan.profile)):
+                return extract_here(plan, store, samples, features)
         pool = self._start(plan, workers)
         report: dict[str, dict] = {}
         for future in [pool.submit(_fill, plan, samples, job) for job in jobs]:
@@ -236,12 +254,13 @@ class LocalExecutor:
         return {name: report[name] for name in store.sources(features)}
 
     def map(self, plan: RunPlan, units: list[tuple[str, int]]) -> list[Path]:
-        workers = self.plan_workers(plan, units)
+        workers = self.plan_workers(plan.profile, plan.config.device, units)
         if workers == 1 and self._pool is None:
             self.workers_used = 1
             if self.setup is not None:
                 self.setup()
-            return [run_unit(plan, m, s) for m, s in tqdm(units, desc="units", unit="unit")]
+            with torch_threads(unit_threads(plan.profile)):
+                return [run_unit(plan, m, s) for m, s in tqdm(units, desc="units", unit="unit")]
         pool = self._start(plan, workers)
         # NOTE: no training bars from workers: the parent's bar counts units
         futures = {pool.submit(run_unit, plan, m, s, False): (m, s) for m, s in units}

@@ -15,7 +15,8 @@ from benchmark import results as R
 from benchmark.method import METHODS, load_methods
 from benchmark.data.split import ProtocolError
 from benchmark.plan import RunConfig
-from benchmark.runner import LocalExecutor, prepare, run
+from benchmark.profiles import get_profile
+from benchmark.runner import LocalExecutor, _cores, prepare, run
 
 
 def _config(twin, out, **kw) -> RunConfig:
@@ -110,22 +111,14 @@ def test_same_seed_same_numbers(tiny_twin, tmp_path):
 
 
 def test_units_side_by_side_give_the_numbers_of_one_after_another(tiny_twin, tmp_path, readme_method):
-    """Two worker processes give every unit the scores it gets in this process with as many torch
-    threads as a worker has (BLAS sums in another order move the last bits of a float); the stage
-    table in run.json accounts for the run; a method only this process knows runs here."""
-    import torch
-
-    from benchmark.runner import worker_threads
-
+    """Two worker processes give every unit the scores it gets in this process (every job runs
+    with the profile's torch threads); the stage table in run.json accounts for the run; a
+    method only this process knows runs here."""
     methods = ("causal_film_no_film", "concat_ae_av", "patchcore", "recipe_manifest")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(worker_threads(2))
-    try:
-        here = run(_config(tiny_twin, tmp_path / "here", methods=methods), LocalExecutor(workers=1))
-    finally:
-        torch.set_num_threads(threads)
+    here = run(_config(tiny_twin, tmp_path / "here", methods=methods), LocalExecutor(workers=1))
     pool = LocalExecutor(workers=2)
-    apart = run(_config(tiny_twin, tmp_path / "apart", methods=methods), pool)
+    apart = run(RunConfig(root=tiny_twin, out=tmp_path / "apart", cache=tmp_path / "apart-cache",
+                          methods=methods), pool)
     assert pool.workers_used == 2
     for method in methods:
         assert _scores(R.unit_dir(here, method, 0)) == _scores(R.unit_dir(apart, method, 0)), method
@@ -134,12 +127,29 @@ def test_units_side_by_side_give_the_numbers_of_one_after_another(tiny_twin, tmp
     assert stages["dataset"]["detail"].endswith("welds loaded and screened")
     fits = sum(R.read_json(R.unit_dir(apart, m, 0) / "efficiency.json")["fit_seconds"] for m in methods)
     assert stages["units: fit"]["seconds"] == pytest.approx(fits)
-    assert {f"features {name}" for name in json.loads((apart / "run.json").read_text())["features"][
-        "extractors"]} <= set(stages)
+    extractors = json.loads((apart / "run.json").read_text())["features"]["extractors"]
+    assert {f"features {name}" for name in extractors} <= set(stages)
+    assert all(st["computed"] > 0 for st in extractors.values())  # its own cache, filled side by side
 
     notebook = LocalExecutor(workers=2)
     run(_config(tiny_twin, tmp_path / "notebook", methods=(readme_method, "recipe_manifest")), notebook)
     assert notebook.workers_used == 1
+
+
+def test_how_many_workers(tiny_twin, tmp_path):
+    quick, paper = get_profile("quick"), get_profile("paper")
+    units = [("concat_ae_av", 0), ("recipe_manifest", 0), ("patchcore", 0)]
+    assert LocalExecutor(workers=1).plan_workers(quick, "cpu", units) == 1
+    assert LocalExecutor(workers=8).plan_workers(quick, "cpu", units) == 3  # at most one per unit
+    assert LocalExecutor(workers=None).plan_workers(quick, "cuda", units) == 1  # one GPU
+    assert LocalExecutor(workers=None).plan_workers(quick, "cpu", units[:1]) == 1
+    assert LocalExecutor(workers=None).plan_workers(quick, "cpu", units[:1], jobs=5) > 1 or _cores() == 1
+    assert LocalExecutor(workers=None).plan_workers(paper, "cpu", units) == max(1, _cores() // 8)
+    from benchmark.dryrun import dry_run
+
+    config = _config(tiny_twin, tmp_path / "out", methods=("concat_ae_av", "recipe_manifest"))
+    assert "2 worker processes side by side" in dry_run(config, workers=2).render()
+    assert "feature extraction and units: this process" in dry_run(config, workers=1).render()
 
 
 def test_warm_cache_runs_no_backbone(tiny_twin, tmp_path, readme_method):

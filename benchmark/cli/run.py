@@ -89,7 +89,7 @@ def command(args) -> int:
     if args.dry_run:
         from benchmark.dryrun import dry_run
 
-        print(dry_run(config, args.executor, args.address).render())
+        print(dry_run(config, args.executor, args.address, args.workers).render())
         return 0
     executor = EXECUTORS.get(args.executor)(address=args.address, workers=args.workers)
     config_text = getattr(args, "config_text", None)  # set by `bench` (main); absent when called directly

@@ -155,15 +155,16 @@ class FeatureStore:
         for name in dict.fromkeys(index[f] for f in features):
             for extractor in reversed(self.upstream(name)):
                 _, found = self._compute_missing(extractor, samples)
-                self.stats[extractor].cached += found
+                self.stats.setdefault(extractor, ExtractorStats()).cached += found
                 self._note_cost(extractor)
 
     def _compute_missing(self, name: str, samples: list[Sample]) -> tuple[list[Path], int]:
         """Compute the entries not in the cache yet; their paths, and how many were there."""
         folder = self.folder(name)
-        self.stats.setdefault(name, ExtractorStats())
         paths = [self._entry_path(folder, name, s) for s in samples]
         todo = [i for i, p in enumerate(paths) if not p.exists()]
+        if todo:  # NOTE: an upstream extractor found whole in the cache gets no report line
+            self.stats.setdefault(name, ExtractorStats())
         self._compute(name, [samples[i] for i in todo], [paths[i] for i in todo])
         # NOTE: entries made by this store earlier (an upstream made first) are no cache hits
         made = self._made.setdefault(name, set())
