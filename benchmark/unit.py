@@ -116,7 +116,7 @@ def run_unit(plan: RunPlan, method_name: str, seed: int, progress: bool = True) 
     if len(out.sample) != len(test):
         raise RuntimeError(f"{method_name} returned {len(out.sample)} scores for {len(test)} TEST samples")
     masks = _test_masks(test) if (out.maps is not None and plan.has_masks) else None
-    subsets = test_subsets(plan)
+    subsets = matched_test_subsets(plan)
     metrics = M.evaluate(
         labels=np.array([s.label for s in test]), scores=out.sample,
         categories=[s.category for s in test],
@@ -171,8 +171,7 @@ def run_unit(plan: RunPlan, method_name: str, seed: int, progress: bool = True) 
     return folder
 
 
-
-def test_subsets(plan: RunPlan) -> dict[str, np.ndarray]:
+def matched_test_subsets(plan: RunPlan) -> dict[str, np.ndarray]:
     """{subset: (TEST,) bool}: every TEST normal, and the TEST defects that share the subset's
     confounds (recipe, session, both) with TRAIN normals (`benchmark.data.confounds`): there
     those confounds do not give the answer."""

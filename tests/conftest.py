@@ -27,6 +27,7 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(1)
 
 
+@pytest.hookimpl(tryfirst=True)  # NOTE: before xdist's hook, which reads the groups
 def pytest_collection_modifyitems(items):
     """Groups for pytest-xdist's `--dist loadgroup` (`make test`): the tests of each shared
     quick-profile run go to one worker, so that the run is made once; every other test stays with
