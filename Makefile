@@ -20,12 +20,12 @@ run: $(STAMP)
 	$(BIN)/bench run --method all --seeds 0
 	$(BIN)/bench table --out tables/main.tex
 
-# One pytest worker per core; the tests of a shared run or of one module stay together (conftest.py).
+# One pytest worker per core; the tests of one file stay together (module fixtures made once).
 test: $(STAMP)
-	$(BIN)/python -m pytest -n auto --dist loadgroup
+	$(BIN)/python -m pytest -n auto --dist loadfile
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -n auto --dist loadgroup -m "not slow and not paper and not ray"
+	$(BIN)/python -m pytest -n auto --dist loadfile -m "not slow and not paper and not ray"
 
 clean:
 	rm -rf results tables plots

@@ -17,7 +17,6 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no test may reach a model hub
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_RUNS = ("quick_run", "neutral_run")  # session fixtures that run the quick profile
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
     import torch
@@ -25,25 +24,6 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     # NOTE: `make test` runs one pytest worker per core: a second torch thread in each would only
     # oversubscribe the cores, where OpenMP's spinning threads slow every worker down
     torch.set_num_threads(1)
-
-
-@pytest.hookimpl(tryfirst=True)  # NOTE: before xdist's hook, which reads the groups
-def pytest_collection_modifyitems(items):
-    """Groups for pytest-xdist's `--dist loadgroup` (`make test`): the tests of each shared
-    quick-profile run go to one worker, so that the run is made once; every other test stays with
-    its module, so that module fixtures are made once."""
-    for item in items:
-        shared = [name for name in SHARED_RUNS if name in item.fixturenames]
-        item.add_marker(pytest.mark.xdist_group(shared[0] if shared else item.nodeid.split("::")[0]))
-
-VAL_READS = "val_label_reads.json"  # written next to the quick run by its VAL-label spy
-
-
-@pytest.fixture(scope="session")
-def tiny_twin(tmp_path_factory) -> Path:
-    from benchmark.data.synth import synthesize
-
-    return synthesize(tmp_path_factory.mktemp("twin") / "tiny", seed=0, size="tiny")
 
 
 def _install_val_spy(reads: Path) -> None:
