@@ -25,6 +25,8 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     # oversubscribe the cores, where OpenMP's spinning threads slow every worker down
     torch.set_num_threads(1)
 
+VAL_READS = "val_label_reads.json"  # written next to the quick run by its VAL-label spy
+
 
 def _install_val_spy(reads: Path) -> None:
     """Wrap the unit's one VAL-label query function (in this process: a run's worker) so that
