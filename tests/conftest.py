@@ -28,6 +28,13 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 VAL_READS = "val_label_reads.json"  # written next to the quick run by its VAL-label spy
 
 
+@pytest.fixture(scope="session")
+def tiny_twin(tmp_path_factory) -> Path:
+    from benchmark.data.synth import synthesize
+
+    return synthesize(tmp_path_factory.mktemp("twin") / "tiny", seed=0, size="tiny")
+
+
 def _install_val_spy(reads: Path) -> None:
     """Wrap the unit's one VAL-label query function (in this process: a run's worker) so that
     every read appends a line to `reads`."""
