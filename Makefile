@@ -20,12 +20,15 @@ run: $(STAMP)
 	$(BIN)/bench run --method all --seeds 0
 	$(BIN)/bench table --out tables/main.tex
 
-# One pytest worker per core; the tests of one file stay together (module fixtures made once).
+# One pytest worker per core; the tests of one file stay together (module fixtures made once),
+# files handed out in conftest.py's order (the longest first).
+PYTEST := $(BIN)/python -m pytest -n auto --dist loadfile --no-loadscope-reorder
+
 test: $(STAMP)
-	$(BIN)/python -m pytest -n auto --dist loadfile
+	$(PYTEST)
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -n auto --dist loadfile -m "not slow and not paper and not ray"
+	$(PYTEST) -m "not slow and not paper and not ray"
 
 clean:
 	rm -rf results tables plots

@@ -331,6 +331,14 @@ def run_info(run_dir: Path) -> dict:
     return _parse_json(path) if path.exists() else {}
 
 
+def write_run_info(run_dir: Path, info: dict) -> None:
+    """Write run.json whole, atomically: a table or a second run may read it meanwhile."""
+    path = Path(run_dir) / "run.json"
+    tmp = path.with_name(f".run.json.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(info, indent=2))
+    os.replace(tmp, path)
+
+
 # ---------------------------------------------------------------------------- TEST views
 def has_views(run_dir: Path) -> bool:
     return (Path(run_dir) / VIEWS_DIR).is_dir()

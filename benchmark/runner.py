@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import importlib
-import json
 import logging
 import multiprocessing
 import os
@@ -110,9 +109,7 @@ def prepare(config: RunConfig, extract: Callable | None = None) -> RunPlan:
         "units": [f"{m}/seed{s}" for m, s in plan.units],
         S.KEY: [dataclasses.asdict(s) for s in stages],
     }
-    tmp = run_dir / f".run.json.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(info, indent=2))
-    os.replace(tmp, run_dir / "run.json")  # NOTE: readers may read it while a run writes it
+    R.write_run_info(run_dir, info)
     if dataset.excluded:
         log.warning("excluded %d samples, for every method:", len(dataset.excluded))
         for e in dataset.excluded[:EXCLUSIONS_SHOWN]:
@@ -131,7 +128,8 @@ def _shippable(method: str) -> bool:
     return getattr(module, "__file__", None) is not None
 
 
-def _cores() -> int:
+def available_cores() -> int:
+    """The cores this process may run on (its affinity mask, not the machine's count)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
@@ -140,7 +138,7 @@ def unit_threads(profile: Profile) -> int:
     (`Profile.unit_cpus`, as a Ray task gets), at most this machine's. Fixed by the profile, so
     a unit computes the same floats in any process, alone or beside others (a BLAS sum split
     over another number of threads moves the last bits)."""
-    return max(1, min(int(profile.unit_cpus), _cores()))
+    return max(1, min(int(profile.unit_cpus), available_cores()))
 
 
 @contextlib.contextmanager
@@ -216,7 +214,7 @@ class LocalExecutor:
         else:
             import psutil
 
-            workers = min(_cores() // unit_threads(profile), psutil.virtual_memory().available // self.WORKER_MEMORY)
+            workers = min(available_cores() // unit_threads(profile), psutil.virtual_memory().available // self.WORKER_MEMORY)
         workers = max(1, min(workers, len(units) if jobs is None else jobs))
         if workers > 1 and not all(_shippable(m) for m, _ in units):
             log.info("a method is defined only in this process: everything runs here, one after another")

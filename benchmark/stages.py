@@ -5,7 +5,6 @@ its end and keeps the same figures under "stages" in `run.json`."""
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -48,13 +47,8 @@ def unit_stages(run_dir: Path, units: list[tuple[str, int]], wall: float, worker
 
 
 def save(run_dir: Path, stages: list[Stage]) -> None:
-    """Put `stages` into run.json (replacing earlier ones), atomically."""
-    path = run_dir / "run.json"
-    info = json.loads(path.read_text())
-    info[KEY] = [asdict(s) for s in stages]
-    tmp = path.with_name(f".run.json.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(info, indent=2))
-    os.replace(tmp, path)  # NOTE: readers may read it while a run writes it
+    """Put `stages` into run.json (replacing earlier ones)."""
+    R.write_run_info(run_dir, R.run_info(run_dir) | {KEY: [asdict(s) for s in stages]})
 
 
 def load(run_dir: Path) -> list[Stage]:

@@ -5,12 +5,15 @@ run of the one-sided methods and Causal-FiLM on the confound-free twin (modality
 chain-breakers)."""
 from __future__ import annotations
 
+import fcntl
 import functools
 import json
 import os
 import re
 import sys
+import tempfile
 import types
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -25,14 +28,63 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     # oversubscribe the cores, where OpenMP's spinning threads slow every worker down
     torch.set_num_threads(1)
 
+# The files that make minutes-long runs, the longest first. `make test` hands whole files to its
+# workers in this order (`--dist loadfile --no-loadscope-reorder`): one worker takes the
+# paper-shape run while the other makes the quick and neutral runs and then the files that read
+# them; the short files fill in around both.
+LONGEST_FIRST = ("test_paper_shapes.py", "test_quick_profile.py", "test_recipes.py", "test_confounds.py",
+                 "test_golden.py", "test_protocol.py", "test_label_guard.py", "test_runner.py",
+                 "test_ray_executor.py")
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest as collected
+
+
 VAL_READS = "val_label_reads.json"  # written next to the quick run by its VAL-label spy
+
+
+def made_once(tmp_path_factory, name: str, make: Callable[[Path], Path]) -> Path:
+    """`make(folder)` once per test session, its result shared by every pytest worker.
+
+    Under pytest-xdist each worker is a process with its own session fixtures: the first worker
+    that asks makes the run under a file lock, the others wait for it and read the path it
+    returned, rather than make the same run again."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the session's folder, above every worker's own
+    record = root / f"{name}.path"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not record.exists():
+            # a fresh folder per try: a worker that failed here leaves no half run to the next one
+            record.write_text(str(make(Path(tempfile.mkdtemp(prefix=f"{name}-", dir=root)))))
+        return Path(record.read_text())
 
 
 @pytest.fixture(scope="session")
 def tiny_twin(tmp_path_factory) -> Path:
     from benchmark.data.synth import synthesize
 
-    return synthesize(tmp_path_factory.mktemp("twin") / "tiny", seed=0, size="tiny")
+    return made_once(tmp_path_factory, "tiny-twin",
+                     lambda folder: synthesize(folder / "tiny", seed=0, size="tiny"))
+
+
+@pytest.fixture(scope="session")
+def tiny_cache(tmp_path_factory) -> Path:
+    """One feature cache for the tiny twin's runs, shared by every worker (entries are written
+    atomically, so two workers filling the same entry write the same bytes): each backbone pass
+    over the tiny twin is made once per session. Tests of extraction itself keep their own."""
+    return made_once(tmp_path_factory, "tiny-cache", lambda folder: folder)
+
+
+@pytest.fixture(scope="session")
+def quick_twin(tmp_path_factory) -> Path:
+    """The embedded default (`make run`'s twin, in datasets/), generated once if absent."""
+    from benchmark.plan import default_dataset
+
+    return made_once(tmp_path_factory, "quick-twin", lambda _: default_dataset())
 
 
 def _install_val_spy(reads: Path) -> None:
@@ -56,18 +108,21 @@ def _install_val_spy(reads: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def quick_run(tmp_path_factory) -> Path:
+def quick_run(tmp_path_factory, quick_twin) -> Path:
     """The quick profile exactly as `make run` runs it: all methods, seed 0, synthetic twin.
     A spy wraps the one VAL-label query function in every worker and counts every read
     (`<run>/../val_label_reads.json`). BENCH_QUICK_RUN=results/<run> reuses a finished run instead
     (for developing the slow tests)."""
+    if os.environ.get("BENCH_QUICK_RUN"):
+        return Path(os.environ["BENCH_QUICK_RUN"])
+    return made_once(tmp_path_factory, "quick", _quick_run)  # on quick_twin, as `make run` finds it
+
+
+def _quick_run(out: Path) -> Path:
     from benchmark import unit
     from benchmark.plan import RunConfig
     from benchmark.runner import LocalExecutor, run
 
-    if os.environ.get("BENCH_QUICK_RUN"):
-        return Path(os.environ["BENCH_QUICK_RUN"])
-    out = tmp_path_factory.mktemp("quick")
     reads = out / "val_reads.log"
     reads.touch()
     val_query = unit.val_query  # NOTE: with one worker the spy goes into this process; undone below
@@ -90,11 +145,15 @@ def neutral_run(tmp_path_factory) -> Path:
     """The quick profile on the confound-free twin (the same configurations for every category,
     sessions that say nothing about the label) for the one-sided methods, Causal-FiLM and the
     session floors: there a defect shows only in its modalities, and a session gives nothing."""
+    return made_once(tmp_path_factory, "neutral", _neutral_run)
+
+
+def _neutral_run(out: Path) -> Path:
     from benchmark.plan import RunConfig
     from benchmark.runner import LocalExecutor, run
 
-    return run(RunConfig(methods=NEUTRAL_METHODS, seeds=(0,), synth_confounds="none",
-                         out=tmp_path_factory.mktemp("neutral")), LocalExecutor(workers=None))
+    return run(RunConfig(methods=NEUTRAL_METHODS, seeds=(0,), synth_confounds="none", out=out),
+               LocalExecutor(workers=None))
 
 
 @pytest.fixture(scope="module")

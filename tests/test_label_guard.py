@@ -527,13 +527,12 @@ TWIN_KNOWN_MISSES = {("01-25-23-0359-04", "20230126_100215_001.jpg"),
 
 
 @pytest.mark.slow
-def test_synthetic_twin_synthesize(tmp_path):
-    """End to end on synthesize() output: label found in every view but the known misses,
-    defect masks untouched."""
+def test_synthetic_twin_synthesize(quick_twin):
+    """End to end on synthesize() output (the quick twin, seed 0, label drawn): label found in
+    every view but the known misses, defect masks untouched."""
     from pathlib import Path
 
-    synth = _synth()
-    out = synth.synthesize(tmp_path / "twin", seed=0, size="quick", label=True)
+    out = quick_twin
     runs = sorted(p for p in Path(out).rglob("masks") if p.is_dir())
     assert runs, "synthesize wrote no masks/"
     n, missed = 0, set()

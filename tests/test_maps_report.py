@@ -79,11 +79,11 @@ def maps_method():
 
 
 @pytest.fixture(scope="module")
-def maps_run(tiny_twin, tmp_path_factory, maps_method, readme_method) -> Path:
+def maps_run(tiny_twin, tiny_cache, tmp_path_factory, maps_method, readme_method) -> Path:
     out = tmp_path_factory.mktemp("maps")
     PatchMaps.returned.clear()
     return run(RunConfig(methods=(maps_method, readme_method), seeds=(0,), root=tiny_twin, out=out,
-                         cache=out / "cache", run="with-maps", save_maps=True))
+                         cache=tiny_cache, run="with-maps", save_maps=True))
 
 
 def _scores(unit: R.UnitResult) -> list[dict]:

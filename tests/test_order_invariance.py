@@ -18,9 +18,9 @@ METHOD_NAMES = sorted(load_methods())
 
 
 @pytest.fixture(scope="module")
-def small_plan(tiny_twin, tmp_path_factory):
+def small_plan(tiny_twin, tiny_cache, tmp_path_factory):
     """The run's plan on the first few samples of each split of the tiny twin, smoke training."""
-    plan, _ = plan_run(RunConfig(methods=("all",), root=tiny_twin, smoke=True,
+    plan, _ = plan_run(RunConfig(methods=("all",), root=tiny_twin, smoke=True, cache=tiny_cache,
                                  out=tmp_path_factory.mktemp("order")))
     plan.samples = {split: ss[:SIZES[split]] for split, ss in plan.samples.items()}
     return plan

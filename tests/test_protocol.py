@@ -24,8 +24,8 @@ from benchmark.tables.build import RunData
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("protocol-cache")
+def cache(tiny_cache) -> Path:
+    return tiny_cache
 
 
 def _config(twin, out, cache, **kw) -> RunConfig:

@@ -1,6 +1,8 @@
 """The Ray executor: two methods x two seeds on a local 2-CPU Ray cluster give exactly the local
 executor's metrics and scores, a second run reruns nothing, a worker that cannot see the feature
-cache fails its unit with a clear message, and units ask for the profile's resources.
+cache fails its unit with a clear message, and units ask for the profile's resources. Feature
+extraction sharded over the cluster (`RayExecutor.extract`, the same Ray run): every cache entry
+is byte for byte the one-process run's and every backbone pass runs once, in the shards.
 
 Deselect with `-m "not ray"`; the Ray tests skip (with the reason) when `ray` is not installed."""
 from __future__ import annotations
@@ -41,7 +43,8 @@ def _unit_files(run_dir: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def both_runs(tiny_twin, tmp_path_factory):
     """The same two methods x two seeds, run by the local executor and by a 2-CPU Ray cluster into
-    separate out folders (and so separate feature caches): the runs share only the dataset."""
+    separate out folders (and so separate feature caches, the Ray one filled by its shards): the
+    runs share only the dataset."""
     executor = _ray_executor()
     import torch
 
@@ -49,7 +52,8 @@ def both_runs(tiny_twin, tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("ray-vs-local")
     # NOTE: a unit's float32 sums depend on torch's intra-op thread count (reduction order, ~1e-7),
-    # and a quick Ray unit runs on the 1 CPU it reserves; the local run uses as many threads.
+    # and a quick Ray unit or extraction shard runs on the 1 CPU it reserves; the local run uses
+    # as many threads.
     threads = torch.get_num_threads()
     torch.set_num_threads(UnitResources(cpus=1).threads)
     try:
@@ -58,6 +62,17 @@ def both_runs(tiny_twin, tmp_path_factory):
         torch.set_num_threads(threads)
     ray_config = RunConfig(root=tiny_twin, out=tmp / "ray", methods=METHODS, seeds=SEEDS)
     return local_dir, run(ray_config, executor), ray_config, executor
+
+
+def _extraction_log(run_dir: Path) -> dict:
+    return json.loads((run_dir / "run.json").read_text())["features"]["extractors"]
+
+
+@pytest.fixture(scope="module")
+def first_extraction(both_runs) -> tuple[dict, dict]:
+    """Each run's extraction log as its first pass wrote it (the rerun test runs the Ray run
+    again, which rewrites its run.json: nothing computed then)."""
+    return _extraction_log(both_runs[0]), _extraction_log(both_runs[1])
 
 
 @pytest.mark.ray
@@ -75,7 +90,7 @@ def test_ray_metrics_identical_to_local(both_runs):
 
 
 @pytest.mark.ray
-def test_ray_never_reruns_finished_units(both_runs):
+def test_ray_never_reruns_finished_units(both_runs, first_extraction):  # read before the rerun
     _, ray_dir, ray_config, executor = both_runs
     stamps = {p: p.stat().st_mtime_ns for p in ray_dir.glob("*/seed*/metrics.json")}
     assert len(stamps) == len(METHODS) * len(SEEDS)
@@ -118,3 +133,27 @@ def test_unit_resources_follow_profile_device_and_method():
     assert res == UnitResources(cpus=16, gpus=1, memory_gb=96)
     assert res.options() == {"num_cpus": 16, "num_gpus": 1, "memory": 96 * 2**30}
     assert unit_resources(Declared(), quick) == UnitResources(cpus=1)
+
+
+# ---------------------------------------------------------------------------- sharded extraction
+def _cache_files(cache: Path) -> dict[str, bytes]:
+    """Every feature entry and settings file (not the cost logs: timings, one file per process)."""
+    return {str(p.relative_to(cache)): p.read_bytes() for p in sorted(cache.rglob("*"))
+            if p.is_file() and not p.name.startswith((".", "cost-"))}
+
+
+@pytest.mark.ray
+def test_sharded_cache_is_the_one_process_cache(both_runs):
+    local, remote, _, _ = both_runs
+    a = _cache_files(local.parent / ".feature_cache")
+    b = _cache_files(remote.parent / ".feature_cache")
+    assert len(a) > 100 and a.keys() == b.keys()
+    assert [k for k in a if a[k] != b[k]] == []
+
+
+@pytest.mark.ray
+def test_shards_ran_every_backbone_pass(first_extraction):
+    here, sharded = first_extraction
+    for name, stats in sharded.items():
+        assert stats["shards"] == 2
+        assert stats["computed"] == here[name]["computed"]  # every pass once, in the shards

@@ -16,11 +16,12 @@ from benchmark.method import METHODS, load_methods
 from benchmark.data.split import ProtocolError
 from benchmark.plan import RunConfig
 from benchmark.profiles import get_profile
-from benchmark.runner import LocalExecutor, _cores, prepare, run
+from benchmark import runner
+from benchmark.runner import LocalExecutor, prepare, run
 
 
-def _config(twin, out, **kw) -> RunConfig:
-    return RunConfig(root=twin, out=out, cache=out.parent / "cache", **kw)
+def _config(twin, cache, out, **kw) -> RunConfig:
+    return RunConfig(root=twin, out=out, cache=cache, **kw)
 
 
 def _scores(folder: Path) -> list[tuple[str, str]]:
@@ -28,8 +29,8 @@ def _scores(folder: Path) -> list[tuple[str, str]]:
         return [(r["id"], r["score"]) for r in csv.DictReader(f)]
 
 
-def test_readme_snippet_runs_through_registry_and_runner(tiny_twin, tmp_path, readme_method):
-    run_dir = run(_config(tiny_twin, tmp_path / "out", methods=(readme_method,)))
+def test_readme_snippet_runs_through_registry_and_runner(tiny_twin, tiny_cache, tmp_path, readme_method):
+    run_dir = run(_config(tiny_twin, tiny_cache, tmp_path / "out", methods=(readme_method,)))
     unit = R.unit_dir(run_dir, readme_method, 0)
     assert R.is_done(run_dir, readme_method, 0)
     metrics = json.loads((unit / "metrics.json").read_text())
@@ -49,9 +50,9 @@ class _Killed(Exception):
     pass
 
 
-def test_killed_run_resumes_without_redoing_finished_units(tiny_twin, tmp_path, readme_method,
+def test_killed_run_resumes_without_redoing_finished_units(tiny_twin, tiny_cache, tmp_path, readme_method,
                                                            monkeypatch):
-    config = _config(tiny_twin, tmp_path / "out", methods=(readme_method,), seeds=(0, 1))
+    config = _config(tiny_twin, tiny_cache, tmp_path / "out", methods=(readme_method,), seeds=(0, 1))
     spec = METHODS.get(readme_method)
     original_fit = spec.cls.fit
 
@@ -83,7 +84,7 @@ def test_killed_run_resumes_without_redoing_finished_units(tiny_twin, tmp_path, 
     assert [u.seed for u in R.load_run(run_dir)] == [0, 1]
 
 
-def test_defective_train_sample_is_refused(tiny_twin, tmp_path, readme_method):
+def test_defective_train_sample_is_refused(tiny_twin, tiny_cache, tmp_path, readme_method):
     rows = list(csv.DictReader(open(tiny_twin / "manifest.csv")))
     defect = next(r for r in rows if r["CATEGORY"] != "Good")
     defect["SPLIT"] = "TRAIN"
@@ -93,7 +94,7 @@ def test_defective_train_sample_is_refused(tiny_twin, tmp_path, readme_method):
         writer.writeheader()
         writer.writerows(rows)
     with pytest.raises(ProtocolError, match=defect["SUBDIRS"].split("/")[-1]):
-        prepare(_config(tiny_twin, tmp_path / "out", methods=(readme_method,), manifest=manifest))
+        prepare(_config(tiny_twin, tiny_cache, tmp_path / "out", methods=(readme_method,), manifest=manifest))
     cli = subprocess.run([sys.executable, "-m", "benchmark.cli", "run", "--root", str(tiny_twin),
                           "--manifest", str(manifest), "--method", "causal_film",
                           "--out", str(tmp_path / "cli")], capture_output=True, text=True)
@@ -101,21 +102,21 @@ def test_defective_train_sample_is_refused(tiny_twin, tmp_path, readme_method):
     assert "Traceback" not in cli.stderr and "bench: error:" in cli.stderr
 
 
-def test_same_seed_same_numbers(tiny_twin, tmp_path):
-    first = run(_config(tiny_twin, tmp_path / "a", methods=("causal_film",), seeds=(3,)))
-    second = run(_config(tiny_twin, tmp_path / "b", methods=("causal_film",), seeds=(3,)))
-    other = run(_config(tiny_twin, tmp_path / "c", methods=("causal_film",), seeds=(4,)))
+def test_same_seed_same_numbers(tiny_twin, tiny_cache, tmp_path):
+    first = run(_config(tiny_twin, tiny_cache, tmp_path / "a", methods=("causal_film",), seeds=(3,)))
+    second = run(_config(tiny_twin, tiny_cache, tmp_path / "b", methods=("causal_film",), seeds=(3,)))
+    other = run(_config(tiny_twin, tiny_cache, tmp_path / "c", methods=("causal_film",), seeds=(4,)))
     a = _scores(R.unit_dir(first, "causal_film", 3))
     assert a == _scores(R.unit_dir(second, "causal_film", 3))
     assert a != _scores(R.unit_dir(other, "causal_film", 4))
 
 
-def test_units_side_by_side_give_the_numbers_of_one_after_another(tiny_twin, tmp_path, readme_method):
+def test_units_side_by_side_give_the_numbers_of_one_after_another(tiny_twin, tiny_cache, tmp_path, readme_method):
     """Two worker processes give every unit the scores it gets in this process (every job runs
     with the profile's torch threads); the stage table in run.json accounts for the run; a
     method only this process knows runs here."""
     methods = ("causal_film_no_film", "concat_ae_av", "patchcore", "recipe_manifest")
-    here = run(_config(tiny_twin, tmp_path / "here", methods=methods), LocalExecutor(workers=1))
+    here = run(_config(tiny_twin, tiny_cache, tmp_path / "here", methods=methods), LocalExecutor(workers=1))
     pool = LocalExecutor(workers=2)
     apart = run(RunConfig(root=tiny_twin, out=tmp_path / "apart", cache=tmp_path / "apart-cache",
                           methods=methods), pool)
@@ -132,28 +133,39 @@ def test_units_side_by_side_give_the_numbers_of_one_after_another(tiny_twin, tmp
     assert all(st["computed"] > 0 for st in extractors.values())  # its own cache, filled side by side
 
     notebook = LocalExecutor(workers=2)
-    run(_config(tiny_twin, tmp_path / "notebook", methods=(readme_method, "recipe_manifest")), notebook)
+    run(_config(tiny_twin, tiny_cache, tmp_path / "notebook", methods=(readme_method, "recipe_manifest")), notebook)
     assert notebook.workers_used == 1
 
 
-def test_how_many_workers(tiny_twin, tmp_path):
+def test_how_many_workers(tiny_twin, tiny_cache, tmp_path, monkeypatch):
+    import psutil
+
+    load_methods()
     quick, paper = get_profile("quick"), get_profile("paper")
     units = [("concat_ae_av", 0), ("recipe_manifest", 0), ("patchcore", 0)]
     assert LocalExecutor(workers=1).plan_workers(quick, "cpu", units) == 1
     assert LocalExecutor(workers=8).plan_workers(quick, "cpu", units) == 3  # at most one per unit
-    assert LocalExecutor(workers=None).plan_workers(quick, "cuda", units) == 1  # one GPU
-    assert LocalExecutor(workers=None).plan_workers(quick, "cpu", units[:1]) == 1
-    assert LocalExecutor(workers=None).plan_workers(quick, "cpu", units[:1], jobs=5) > 1 or _cores() == 1
-    assert LocalExecutor(workers=None).plan_workers(paper, "cpu", units) == max(1, _cores() // 8)
+    # NOTE: the automatic count on a 16-core machine with 64 GiB free (a test worker may be held
+    # to one core, see conftest.py)
+    monkeypatch.setattr(runner, "available_cores", lambda: 16)
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: type("Memory", (), {"available": 64 * 2**30}))
+    auto = LocalExecutor(workers=None)
+    assert auto.plan_workers(quick, "cuda", units) == 1  # one GPU
+    assert auto.plan_workers(quick, "cpu", units) == 3 and auto.plan_workers(quick, "cpu", units[:1]) == 1
+    assert auto.plan_workers(quick, "cpu", units * 10) == 16  # one per core (quick: 1 CPU a unit)
+    assert auto.plan_workers(quick, "cpu", units[:1], jobs=5) == 5  # extraction jobs, not units
+    assert auto.plan_workers(paper, "cpu", units) == 2  # 8 cores a unit
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: type("Memory", (), {"available": 7 * 2**30}))
+    assert auto.plan_workers(quick, "cpu", units * 10) == 2  # one per 3 GiB free
     from benchmark.dryrun import dry_run
 
-    config = _config(tiny_twin, tmp_path / "out", methods=("concat_ae_av", "recipe_manifest"))
+    config = _config(tiny_twin, tiny_cache, tmp_path / "out", methods=("concat_ae_av", "recipe_manifest"))
     assert "2 worker processes side by side" in dry_run(config, workers=2).render()
     assert "feature extraction and units: this process" in dry_run(config, workers=1).render()
 
 
-def test_warm_cache_runs_no_backbone(tiny_twin, tmp_path, readme_method):
-    config = _config(tiny_twin, tmp_path / "out", methods=(readme_method,))
+def test_warm_cache_runs_no_backbone(tiny_twin, tiny_cache, tmp_path, readme_method):
+    config = _config(tiny_twin, tiny_cache, tmp_path / "out", methods=(readme_method,))
     prepare(config)
     info = json.loads((prepare(config).run_dir / "run.json").read_text())
     extractors = info["features"]["extractors"]
