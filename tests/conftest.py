@@ -108,14 +108,15 @@ def _install_val_spy(reads: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def quick_run(tmp_path_factory, quick_twin) -> Path:
+def quick_run(tmp_path_factory, request) -> Path:
     """The quick profile exactly as `make run` runs it: all methods, seed 0, synthetic twin.
     A spy wraps the one VAL-label query function in every worker and counts every read
     (`<run>/../val_label_reads.json`). BENCH_QUICK_RUN=results/<run> reuses a finished run instead
     (for developing the slow tests)."""
     if os.environ.get("BENCH_QUICK_RUN"):
         return Path(os.environ["BENCH_QUICK_RUN"])
-    return made_once(tmp_path_factory, "quick", _quick_run)  # on quick_twin, as `make run` finds it
+    request.getfixturevalue("quick_twin")  # the twin generated under its lock, as `make run` finds it
+    return made_once(tmp_path_factory, "quick", _quick_run)
 
 
 def _quick_run(out: Path) -> Path:

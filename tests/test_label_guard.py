@@ -530,10 +530,7 @@ TWIN_KNOWN_MISSES = {("01-25-23-0359-04", "20230126_100215_001.jpg"),
 def test_synthetic_twin_synthesize(quick_twin):
     """End to end on synthesize() output (the quick twin, seed 0, label drawn): label found in
     every view but the known misses, defect masks untouched."""
-    from pathlib import Path
-
-    out = quick_twin
-    runs = sorted(p for p in Path(out).rglob("masks") if p.is_dir())
+    runs = sorted(p for p in quick_twin.rglob("masks") if p.is_dir())
     assert runs, "synthesize wrote no masks/"
     n, missed = 0, set()
     for mdir in runs:
