@@ -72,6 +72,7 @@ def tiny_audit(tiny_twin, tmp_path_factory):
     return A.audit(config), out
 
 
+@pytest.mark.slow
 def test_audit_table_has_every_category_and_both_settings(tiny_audit, tiny_twin):
     report, out = tiny_audit
     assert report["dataset"]["labels_visible"] is True and report["dataset"]["twin_seed"] == 0
@@ -91,6 +92,7 @@ def test_audit_table_has_every_category_and_both_settings(tiny_audit, tiny_twin)
     assert "guard off I-AUROC" in md and "guard on I-AUROC" in md
 
 
+@pytest.mark.slow
 def test_audit_runs_differ_in_guard_and_feature_cache_key(tiny_audit):
     from benchmark.results import load_run
 
@@ -105,6 +107,7 @@ def test_audit_runs_differ_in_guard_and_feature_cache_key(tiny_audit):
         assert unit.config["run"]["run"] == f"audit-guard-{setting}"
 
 
+@pytest.mark.slow
 def test_audit_json_is_complete(tiny_audit):
     report, out = tiny_audit
     saved = json.loads((out / "audit.json").read_text())

@@ -75,6 +75,7 @@ def test_the_published_manifest_has_the_session_shortcut(report):
     assert ci[0] < 0.937 < ci[1]
 
 
+@pytest.mark.slow
 def test_bench_data_confounds_prints_the_figures_and_writes_only_when_asked(tmp_path):
     out = tmp_path / "matched.csv"
     proc = subprocess.run([sys.executable, "-m", "benchmark.cli", "data", "confounds", "--manifest",

@@ -301,6 +301,7 @@ def test_pairs_passed_over_make_no_row(monkeypatch):
 
 # --------------------------------------------------------------------------- stress set
 
+@pytest.mark.slow
 def test_stress_set_covers_every_case():
     """Every placement meets every angle 0-90; every scale and exposure occurs; and each
     placement does what it says on the real background it is drawn on."""

@@ -135,6 +135,7 @@ def test_no_maps_without_the_option(maps_run, maps_method):
     assert R.load_run(run(RunConfig(**again, rerun=True)))[0].has_maps
 
 
+@pytest.mark.slow
 def test_bench_plot_maps(maps_run, maps_method, tmp_path, capsys):
     from benchmark.plots import extreme_samples
     from benchmark.tables import RunData
@@ -187,6 +188,7 @@ def _render(page: Path, tmp_path: Path) -> dict:
     return json.loads(html.unescape(found.group(1)))
 
 
+@pytest.mark.slow
 def test_html_report_renders_in_chromium(maps_run, maps_method, tmp_path, capsys):
     out = tmp_path / "report"
     assert main(["report", str(maps_run), "--html", str(out)]) == 0
@@ -214,6 +216,7 @@ def test_html_report_renders_in_chromium(maps_run, maps_method, tmp_path, capsys
     assert broken[f"maps_{maps_method}.png"] is False
 
 
+@pytest.mark.slow
 def test_report_of_a_run_without_maps_or_run_json(tmp_path):
     from test_tables import make_fixture_run
 

@@ -36,6 +36,7 @@ def partial(tiny_twin, tmp_path_factory, maps_method):  # noqa: F811
     return run_dir, test, {s.id for s in defects[::2]}, PatchMaps.returned[-1].maps
 
 
+@pytest.mark.slow
 def test_pixel_metrics_rest_on_the_defects_with_masks(partial):
     run_dir, test, unmasked, maps = partial
     metrics = R.load_run(run_dir)[0].metrics
@@ -62,6 +63,7 @@ def test_pixel_metrics_rest_on_the_defects_with_masks(partial):
     assert metrics["overall"]["P-AUROC"] != pytest.approx(wrong["P-AUROC"], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_tables_and_leaderboard_say_on_how_many_defects(partial):
     run_dir, test, unmasked, _ = partial
     k, total = sum(s.label == 1 for s in test) - len(unmasked), sum(s.label == 1 for s in test)

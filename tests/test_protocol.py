@@ -92,6 +92,7 @@ class _Nothing:
     pass
 
 
+@pytest.mark.slow
 def test_a_cheating_adapter_learns_nothing(tiny_twin, tmp_path, cache, cheater):
     from benchmark.data.loader import load_dataset
 
@@ -142,6 +143,7 @@ def test_every_method_stays_within_the_val_budget(tiny_twin, tmp_path, cache):
 
 
 # ---------------------------------------------------------------------------- cost that compares
+@pytest.mark.slow
 def test_backbone_cost_equals_the_extraction_log(tiny_twin, tmp_path, cache):
     run_dir = run(_config(tiny_twin, tmp_path / "cost", cache, methods=("concat_ae_all", "dinomaly")))
     log = json.loads((run_dir / "run.json").read_text())["features"]["extractors"]
@@ -163,6 +165,7 @@ def test_backbone_cost_equals_the_extraction_log(tiny_twin, tmp_path, cache):
 
 
 # ---------------------------------------------------------------------------- stale results
+@pytest.mark.slow
 def test_a_changed_setting_stops_the_run_and_rerun_redoes_exactly_those_units(
         tiny_twin, tmp_path, cache, monkeypatch):
     methods = ("recipe_manifest", "recipe_sensors")

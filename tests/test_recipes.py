@@ -80,6 +80,7 @@ def test_the_twin_has_the_real_recipe_structure_or_none():
     assert {s.config.gas_bar for s in real if s.code == 3} == {0.0}
 
 
+@pytest.mark.slow
 def test_recipe_floor_is_at_chance_on_the_neutral_twin(tmp_path):
     from benchmark.data.synth import synthesize
     from benchmark.plan import RunConfig

@@ -55,6 +55,7 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_round_trip_file_run_printed_config_same_run(tiny_twin, tmp_path, readme_method, capsys):
     out, cache = tmp_path / "out", tmp_path / "cache"
     first = _write(tmp_path / "first.toml", "\n".join([

@@ -29,6 +29,7 @@ def _scores(folder: Path) -> list[tuple[str, str]]:
         return [(r["id"], r["score"]) for r in csv.DictReader(f)]
 
 
+@pytest.mark.slow
 def test_readme_snippet_runs_through_registry_and_runner(tiny_twin, tiny_cache, tmp_path, readme_method):
     run_dir = run(_config(tiny_twin, tiny_cache, tmp_path / "out", methods=(readme_method,)))
     unit = R.unit_dir(run_dir, readme_method, 0)
@@ -84,6 +85,7 @@ def test_killed_run_resumes_without_redoing_finished_units(tiny_twin, tiny_cache
     assert [u.seed for u in R.load_run(run_dir)] == [0, 1]
 
 
+@pytest.mark.slow
 def test_defective_train_sample_is_refused(tiny_twin, tiny_cache, tmp_path, readme_method):
     rows = list(csv.DictReader(open(tiny_twin / "manifest.csv")))
     defect = next(r for r in rows if r["CATEGORY"] != "Good")
@@ -102,6 +104,7 @@ def test_defective_train_sample_is_refused(tiny_twin, tiny_cache, tmp_path, read
     assert "Traceback" not in cli.stderr and "bench: error:" in cli.stderr
 
 
+@pytest.mark.slow
 def test_same_seed_same_numbers(tiny_twin, tiny_cache, tmp_path):
     first = run(_config(tiny_twin, tiny_cache, tmp_path / "a", methods=("causal_film",), seeds=(3,)))
     second = run(_config(tiny_twin, tiny_cache, tmp_path / "b", methods=("causal_film",), seeds=(3,)))
@@ -111,6 +114,7 @@ def test_same_seed_same_numbers(tiny_twin, tiny_cache, tmp_path):
     assert a != _scores(R.unit_dir(other, "causal_film", 4))
 
 
+@pytest.mark.slow
 def test_units_side_by_side_give_the_numbers_of_one_after_another(tiny_twin, tiny_cache, tmp_path, readme_method):
     """Two worker processes give every unit the scores it gets in this process (every job runs
     with the profile's torch threads); the stage table in run.json accounts for the run; a
@@ -180,6 +184,7 @@ def test_unknown_method_gets_a_hint():
         METHODS.get("causal_flim")
 
 
+@pytest.mark.slow
 def test_cli_list_shows_every_method():
     out = subprocess.run([sys.executable, "-m", "benchmark.cli", "list"], capture_output=True,
                          text=True, check=True).stdout

@@ -438,6 +438,7 @@ def _z(stats, modality, code, ref_cfg=None):
 
 
 @pytest.mark.parametrize("modality", MODS)
+@pytest.mark.slow
 def test_visibility_table_statistics(stats, modality):
     """Outside the row: every statistic's z-distribution matches the held-out normals' (KS);
     inside the row (video/audio/sensor): at least one statistic moves by a large effect
@@ -460,6 +461,7 @@ def test_visibility_table_statistics(stats, modality):
                 assert p > 1e-3, (code, modality, j, p)
 
 
+@pytest.mark.slow
 def test_mismatch_bead_is_normal_for_the_partner_configuration(stats):
     from scipy.stats import ks_2samp
 

@@ -386,6 +386,7 @@ def test_tables_without_film_or_maps(tmp_path):
                                              "tables.md"]
 
 
+@pytest.mark.slow
 def test_plots_and_cli_parsers(run_dir, tmp_path):
     import argparse
 
