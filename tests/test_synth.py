@@ -3,6 +3,9 @@ determinism, label. One tiny dataset (128 samples) is generated once per module.
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -515,6 +518,24 @@ def test_same_seed_same_bytes_label_changes_only_jpgs(tiny, specs, tmp_path):
     assert again and all(original[k] == v for k, v in again.items())
     for k, v in nolabel.items():
         assert (original[k] != v) == k.endswith(".jpg"), k
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs CPU affinity (Linux)")
+def test_a_process_held_to_one_core_writes_the_same_bytes(tiny, specs, tmp_path):
+    """A twin made on one core (taskset, a 1-CPU job) is the twin made on several: the video
+    encoder's thread count is fixed (FFmpeg's default, one per core, changed MJPEG's bytes)."""
+    spec = _subset(specs)[0]
+    code = ("import os, sys\n"
+            "from pathlib import Path\n"
+            "os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})\n"
+            "from benchmark.data import synth as S\n"
+            f"spec = next(s for s in S.plan({SEED}, 'tiny') if s.run_id == {spec.run_id!r})\n"
+            f"S.write_sample(Path(sys.argv[1]), {SEED}, spec)\n")
+    subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True, capture_output=True)
+    sample = Path(spec.folder) / spec.run_id
+    one_core = _files(tmp_path / sample)
+    assert any(k.endswith(".avi") for k in one_core)
+    assert one_core == _files(tiny / sample)
 
 
 def test_different_seed_different_bytes(tiny, specs, tmp_path):

@@ -89,6 +89,11 @@ def write_video(path: Path, frames: np.ndarray) -> None:
                                       options={"flags": "+bitexact"})
         stream.width, stream.height = frames.shape[2], frames.shape[1]
         stream.pix_fmt = "yuvj420p"
+        # NOTE: FFmpeg takes one encoder thread per core it may use, and MJPEG written by one
+        # thread differs in its bytes from MJPEG written by two or more: a process held to one
+        # core (taskset, a 1-CPU job) made another twin than the goldens' (dataset fingerprint).
+        # Two threads on every machine: the bytes of the goldens' 2-core machine.
+        stream.codec_context.thread_count = 2
         stream.bit_rate = 2_000_000
         for frame in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
