@@ -1,5 +1,5 @@
 """The synthetic twin (benchmark.data.synth): layout, loader round trip, visibility table,
-determinism, label. One tiny dataset (128 samples) is generated once per module."""
+determinism, label. They read the session's tiny twin (128 samples, seed 0)."""
 from __future__ import annotations
 
 import hashlib
@@ -20,8 +20,10 @@ MODS = ("video", "audio", "sensor", "image")
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> Path:
-    return S.synthesize(tmp_path_factory.mktemp("synth") / "tiny", seed=SEED, size="tiny")
+def tiny(tiny_twin) -> Path:
+    """`synthesize(seed=0, size="tiny")`: the session's tiny twin (conftest), made once for
+    every file that reads it."""
+    return tiny_twin
 
 
 @pytest.fixture(scope="module")
