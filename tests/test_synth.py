@@ -533,7 +533,8 @@ def test_a_process_held_to_one_core_writes_the_same_bytes(tiny, specs, tmp_path)
             "from benchmark.data import synth as S\n"
             f"spec = next(s for s in S.plan({SEED}, 'tiny') if s.run_id == {spec.run_id!r})\n"
             f"S.write_sample(Path(sys.argv[1]), {SEED}, spec)\n")
-    subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True, capture_output=True)
+    child = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True)
+    assert child.returncode == 0, child.stderr
     sample = Path(spec.folder) / spec.run_id
     one_core = _files(tmp_path / sample)
     assert any(k.endswith(".avi") for k in one_core)
