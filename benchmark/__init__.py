@@ -17,6 +17,6 @@ STAGES: tuple[tuple[str, ...], ...] = (
      "benchmark.dryrun", "benchmark.preflight"),
     ("benchmark.tables", "benchmark.plots", "benchmark.golden", "benchmark.audit",  # read results
      "benchmark.leaderboard", "benchmark.compare", "benchmark.report",
-     "benchmark.confound_report"),  # (or a manifest)
+     "benchmark.confound_report", "benchmark.known_answers"),  # (or a manifest)
     ("benchmark.cli",),  # the `bench` command
 )

@@ -60,16 +60,17 @@ class AuditConfig:
 
 
 # ---------------------------------------------------------------------------- chance, with a CI
-def chance_verdict(labels, scores, n_boot: int = 1000, seed: int = 0) -> dict:
+def chance_verdict(labels, scores, strata=None, n_boot: int = 1000, seed: int = 0) -> dict:
     """I-AUROC of one per-category subset, its stratified bootstrap 95 % interval, the distance
     from chance (AUROC - 0.5, interval shifted alike) and `at_chance` = the interval contains 0.5
-    (None when the interval is undefined, e.g. fewer than 2 samples in a class)."""
-    from benchmark.metrics import bootstrap_auroc_ci, image_metrics
+    (None when the interval is undefined, e.g. fewer than 2 samples in a class). With `strata`
+    (each weld's weld type) only the pairs within a weld type count, as in the tables."""
+    from benchmark.metrics import bootstrap_auroc_ci
 
     labels = np.asarray(labels, dtype=int)
     scores = np.asarray(scores, dtype=float)
-    auroc = image_metrics(labels, scores)["I-AUROC"]
-    ci = bootstrap_auroc_ci(labels, scores, n_boot=n_boot, seed=seed)
+    auroc = category_auroc(labels, scores, strata)
+    ci = bootstrap_auroc_ci(labels, scores, n_boot=n_boot, seed=seed, strata=strata)
     out = {"n_normal": int((labels == 0).sum()), "n_anomalous": int((labels == 1).sum()),
            "auroc": float(auroc) if _num(auroc) else None}
     if not _num(auroc) or not isinstance(ci, tuple):
@@ -100,10 +101,24 @@ def verdict_line(method: str, chance: dict[str, dict], setting: str) -> tuple[bo
     return (False if off else None), f"{method}, guard {setting}: " + " / ".join(parts)
 
 
-def subset(rows: list[dict], category: str) -> tuple[np.ndarray, np.ndarray]:
-    """Labels and scores of Good + `category` from scores.csv rows."""
+def category_auroc(labels, scores, strata=None):
+    """The I-AUROC of a per-category subset; with `strata`, over the pairs within a weld type."""
+    from benchmark.metrics import image_metrics, stratified_auroc
+
+    auroc = image_metrics(labels, scores)["I-AUROC"]
+    return stratified_auroc(labels, scores, strata) if strata is not None and _num(auroc) else auroc
+
+
+def subset(rows: list[dict], category: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Labels, scores and weld types (None where scores.csv records none) of `category` and the
+    Good welds of its weld types (like with like, as the tables), from scores.csv rows."""
     keep = [r for r in rows if r["category"] in (NORMAL, category)]
-    return (np.array([int(r["label"]) for r in keep]), np.array([float(r["score"]) for r in keep]))
+    if not all(r.get("weld_type") for r in keep):
+        return (np.array([int(r["label"]) for r in keep]), np.array([float(r["score"]) for r in keep]), None)
+    types = {r["weld_type"] for r in keep if r["category"] == category}
+    keep = [r for r in keep if r["weld_type"] in types]
+    return (np.array([int(r["label"]) for r in keep]), np.array([float(r["score"]) for r in keep]),
+            np.array([r["weld_type"] for r in keep], dtype=object))
 
 
 # ---------------------------------------------------------------------------- the audit
@@ -207,8 +222,6 @@ def audit(config: AuditConfig) -> dict:
 
 def _compare(method: str, seed: int, data: dict, n_boot: int, source: dict) -> dict:
     """data: setting -> (per_category metrics or None, scores.csv rows)."""
-    from benchmark.metrics import image_metrics
-
     rows_by = {st: rows for st, (_, rows) in data.items()}
     cats = sorted({r["category"] for rows in rows_by.values() for r in rows} - {NORMAL})
     table = {}
@@ -218,7 +231,7 @@ def _compare(method: str, seed: int, data: dict, n_boot: int, source: dict) -> d
             if per_cat is not None and c in per_cat:
                 v = per_cat[c].get("I-AUROC")
             else:
-                v = image_metrics(*subset(rows, c))["I-AUROC"]
+                v = category_auroc(*subset(rows, c))
             entry[st] = float(v) if _num(v) else None
         entry["difference"] = (entry["off"] - entry["on"]
                                if entry.get("off") is not None and entry.get("on") is not None else None)

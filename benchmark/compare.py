@@ -6,8 +6,9 @@ from the saved scores of two methods on the same TEST samples:
 - the paired stratified bootstrap interval of the difference of their I-AUROCs averaged over
   those seeds (`benchmark.metrics.bootstrap_auroc_diff_ci`), resampling folders;
 
-overall and per defect category (all normal TEST samples against the samples of one category,
-as in the per-category tables), on the whole TEST split or on one of its matched subsets
+overall and per defect category (like with like, as in the per-category tables: a category's
+defects against the normal TEST welds of their own weld type, the I-AUROC over the pairs within a
+weld type), on the whole TEST split or on one of its matched subsets
 (`--subset`). Welds of one folder share a recording session and are not independent, so every
 interval and test treats a folder as one draw (results written before folders were recorded
 fall back to single welds, and the caption says so). `bench compare RUN A B` prints them; `significance_table` is the
@@ -45,6 +46,7 @@ class TestScores:
     categories: np.ndarray  # (N,) object
     scores: dict[int, np.ndarray]  # seed -> (N,)
     clusters: np.ndarray  # (N,) object: the recording folder of each weld (its id where unrecorded)
+    weld_types: np.ndarray | None  # (N,) object; None for results written before they were recorded
     subsets: dict[str, np.ndarray]  # subset name -> (N,) bool, as the runner recorded them
 
     @property
@@ -55,7 +57,7 @@ class TestScores:
 
 def test_scores(m: MethodRuns) -> TestScores:
     """The TEST rows of every seed of a method; every seed must hold the same samples."""
-    ids = labels = cats = clusters = None
+    ids = labels = cats = clusters = weld_types = None
     subsets: dict[str, np.ndarray] = {}
     scores = {}
     for u in m.units:
@@ -66,13 +68,15 @@ def test_scores(m: MethodRuns) -> TestScores:
             labels = np.array([int(r["label"]) for r in rows])
             cats = np.array([r["category"] for r in rows], dtype=object)
             clusters = np.array([r.get("folder") or r["id"] for r in rows], dtype=object)
+            if rows and _recorded(rows, "weld_type"):
+                weld_types = np.array([r["weld_type"] for r in rows], dtype=object)
             subsets = {k: np.array([r[k] == "1" for r in rows]) for k in SUBSET_TEXT
                        if rows and _recorded(rows, k)}
         elif these != ids:
             raise ValueError(f"{u.folder / 'scores.csv'}: TEST samples differ from those of "
                              f"{m.units[0].folder / 'scores.csv'} ({len(set(these) ^ set(ids))} differ)")
         scores[u.seed] = np.array([float(r["score"]) for r in rows])
-    return TestScores(ids or [], labels, cats, scores, clusters, subsets)
+    return TestScores(ids or [], labels, cats, scores, clusters, weld_types, subsets)
 
 
 def _recorded(rows: list[dict], key: str) -> bool:
@@ -88,6 +92,7 @@ class Paired:
     b: np.ndarray  # (S, N)
     clusters: np.ndarray  # (N,)
     clustered: bool  # False: the scores recorded no folders, every weld is its own cluster
+    weld_types: np.ndarray | None  # (N,); None: not recorded, categories against every normal
 
 
 def paired(data: RunData, a: str, b: str, subset: str | None = None) -> Paired:
@@ -111,7 +116,8 @@ def paired(data: RunData, a: str, b: str, subset: str | None = None) -> Paired:
         keep = sa.subsets[subset]
     return Paired(sa.labels[keep], sa.categories[keep], seeds,
                   np.stack([sa.scores[s][keep] for s in seeds]),
-                  np.stack([sb.scores[s][keep] for s in seeds]), sa.clusters[keep], sa.clustered)
+                  np.stack([sb.scores[s][keep] for s in seeds]), sa.clusters[keep], sa.clustered,
+                  None if sa.weld_types is None else sa.weld_types[keep])
 
 
 # ---------------------------------------------------------------------------- the comparison
@@ -147,6 +153,7 @@ class Comparison:
     provenance: str
     subset: str | None = None
     clustered: bool = True
+    like_with_like: bool = True  # False: the scores recorded no weld types
 
     def to_json(self) -> dict:
         def val(v):
@@ -155,6 +162,7 @@ class Comparison:
         return {"run": str(self.run_dir), "a": self.a, "b": self.b, "seeds": self.seeds,
                 "alpha": self.alpha, "n_boot": self.n_boot, "subset": self.subset or "all",
                 "resampled": "folders" if self.clustered else "welds",
+                "category_normals": "same weld type" if self.like_with_like else "all",
                 "rows": [{"category": r.category, "n_normal": r.n_normal, "n_anomalous": r.n_anomalous,
                           "auroc_a": val(r.auroc_a), "auroc_b": val(r.auroc_b), "diff": val(r.diff),
                           "ci95": val(r.ci if isinstance(r.ci, Undefined) else list(r.ci)),
@@ -167,11 +175,13 @@ class Comparison:
         return to_text(comparison_table(self), style)
 
 
-def _row(category: str, idx: np.ndarray, pair: Paired, n_boot: int) -> ComparisonRow:
+def _row(category: str, idx: np.ndarray, pair: Paired, n_boot: int, like_with_like: bool = False) -> ComparisonRow:
+    """One row: the samples ``idx``; ``like_with_like``: only the pairs within a weld type count."""
     y = pair.labels[idx]
     n_anom = int(y.sum())
     seeds = range(len(pair.seeds))
-    tests = [delong_test(y, pair.a[i, idx], pair.b[i, idx]) for i in seeds]
+    strata = pair.weld_types[idx] if like_with_like and pair.weld_types is not None else None
+    tests = [delong_test(y, pair.a[i, idx], pair.b[i, idx], strata=strata) for i in seeds]
     row = ComparisonRow(category, len(y) - n_anom, n_anom, Undefined(""), Undefined(""),
                         Undefined(""), Undefined(""))
     if isinstance(tests[0]["diff"], Undefined):
@@ -184,9 +194,10 @@ def _row(category: str, idx: np.ndarray, pair: Paired, n_boot: int) -> Compariso
     row.diff = row.auroc_a - row.auroc_b
     clusters = pair.clusters[idx] if pair.clustered else None  # None: DeLong's own variance
     row.ci = bootstrap_auroc_diff_ci(y, pair.a[:, idx], pair.b[:, idx], n_boot=n_boot, seed=BOOT_SEED,
-                                     clusters=clusters)
+                                     clusters=clusters, strata=strata)
     if clusters is not None:
-        tests = [delong_test(y, pair.a[i, idx], pair.b[i, idx], clusters=clusters) for i in seeds]
+        tests = [delong_test(y, pair.a[i, idx], pair.b[i, idx], clusters=clusters, strata=strata)
+                 for i in seeds]
         if isinstance(tests[0]["z"], Undefined):  # too few folders to test: no z, no p
             row.undefined = tests[0]["z"].reason
             return row
@@ -201,13 +212,19 @@ def compare(data: RunData, a: str, b: str, *, alpha: float = ALPHA, n_boot: int 
     (or of one of its matched subsets)."""
     pair = paired(data, a, b, subset)
     rows = [_row(OVERALL, np.arange(len(pair.labels)), pair, n_boot)]
-    normal = np.flatnonzero(pair.categories == NORMAL)
+    normal = pair.categories == NORMAL
     codes = data.category_codes()
     defects = sorted(set(pair.categories.tolist()) - {NORMAL}, key=lambda c: (codes.get(c, 99), c))
     for c in defects:
-        rows.append(_row(c, np.concatenate([normal, np.flatnonzero(pair.categories == c)]), pair, n_boot))
+        mine = pair.categories == c
+        if pair.weld_types is not None:  # like with like: the normals of the category's weld types
+            normal_here = normal & np.isin(pair.weld_types, np.unique(pair.weld_types[mine]))
+        else:
+            normal_here = normal
+        rows.append(_row(c, np.flatnonzero(normal_here | mine), pair, n_boot, like_with_like=True))
     return Comparison(data.run_dir, a, b, data.methods[a].label, data.methods[b].label, pair.seeds,
-                      rows, alpha, n_boot, data.provenance(), subset, pair.clustered)
+                      rows, alpha, n_boot, data.provenance(), subset, pair.clustered,
+                      pair.weld_types is not None)
 
 
 # ---------------------------------------------------------------------------- rendering
@@ -256,12 +273,19 @@ def comparison_table(c: Comparison) -> Table:
                  f"methods). I-AUROC (mean over the seeds); Δ = A − B; 95 % CI: paired stratified "
                  f"bootstrap of Δ over {unit} ({c.n_boot} replicates); DeLong: paired test "
                  f"per seed{variance}, two-sided. "
-                 f"* p < {c.alpha:g} in every seed, same sign. A category row "
-                 f"holds all normal TEST samples and that category's; not corrected for multiple "
-                 f"comparisons. {c.provenance}"),
+                 f"* p < {c.alpha:g} in every seed, same sign. {_category_rows_text(c)} Not "
+                 f"corrected for multiple comparisons. {c.provenance}"),
         columns=cols, groups=[RowGroup("", rows)], row_header="Category")
     table.assign_notes()
     return table
+
+
+def _category_rows_text(c: Comparison) -> str:
+    if not c.like_with_like:
+        return ("A category row holds all normal TEST samples and that category's (these results "
+                "record no weld types).")
+    return ("A category row compares that category's defects with the normal TEST welds of their "
+            "own weld type (the I-AUROC over the pairs within a weld type).")
 
 
 # ---------------------------------------------------------------------------- the main table, with statistics

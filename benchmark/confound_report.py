@@ -7,7 +7,14 @@ each, and for both together, a label-free floor scores the TEST split from the m
   `recipe_manifest` row);
 * session: 1 when the weld's recording day is no TRAIN normal's day (the `session_manifest` row);
 * recipe + session: 1 when the recipe or the day is unseen among TRAIN normals
-  (`recipe_session_manifest`).
+  (`recipe_session_manifest`);
+* weld type: how rare the weld's type is among TRAIN normals (`weld_type_manifest`). Some
+  categories exist on one weld type only: against every normal this floor ranks a whole category
+  above the other type's normals, like with like it cannot.
+
+Every per-category value is like with like (a category's TEST defects against the TEST normals of
+their own weld type); the weld-type floor is also printed against every normal, the comparison
+published work makes.
 
 Printed: each floor's TEST I-AUROC with its 95 % interval (cluster bootstrap over configuration
 folders, whose welds share a session), per category and on the matched subsets; the sizes of the
@@ -21,14 +28,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmark.data.confounds import SUBSETS, matched_subsets, session_of, unseen
+from benchmark.data.confounds import SUBSETS, matched_subsets, session_of, unseen, weld_type_rarity
 from benchmark.data.loader import fill_split, read_manifest, weld_config
 from benchmark.data.recipes import RECIPE_KEY, RecipeDistance
 from benchmark.data.sample import CATEGORY_CODES, SPLITS
 from benchmark.metrics import MIN_SUBSET_ANOMALOUS, Undefined, evaluate
 
 NORMAL = "Good"
-FLOORS = ("recipe", "session", "recipe + session")
+FLOORS = ("recipe", "session", "recipe + session", "weld type")
+WELD_TYPE = "weld type"
 N_BOOT = 2000
 
 
@@ -58,10 +66,12 @@ def confound_report(manifest: Path, seed: int = 0) -> dict:
         "session": unseen("session", train_pairs, test_pairs).astype(float),
         "recipe + session": (unseen("session", train_pairs, test_pairs)
                              | unseen("recipe", train_pairs, test_pairs)).astype(float),
+        WELD_TYPE: weld_type_rarity(train["WELD_TYPE"].tolist(), test["WELD_TYPE"].tolist()),
     }
     floors = {name: evaluate(test["label"].to_numpy(), s, test["CATEGORY"].tolist(),
                              subsets={k: test[k].to_numpy() for k in SUBSETS},
-                             clusters=test["DIRECTORY"].tolist(), n_boot=N_BOOT)
+                             clusters=test["DIRECTORY"].tolist(), n_boot=N_BOOT,
+                             strata=test["WELD_TYPE"].tolist())
               for name, s in scores.items()}
     return {"frame": frame, "floors": floors, "split_source": split_source,
             "structure": structure(frame)}
@@ -123,14 +133,18 @@ def render(report: dict) -> str:
                          if cat != NORMAL else f"{len(s)}")
         cells += [_fmt(floors[f]["per_category"].get(cat, {}).get("I-AUROC")) if cat != NORMAL else ""
                   for f in FLOORS]
+        cells.append(_fmt(floors[WELD_TYPE]["per_category_all_normals"].get(cat, {}).get("I-AUROC"))
+                     if cat != NORMAL else "")
         rows.append(cells)
     test = frame[frame["SPLIT"] == "TEST"]
     defects = test[test["label"] == 1]
     rows.append(["all defects (TEST)", "", "",
                  " / ".join(str(int(defects[k].sum())) for k in SUBSETS) + f" of {len(defects)}",
-                 *(_fmt(floors[f]["overall"]["I-AUROC"]) for f in FLOORS)])
+                 *(_fmt(floors[f]["overall"]["I-AUROC"]) for f in FLOORS),
+                 _fmt(floors[WELD_TYPE]["overall"]["I-AUROC"])])
     cat_table = tabulate(rows, headers=["category", *(f"{s} r/s/b" for s in SPLITS),
-                                        *(f"{f} floor" for f in FLOORS)],
+                                        *(f"{f} floor" for f in FLOORS),
+                                        f"{WELD_TYPE} floor vs all normals"],
                          tablefmt="simple", disable_numparse=True)
     # 3. the confound-free subset and the session structure
     free = test[test["both_matched"]]
@@ -145,6 +159,9 @@ def render(report: dict) -> str:
         f"Recipe = ({', '.join(RECIPE_KEY)}); session = recording day (run id MM-DD-YY). "
         f"Intervals: cluster bootstrap over configuration folders ({N_BOOT} replicates). "
         f"Split: {report['split_source']}.",
+        f"Per category, like with like: a category's TEST defects against the TEST normals of their "
+        f"own weld type ({_normals_by_type(test)}); 'vs all normals' against every TEST normal, as "
+        f"published work compares. Weld types per category: {_types_by_category(test)}.",
         "",
         f"Confound-free (both-matched) TEST subset: {len(free_defects)} defects "
         f"({by_cat or 'none'}; days {', '.join(sorted(free_defects['session'].unique())) or '–'}) "
@@ -160,6 +177,16 @@ def render(report: dict) -> str:
                                           for c in _order(st["days_per_category"])) + ".",
     ]
     return "\n\n".join([floors_table, cat_table, "\n".join(lines)])
+
+
+def _normals_by_type(test: pd.DataFrame) -> str:
+    counts = test[test["label"] == 0]["WELD_TYPE"].value_counts()
+    return ", ".join(f"{n} {t}" for t, n in sorted(counts.items()))
+
+
+def _types_by_category(test: pd.DataFrame) -> str:
+    types = test[test["label"] == 1].groupby("CATEGORY")["WELD_TYPE"].unique()
+    return "; ".join(f"{c} {'+'.join(sorted(types[c]))}" for c in _order(types.index))
 
 
 def overall(report: dict, floor: str, subset: str | None = None) -> float:

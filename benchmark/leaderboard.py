@@ -5,7 +5,10 @@
   the metric has one (I-AUROC, folders resampled), the normal and anomalous TEST counts behind the
   value, and whether the data were synthetic. `subset` is `all` (the whole TEST split) or a matched
   TEST subset (`recipe_matched`, `session_matched`, `both_matched`); `category` is `all` or a
-  defect category.
+  defect category; `normals` says which normal TEST welds a value compares the defects with:
+  `same_weld_type` for a category (like with like: the normals of its own weld type, the I-AUROC
+  over the pairs within a weld type), `all` for the whole split and, image metrics of the whole
+  split only, once more per category against every normal (the comparison published work makes).
 - `summary.csv`: mean, std (empty for one seed), n_seeds and the Student-t 95 % interval of the
   mean over seeds, per (method, subset, category, metric).
 
@@ -24,9 +27,10 @@ from benchmark.tables.build import MethodRuns, RunData
 
 LEADERBOARD = "leaderboard.csv"
 SUMMARY = "summary.csv"
-OVERALL = "all"  # the subset and the category of a whole-TEST-split value
+OVERALL = "all"  # the subset, category and normals of a whole-TEST-split value
+SAME_WELD_TYPE = "same_weld_type"  # the normals a category's values compare with (like with like)
 METHOD_COLUMNS = ("run", "method", "row_code", "display_name", "role", "group", "modalities")
-KEY_COLUMNS = ("subset", "category", "metric")
+KEY_COLUMNS = ("subset", "category", "normals", "metric")
 LEADERBOARD_COLUMNS = (*METHOD_COLUMNS, "seed", *KEY_COLUMNS, "value", "ci_low", "ci_high",
                        "n_normal", "n_anomalous", "undefined_reason", "synthetic")
 SUMMARY_COLUMNS = (*METHOD_COLUMNS, *KEY_COLUMNS, "mean", "std", "n_seeds", "ci95_low",
@@ -64,20 +68,29 @@ def _value(block: dict | None, key: str, missing: str) -> tuple[float | None, st
 
 
 def _blocks(metrics: dict, categories: list[str]):
-    """(subset, category, block of metrics, (n_normal, n_anomalous), the same for the pixel
-    metrics) of a unit: the whole TEST split and each matched subset, overall and per defect
-    category. The pixel metrics rest on the welds with a ground truth (`counts["pixel"]`: only
-    the defects with masks), the image metrics on all."""
+    """(subset, category, normals, block of metrics, (n_normal, n_anomalous), the same for the
+    pixel metrics, None where a block holds image metrics only) of a unit: the whole TEST split and each matched subset, overall and per defect
+    category (like with like; on the whole split also against every normal). The pixel metrics
+    rest on the welds with a ground truth (`counts["pixel"]`: only the defects with masks), the
+    image metrics on all. Results written before weld types were recorded compare a category with
+    every normal, and say so."""
     scopes = [(OVERALL, metrics)] + list(metrics.get("subsets", {}).items())
     for subset, scope in scopes:
         counts = scope.get("counts", {})
         pixel = counts.get("pixel", counts)
-        yield (subset, OVERALL, scope.get("overall"), (counts.get("normal"), counts.get("anomalous")),
-               (pixel.get("normal"), pixel.get("anomalous")))
+        yield (subset, OVERALL, OVERALL, scope.get("overall"), (counts.get("normal"), counts.get("anomalous")),
+               (pixel.get("normal"), pixel.get("anomalous")) if subset == OVERALL else None)
+        own = counts.get("per_category_normal")
         for c in categories:
-            yield (subset, c, scope.get("per_category", {}).get(c),
-                   (counts.get("normal"), counts.get("per_category", {}).get(c)),
-                   (pixel.get("normal"), pixel.get("per_category", {}).get(c)))
+            n_anomalous = counts.get("per_category", {}).get(c)
+            n_normal = counts.get("normal") if own is None else own.get(c)
+            yield (subset, c, OVERALL if own is None else SAME_WELD_TYPE, scope.get("per_category", {}).get(c),
+                   (n_normal, n_anomalous),
+                   (pixel.get("normal") if own is None else n_normal, pixel.get("per_category", {}).get(c))
+                   if subset == OVERALL else None)
+            if subset == OVERALL and own is not None:
+                yield (subset, c, OVERALL, scope.get("per_category_all_normals", {}).get(c),
+                       (counts.get("normal"), n_anomalous), None)
 
 
 def leaderboard_rows(data: RunData) -> list[dict]:
@@ -88,11 +101,11 @@ def leaderboard_rows(data: RunData) -> list[dict]:
         fields = _method_fields(data, m)
         for u in m.units:
             pixel_missing = u.metrics.get("pixel_note") or "no pixel metrics in this result"
-            for subset, category, block, image_n, pixel_n in _blocks(u.metrics, categories):
+            for subset, category, normals, block, image_n, pixel_n in _blocks(u.metrics, categories):
                 for key in metrics:
+                    if key.startswith("P-") and pixel_n is None:
+                        continue  # subsets, and a category against every normal: image metrics only
                     n_normal, n_anomalous = pixel_n if key.startswith("P-") else image_n
-                    if subset != OVERALL and key.startswith("P-"):
-                        continue  # subsets have image metrics only
                     if block is None:
                         why = (f"category {category} not in this unit's TEST set" if subset == OVERALL
                                else f"no {subset} defect of category {category}")
@@ -102,7 +115,7 @@ def leaderboard_rows(data: RunData) -> list[dict]:
                     ci = (block or {}).get(INTERVALS.get(key, ""))
                     defined = isinstance(ci, (list, tuple)) and len(ci) == 2
                     rows.append({**fields, "seed": u.seed, "subset": subset, "category": category,
-                                 "metric": key, "value": value,
+                                 "normals": normals, "metric": key, "value": value,
                                  "ci_low": float(ci[0]) if defined else None,
                                  "ci_high": float(ci[1]) if defined else None,
                                  "n_normal": n_normal, "n_anomalous": n_anomalous,

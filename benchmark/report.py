@@ -92,7 +92,7 @@ def write_report(run_dir: Path | None, out: Path, seed: int | None = 0, subset: 
     from benchmark.compare import significance_table
     from benchmark.plots import write_plots
     from benchmark.tables import build_tables, resolve_run_dir, to_html
-    from benchmark.tables.build import efficiency_table, main_table, per_category_table
+    from benchmark.tables.build import efficiency_table, main_table, per_category_table, reliance_table
 
     run_dir = resolve_run_dir(run_dir)
     data, _ = build_tables(run_dir)
@@ -113,6 +113,7 @@ def write_report(run_dir: Path | None, out: Path, seed: int | None = 0, subset: 
     L.write_leaderboard(run_dir, out)  # the CSVs next to the page, for download
     versions, differ = _versions(data)
     heatmap = per_category_table(data, "I-AUROC", maps_only=False)
+    reliance = reliance_table(data)
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE.parent)),
                              autoescape=True, undefined=jinja2.StrictUndefined)
     page = env.get_template(TEMPLATE.name).render(
@@ -120,7 +121,9 @@ def write_report(run_dir: Path | None, out: Path, seed: int | None = 0, subset: 
         provenance_line=data.provenance(), weld4m=data.is_weld4m_result(),
         main=Markup(to_html(main_table(data))), significance=Markup(to_html(significance_table(data, subset=subset))),
         heatmap=None if heatmap is None else Markup(to_html(heatmap, heat=heat_style)),
-        heat_gradient=_legend_gradient(), efficiency=Markup(to_html(efficiency_table(data))),
+        heat_gradient=_legend_gradient(),
+        reliance=None if reliance is None else Markup(to_html(reliance, heat=heat_style)),
+        efficiency=Markup(to_html(efficiency_table(data))),
         curves=curves, overlays=overlays, scores=scores, maps_saved=bool(overlays),
         prov=_provenance(data), versions=versions, versions_differ=differ,
         n_units=len(data.all_units()), csvs=[L.LEADERBOARD, L.SUMMARY])

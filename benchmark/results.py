@@ -32,7 +32,7 @@ from benchmark.metrics import Undefined
 
 UNIT_FILES = ("metrics.json", "scores.csv", "config.json", "versions.json", "efficiency.json",
               "history.json")
-SCORE_COLUMNS = ("id", "split", "category", "label", "config", "folder", "session", "recipe_matched",
+SCORE_COLUMNS = ("id", "split", "category", "label", "config", "weld_type", "folder", "session", "recipe_matched",
                  "session_matched", "both_matched", "score")
 DONE_FILE = "done.json"  # the completion record, written last
 MAPS_FILE = "maps.npz"  # optional: only units of methods with maps, in runs with --save-maps

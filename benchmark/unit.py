@@ -24,13 +24,17 @@ from benchmark.data.recipes import RECIPE_KEY
 from benchmark.data.sample import CATEGORY_CODES, Sample
 from benchmark.features.backbones import BackboneConfig, TextEncoder
 from benchmark.features.cache import FeatureStore
+from benchmark.features.extractors import feature_modality
 from benchmark.fingerprint import run_fingerprint, unit_fingerprint
-from benchmark.method import METHODS, FitContext, Inputs, Selector, load_methods, set_seed
+from benchmark.method import METHODS, FitContext, Inputs, Role, Selector, load_methods, set_seed
 from benchmark.plan import RunPlan, jsonable_config
 from benchmark.profiles import FeatureOptions, Profile
 from benchmark.resources import PeakMemory, return_freed_memory, unit_costs
 
 log = logging.getLogger("bench")
+#: The media a method may read; a method that reads two or more gets a modality-reliance check.
+MEDIA = ("video", "audio", "sensor", "image")
+MAIN_ROLES = (Role.BASELINE, Role.PROPOSED)
 CONFIG_AXES = {"weld_type": lambda c: c.weld_type, "steel": lambda c: c.steel_type,
                "thickness": lambda c: f"{c.thickness_mm:g}mm"}
 
@@ -122,7 +126,12 @@ def run_unit(plan: RunPlan, method_name: str, seed: int, progress: bool = True) 
         categories=[s.category for s in test],
         configs={axis: [f(s.config) for s in test] for axis, f in CONFIG_AXES.items()},
         maps=out.maps if masks is not None else None, masks=masks, seed=seed,
-        subsets=subsets, clusters=[s.directory.parent.name for s in test])
+        subsets=subsets, clusters=[s.directory.parent.name for s in test],
+        strata=[s.config.weld_type for s in test])  # each category against its own weld type's normals
+    # NOTE: main-table rows only (the reliance table's rows): an ablation's inputs are its parent's
+    reliance = modality_reliance(method, data["TEST"], test, names, seed) if spec.role in MAIN_ROLES else {}
+    if reliance:
+        metrics["reliance"] = reliance
     if out.maps is None:
         metrics["pixel_note"] = "method gives no anomaly maps"
     elif masks is None:
@@ -151,7 +160,7 @@ def run_unit(plan: RunPlan, method_name: str, seed: int, progress: bool = True) 
         "n_test": len(test), "synthetic": plan.synthetic,
     }
     scores = [{"id": s.id, "split": s.split, "category": s.category, "label": s.label,
-               "config": s.config.key, "folder": s.directory.parent.name,
+               "config": s.config.key, "weld_type": s.config.weld_type, "folder": s.directory.parent.name,
                "session": sample_session(s),
                **{name: int(mask[i]) for name, mask in subsets.items()}, "score": float(v)}
               for i, (s, v) in enumerate(zip(test, out.sample))]
@@ -169,6 +178,48 @@ def run_unit(plan: RunPlan, method_name: str, seed: int, progress: bool = True) 
     log.info("%s/seed%d: I-AUROC %s (fit %.1f s, %.2f ms/sample)", method_name, seed,
              _fmt(overall.get("I-AUROC")), fit_seconds, efficiency["inference_ms_per_sample"])
     return folder
+
+
+def swap_within_weld_type(test: list[Sample], seed: int) -> np.ndarray:
+    """(N,) index of the TEST weld whose input each weld gets: another weld of the same weld type
+    (a random cycle through each type's welds, so no weld keeps its own; a type of one weld keeps
+    it)."""
+    rng = np.random.default_rng(seed)
+    donor = np.arange(len(test))
+    types = np.array([s.config.weld_type for s in test], dtype=object)
+    for t in sorted(set(types.tolist())):
+        cycle = rng.permutation(np.flatnonzero(types == t))
+        donor[cycle] = np.roll(cycle, -1)
+    return donor
+
+
+def modality_reliance(method, inputs: Inputs, test: list[Sample], names: tuple[str, ...],
+                      seed: int) -> dict:
+    """How much a multimodal method's TEST score rests on each medium it reads: the method scores
+    TEST again with one medium's features taken from another TEST weld of the same weld type
+    (`swap_within_weld_type`), the others kept, one medium at a time. A score that needs a medium
+    falls towards chance when it is swapped; one that ignores it does not move. Like with like,
+    so that the weld type a swapped input carries tells nothing. {} for a method of one medium."""
+    by_medium: dict[str, list[str]] = {}
+    for name in names:
+        by_medium.setdefault(feature_modality(name), []).append(name)
+    media = [m for m in MEDIA if m in by_medium]
+    if len(media) < 2:
+        return {}
+    donor = swap_within_weld_type(test, seed)
+    labels = np.array([s.label for s in test])
+    out = {}
+    for medium in media:
+        features = {k: ([v[j] for j in donor] if k in by_medium[medium] else v)
+                    for k, v in inputs.features.items()}
+        swapped = method.score(dataclasses.replace(inputs, features=features)).sample
+        metrics = M.evaluate(labels=labels, scores=swapped, categories=[s.category for s in test],
+                             strata=[s.config.weld_type for s in test], seed=seed,
+                             clusters=[s.directory.parent.name for s in test])
+        out[medium] = {"overall": {k: metrics["overall"][k] for k in ("I-AUROC", "I-AUROC-CI95")},
+                       "per_category": {c: {"I-AUROC": b["I-AUROC"]}
+                                        for c, b in metrics["per_category"].items()}}
+    return out
 
 
 def matched_test_subsets(plan: RunPlan) -> dict[str, np.ndarray]:

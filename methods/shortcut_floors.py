@@ -20,6 +20,10 @@ chance by construction. Reference rows are shown, never ranked against methods.
   no TRAIN normal's day, else 0 (`Inputs.sessions`, handed only to a method that declares the
   modality `session`).
 * `recipe_session_manifest`: 1 when the recipe or the day is unseen among the TRAIN normals.
+* `weld_type_manifest`: how rare the weld's type (fillet or not) is among the TRAIN normals
+  (`benchmark.data.confounds.weld_type_rarity`). Some categories exist on one weld type only, so
+  against every normal this floor alone scores 0.90 on Weld-4M's fillet-only categories; like with
+  like (the suite's per-category rule) it sits at 0.5 in every category, which shows the rule works.
 
 The session probes, which read the session from the media, are `methods/session_probes.py`.
 No training, nothing to select, no VAL query. Suite-defined: no paper, no licence.
@@ -30,6 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from benchmark.data.confounds import weld_type_rarity
 from benchmark.data.recipes import NearestStandardised, RecipeDistance, recipe_of
 from benchmark.data.sample import SENSOR_CHANNELS
 from benchmark.method import FitContext, Group, Inputs, Method, Role, Scores, register_method, unchanged
@@ -104,6 +109,17 @@ class RecipeSessionManifest(SessionManifest):
     with_recipe = True
 
 
+class WeldTypeManifest(Method):
+    group = Group.SHORTCUT
+    modalities = ("setpoints",)
+
+    def fit(self, train: Inputs, val: Inputs, ctx: FitContext) -> None:
+        self.train_types = [c.weld_type for c in train.configs]
+
+    def score(self, inputs: Inputs) -> Scores:
+        return Scores(sample=weld_type_rarity(self.train_types, [c.weld_type for c in inputs.configs]))
+
+
 @dataclass(frozen=True)
 class _NoHyperparameters:
     pass
@@ -134,3 +150,9 @@ register_method(
     role=Role.REFERENCE,
     summary="suite-defined floor: 1 if the recipe or the recording day is unseen among the TRAIN "
             "normals, else 0 (no media)")
+register_method(
+    "weld_type_manifest", WeldTypeManifest, hparams=unchanged(_NoHyperparameters(), NOTHING_TO_SELECT),
+    features=(), family="weld_type_floor", display_name="Weld type from the manifest", row_code="R.9",
+    role=Role.REFERENCE,
+    summary="suite-defined floor: how rare the weld type is among the TRAIN normals (no media); "
+            "at chance per category like with like, 0.90 on fillet-only categories against every normal")

@@ -60,8 +60,16 @@ def test_verdict_line():
 def test_subset_takes_good_and_one_category():
     rows = [{"category": c, "label": int(c != "Good"), "score": str(i)}
             for i, c in enumerate(["Good", "Porosity", "Good", "Warping", "Porosity"])]
-    y, s = A.subset(rows, "Porosity")
+    y, s, _ = A.subset(rows, "Porosity")
     assert y.tolist() == [0, 1, 0, 1] and s.tolist() == [0.0, 1.0, 2.0, 4.0]
+
+
+def test_subset_keeps_the_good_welds_of_the_categorys_weld_type():
+    rows = [{"category": c, "label": int(c != "Good"), "score": str(i), "weld_type": t}
+            for i, (c, t) in enumerate([("Good", "FILLET"), ("Porosity", "NON_FILLET"),
+                                        ("Good", "NON_FILLET"), ("Porosity", "NON_FILLET")])]
+    y, s, types = A.subset(rows, "Porosity")
+    assert y.tolist() == [1, 0, 1] and s.tolist() == [1.0, 2.0, 3.0] and set(types) == {"NON_FILLET"}
 
 
 # ---------------------------------------------------------------------------- the audit

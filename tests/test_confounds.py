@@ -75,6 +75,24 @@ def test_the_published_manifest_has_the_session_shortcut(report):
     assert ci[0] < 0.937 < ci[1]
 
 
+def test_the_weld_type_alone_ranks_a_category_against_every_normal_and_not_like_with_like(report):
+    """TRAIN normals are 113 fillet + 463 non-fillet, TEST normals 24 + 97. Scored by how rare its
+    weld type is among TRAIN normals, a fillet-only category beats every non-fillet normal and
+    ties the fillet ones: (97 + 24/2) / 121 = 0.901; a non-fillet-only one (97/2) / 121 = 0.401.
+    Like with like (the suite's per-category rule) every category is at 0.5."""
+    floor = report["floors"]["weld type"]
+    fillet_only = ("Undercut", "Overlap", "Excessive_Convexity", "Crater_Cracks")
+    non_fillet_only = ("Burnthrough", "Porosity", "Lack_of_Fusion", "Spatter", "Warping")
+    for c in fillet_only + non_fillet_only:
+        against_all = floor["per_category_all_normals"][c]["I-AUROC"]
+        assert against_all == pytest.approx(109 / 121 if c in fillet_only else 48.5 / 121), c
+        assert floor["per_category"][c]["I-AUROC"] == 0.5, c
+    assert floor["counts"]["per_category_normal"]["Undercut"] == 24
+    assert floor["counts"]["per_category_normal"]["Spatter"] == 97
+    assert floor["counts"]["per_category_normal"]["Excessive_Penetration"] == 121  # both weld types
+    assert round(floor["overall"]["I-AUROC"], 3) == 0.549
+
+
 @pytest.mark.slow
 def test_bench_data_confounds_prints_the_figures_and_writes_only_when_asked(tmp_path):
     out = tmp_path / "matched.csv"

@@ -36,7 +36,7 @@ def test_leaderboard_columns_and_size(written):
     with open(lb) as f:
         assert next(csv.reader(f)) == [
             "run", "method", "row_code", "display_name", "role", "group", "modalities", "seed",
-            "subset", "category", "metric", "value", "ci_low", "ci_high", "n_normal",
+            "subset", "category", "normals", "metric", "value", "ci_low", "ci_high", "n_normal",
             "n_anomalous", "undefined_reason", "synthetic"]
     categories = 1 + len(CATS)  # "all" and each defect category
     image_metrics = [k for k in HIGHER_IS_BETTER if not k.startswith("P-")]
@@ -117,6 +117,22 @@ def test_bench_show_and_runs(written, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["show"]) == 0  # the latest run under ./results
     assert "run: results/run-" in capsys.readouterr().out
+
+
+def test_a_category_is_listed_like_with_like_and_against_every_normal():
+    """The weld-type floor's known answer: fillet welds score 1, the others 0. Undercut (fillet
+    only) against every normal (2 fillet, 8 not) is (8 + 2/2) / 10 = 0.9; against the fillet
+    normals 0.5, and so for Spatter (not fillet): 0.4 against every normal, 0.5 like with like."""
+    from benchmark.metrics import evaluate
+
+    cats = ["Good"] * 10 + ["Undercut"] * 5 + ["Spatter"] * 5
+    types = ["FILLET"] * 2 + ["NON_FILLET"] * 8 + ["FILLET"] * 5 + ["NON_FILLET"] * 5
+    scores = [float(t == "FILLET") for t in types]
+    metrics = evaluate([int(c != "Good") for c in cats], scores, cats, strata=types, n_boot=20)
+    got = {(c, normals): (block["I-AUROC"], n) for subset, c, normals, block, n, _ in
+           L._blocks(metrics, ["Undercut", "Spatter"]) if subset == "all" and c != "all"}
+    assert got == {("Undercut", "same_weld_type"): (0.5, (2, 5)), ("Undercut", "all"): (0.9, (10, 5)),
+                   ("Spatter", "same_weld_type"): (0.5, (8, 5)), ("Spatter", "all"): (0.4, (10, 5))}
 
 
 def test_docstring_examples_run():

@@ -582,3 +582,66 @@ def test_aupro_cut_curve_equals_full_curve_on_larger_input():
     assert np.all(np.diff(fpr) >= 0) and np.all(np.diff(pro) >= -1e-15)
     for lim in (0.3, 0.01, 0.001):
         assert aupro(maps, masks, lim) == pytest.approx(_integrate_to_limit(fpr, pro, lim), abs=1e-12)
+
+
+# ---------------------------------------------------------------------------- like with like
+def _two_weld_types(seed: int = 0):
+    """A category on both weld types whose defects score 1 above their own type's normals, and
+    one weld type scored 5 above the other: against every normal the type decides, within a
+    type the defect does."""
+    rng = np.random.default_rng(seed)
+    types = np.array(["FILLET"] * 30 + ["NON_FILLET"] * 30 + ["FILLET"] * 10 + ["NON_FILLET"] * 10)
+    labels = np.array([0] * 60 + [1] * 20)
+    scores = 5.0 * (types == "FILLET") + 1.0 * labels + rng.normal(0, 0.3, labels.size)
+    return labels, scores, types
+
+
+def test_stratified_auroc_is_the_share_of_pairs_within_a_stratum():
+    y, s, t = _two_weld_types()
+    pairs = [(i, j) for i in np.flatnonzero(y == 1) for j in np.flatnonzero(y == 0) if t[i] == t[j]]
+    brute = np.mean([1.0 if s[i] > s[j] else 0.5 if s[i] == s[j] else 0.0 for i, j in pairs])
+    assert M.stratified_auroc(y, s, t) == pytest.approx(brute, abs=1e-12)
+    assert M.stratified_auroc(y, s, ["x"] * y.size) == pytest.approx(roc_auc_score(y, s), abs=1e-12)
+    assert isinstance(M.stratified_auroc([0, 1], [0.1, 0.2], ["a", "b"]), Undefined)
+
+
+def test_evaluate_compares_a_category_with_its_own_weld_types_normals():
+    y, s, t = _two_weld_types()
+    cats = np.where(y == 1, np.where(t == "FILLET", "Undercut", "Porosity_w_Excessive_Penetration"), "Good")
+    cats[70:75] = "Porosity_w_Excessive_Penetration"  # this category holds both weld types
+    cats[60:65] = "Porosity_w_Excessive_Penetration"
+    m = M.evaluate(y, s, cats.tolist(), strata=t.tolist(), n_boot=50)
+    both = m["per_category"]["Porosity_w_Excessive_Penetration"]
+    idx = (y == 0) | (cats == "Porosity_w_Excessive_Penetration")
+    assert both["I-AUROC"] == pytest.approx(M.stratified_auroc(y[idx], s[idx], t[idx]))
+    assert both["I-AUROC"] > 0.9  # the defect shows within each weld type
+    fillet_only = m["per_category"]["Undercut"]
+    idx = ((y == 0) & (t == "FILLET")) | (cats == "Undercut")
+    assert fillet_only["I-AUROC"] == pytest.approx(roc_auc_score(y[idx], s[idx]))
+    assert m["counts"]["per_category_normal"] == {"Porosity_w_Excessive_Penetration": 60, "Undercut": 30}
+    assert set(m["per_category_by_stratum"]) == {"Porosity_w_Excessive_Penetration"}
+    # against every normal the fillet-only category is ranked by its weld type alone
+    idx = (y == 0) | (cats == "Undercut")
+    assert m["per_category_all_normals"]["Undercut"]["I-AUROC"] == pytest.approx(roc_auc_score(y[idx], s[idx]))
+    without = M.evaluate(y, s, cats.tolist(), n_boot=50)
+    assert "per_category_all_normals" not in without
+    assert without["per_category"]["Undercut"]["I-AUROC"] == m["per_category_all_normals"]["Undercut"]["I-AUROC"]
+
+
+def test_delong_and_bootstrap_with_strata_count_the_pairs_within_a_stratum():
+    y, s, t = _two_weld_types()
+    noise = np.random.default_rng(1).normal(0, 1.0, y.size)
+    r = M.delong_test(y, s, s + noise, strata=t)
+    assert r["auroc_a"] == pytest.approx(M.stratified_auroc(y, s, t))
+    assert r["auroc_b"] == pytest.approx(M.stratified_auroc(y, s + noise, t))
+    one = M.delong_test(y, s, s + noise, strata=["x"] * y.size)
+    plain = M.delong_test(y, s, s + noise)
+    assert one["z"] == pytest.approx(plain["z"]) and one["auroc_a"] == pytest.approx(plain["auroc_a"])
+    # the strata's variances add up: each stratum alone, weighted by its share of the pairs (1/2)
+    parts = [M.delong_test(y[t == k], s[t == k], (s + noise)[t == k]) for k in ("FILLET", "NON_FILLET")]
+    var = sum(0.25 * (p["diff"] / p["z"]) ** 2 for p in parts)
+    assert r["z"] == pytest.approx(r["diff"] / math.sqrt(var))
+    lo, hi = M.bootstrap_auroc_ci(y, s, n_boot=300, strata=t)
+    assert lo <= M.stratified_auroc(y, s, t) <= hi
+    plo, phi = M.bootstrap_auroc_ci(y, s, n_boot=300)
+    assert phi < lo  # pooled, the weld type lowers the AUROC far below the like-with-like one

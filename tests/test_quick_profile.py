@@ -123,3 +123,35 @@ def test_causal_film_detects_chain_breakers(neutral_run):
 
 
 MAIN_FILM = "causal_film"  # the main-table variant (benchmark.tables.build.MAIN_TABLE_FILM)
+
+# NOTE: known answers (benchmark.known_answers) of the neutral run: each method's mean I-AUROC over
+# the categories its media show >= 0.70, over the others within [0.40, 0.60]. The methods below
+# do not reach it at the quick profile; each entry says what was measured (confound-free twin of
+# seed 5, `bench known-answers`, quick profile) and is a strict xfail, so a fix shows up.
+NOT_YET = {
+    "patchcore": "image methods do not see the twin's image defects at the quick profile: mean "
+                 "0.536 over the image-visible categories (seed-5 twin); at 56 px (49 crop) a bead "
+                 "defect is under a pixel, and at 112 px (98 crop) the highest patch of half the "
+                 "normal TEST views falls on the marker sheet's fiducials (rows 0.75-1.0 of the view)",
+    "dinomaly": "mean 0.522 over the image-visible categories (seed-5 twin); as patchcore",
+    "causal_film_result_only": "mean 0.609 over the image-visible categories, 0.660 over the "
+                               "image-invisible ones (seed-5 twin)",
+    "causal_film_process_only": "mean 0.658 over the process-visible categories (seed-5 twin)",
+    "causal_film": "mean 0.577 over the categories its media show (seed-5 twin)",
+}
+KNOWN = [m for m in NEUTRAL_METHODS if not m.startswith("session_")]
+
+
+@pytest.mark.parametrize("method", [pytest.param(m, marks=pytest.mark.xfail(strict=True, reason=NOT_YET[m]))
+                                    if m in NOT_YET else m for m in KNOWN])
+def test_known_answers(neutral_run, method):
+    """On the confound-free twin a method detects the categories its media show (mean like-with-
+    like I-AUROC >= 0.70) and sits at chance on the others (mean within [0.40, 0.60])."""
+    from benchmark.known_answers import check_run, render
+
+    answer = check_run(neutral_run, [method], n_boot=200)[0]
+    print(render([answer]))
+    visible, invisible = answer.mean(True), answer.mean(False)
+    assert visible is not None and visible >= 0.70, f"{method}: {visible} over the visible categories"
+    if invisible is not None:
+        assert 0.40 <= invisible <= 0.60, f"{method}: {invisible} over the invisible categories"

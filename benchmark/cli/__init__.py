@@ -7,10 +7,11 @@ import argparse
 import logging
 import sys
 
-from benchmark.cli import (audit, compare, data, golden, listing, models, plot, report, run, runs,
-                           show, table)
+from benchmark.cli import (audit, compare, data, golden, known, listing, models, plot, report, run,
+                           runs, show, table)
 
-SUBCOMMANDS = (run, listing, data, models, runs, show, table, compare, plot, report, golden, audit)
+SUBCOMMANDS = (run, listing, data, models, runs, show, table, compare, plot, report, golden, audit,
+               known)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,6 +11,12 @@ Two are declared, each with the subset of TEST where it cannot give the answer:
   eight characters of the run id (`MM-DD-YY`, printed on the label of every photo); where no day
   can be parsed, the configuration folder.
 
+A third, the **weld type**, needs no subset: four categories exist on fillet joints only and five
+on non-fillet ones only, so a category compared with every normal is also a comparison of weld
+types. Every per-category value is therefore taken like with like (`benchmark.metrics.evaluate`,
+``strata``), and `weld_type_rarity` is the label-free detector that measures how far the weld type
+alone goes when it is not.
+
 A TEST defect is *matched* on a confound when some TRAIN normal shares its value: there the
 confound does not separate it from the normals. The *both-matched* subset (recipe and session
 shared with TRAIN normals) is the confound-free one. Every subset keeps all TEST normals.
@@ -75,6 +81,19 @@ def matched_subsets(train: Sequence[tuple[WeldConfig, str]], items: Sequence[tup
     normal = np.asarray(labels) == 0
     return {name: normal | np.logical_and.reduce([seen[c] for c in confounds])
             for name, confounds in SUBSETS.items()}
+
+
+def weld_type_rarity(train_types: Sequence[str], types: Sequence[str]) -> np.ndarray:
+    """(N,) how rare each weld's type is among the TRAIN normals: 1 - its share of them (a type no
+    TRAIN normal has scores 1). Label-free: what a density model that finds one weld type rarer
+    gives by that alone.
+
+    >>> weld_type_rarity(["FILLET", "NON_FILLET", "NON_FILLET", "NON_FILLET"], ["FILLET", "NON_FILLET"])
+    array([0.75, 0.25])
+    """
+    train_types = list(train_types)
+    share = {t: train_types.count(t) / len(train_types) for t in set(train_types)}
+    return np.array([1.0 - share.get(t, 0.0) for t in types], dtype=np.float64)
 
 
 def pairs(samples: Sequence[Sample]) -> list[tuple[WeldConfig, str]]:

@@ -409,6 +409,11 @@ def feature_index() -> dict[str, str]:
     return index
 
 
+def feature_modality(feature: str) -> str:
+    """The sample modality a feature is computed from ("video", "audio", "sensor", "image")."""
+    return EXTRACTORS.get(feature_index()[feature]).modality
+
+
 # ---------------------------------------------------------------------------- audio STFT
 # NOTE: Stemmer et al. (arXiv:2409.02290) take a 16384-point FFT of 192 kHz audio: an 85.3 ms
 # window, 11.7 Hz bins. The public audio is 16 kHz, so we keep the window length, and with it the

@@ -44,7 +44,7 @@ from __future__ import annotations
 
 from ._base import HIGHER_IS_BETTER, MetricValue, Undefined, aupro_key
 from .evaluation import MIN_SUBSET_ANOMALOUS, aggregate_seeds, evaluate
-from .image import IMAGE_KEYS, image_metrics
+from .image import IMAGE_KEYS, image_metrics, stratified_auroc
 from .pixel import aupro, pixel_auroc, pixel_metrics, pro_curve
 from .statistics import bootstrap_auroc_ci, bootstrap_auroc_diff_ci, delong_test
 
@@ -55,6 +55,7 @@ __all__ = [
     "aupro_key",
     "IMAGE_KEYS",
     "image_metrics",
+    "stratified_auroc",
     "pixel_auroc",
     "aupro",
     "pro_curve",

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ._base import MetricValue, Undefined, _as_labels, _as_scores, aupro_key
-from .image import IMAGE_KEYS, image_metrics
+from .image import IMAGE_KEYS, image_metrics, stratified_auroc
 from .pixel import _check_limit, pixel_metrics
 from .statistics import bootstrap_auroc_ci
 
@@ -100,6 +100,7 @@ def evaluate(
     normal_category: str = "Good",
     subsets: Mapping[str, Sequence[bool]] | None = None,
     clusters: Sequence[str] | None = None,
+    strata: Sequence[str] | None = None,
 ) -> dict:
     """Full evaluation of one method on the test samples.
 
@@ -119,6 +120,13 @@ def evaluate(
             welds share a session and are not independent). ``"I-AUROC-CI95"`` then resamples
             whole clusters (cluster bootstrap), and the overall block also holds the weld-level
             interval as ``"I-AUROC-CI95-weld"`` for comparison.
+        strata: optional ``(N,)`` stratum of each sample (Weld-4M: the weld type; some defect
+            categories exist on fillet joints only, others on non-fillet ones, and a detector
+            that finds one weld type rarer would rank a whole category above the other type's
+            normals). Each category is then compared like with like: its defects against the
+            normals of their own stratum (see ``_per_category``), and ``per_config`` counts only
+            the pairs within a stratum. The overall block still pools every normal (the number
+            published work reports).
         subsets: optional ``{name: (N,) bool}``, e.g. the recipe-matched TEST samples: each gets
             the image metrics, ``"I-AUROC-CI95"`` and per-category image metrics of its samples;
             with fewer than ``MIN_SUBSET_ANOMALOUS`` anomalous samples (overall, or in one
@@ -134,7 +142,11 @@ def evaluate(
         ``overall`` holds the image metrics, ``"I-AUROC-CI95"`` (``[lo, hi]`` or Undefined) and,
         when ``maps`` and ``masks`` are given, the pixel metrics. ``per_category[c]`` compares all
         normal samples with the samples of category ``c`` (image metrics, plus pixel metrics on
-        those views when maps and masks are given). ``per_config[axis][v]`` holds the image metrics
+        those views when maps and masks are given); with ``strata``, only the normals of the
+        category's own strata, and then also ``per_category_all_normals[c]`` (the image metrics
+        against every normal, to compare with published numbers), ``per_category_by_stratum[c][t]``
+        for a category found in several strata, and ``counts["per_category_normal"][c]`` (the
+        normals a category is compared with). ``per_config[axis][v]`` holds the image metrics
         of the samples with that configuration value. Undefined values carry their reason.
         With ``subsets``, ``"subsets": {name: {"overall", "per_category", "counts"}}`` too.
     """
@@ -150,26 +162,35 @@ def evaluate(
         raise ValueError(f"masks has {len(masks)} entries but labels has {n}")
     pixels = partial(_pixel_block, labels=y, maps=maps, masks=masks, fpr_limits=limits) if with_pixels else None
 
-    cid = None if clusters is None else np.asarray([str(c) for c in clusters], dtype=object)
-    if cid is not None and cid.shape[0] != n:
-        raise ValueError(f"clusters has {cid.shape[0]} entries but labels has {n}")
+    cid = _per_sample("clusters", clusters, n)
+    strata = _per_sample("strata", strata, n)
     overall = _overall(y, s, n_boot, seed, pixels, cid)
     if cid is not None:
         ci = bootstrap_auroc_ci(y, s, n_boot=n_boot, seed=seed)
         overall["I-AUROC-CI95-weld"] = ci if isinstance(ci, Undefined) else [ci[0], ci[1]]
-    per_category, cat_counts = _per_category(y, s, cats, normal_category, pixels)
-    per_config, config_counts = _per_config(y, s, configs)
+    per_category, cat_counts = _per_category(y, s, cats, normal_category, pixels, strata)
+    per_config, config_counts = _per_config(y, s, configs, strata)
     counts = _class_counts(y)
-    counts["per_category"] = cat_counts
+    counts.update(cat_counts)
     if configs:
         counts["per_config"] = config_counts
     if with_pixels:
         counts["pixel"] = _pixel_counts(y, cats, maps, masks)
-    out = {"overall": overall, "per_category": per_category, "per_config": per_config, "counts": counts}
+    out = {"overall": overall, **per_category, "per_config": per_config, "counts": counts}
     if subsets:
-        out["subsets"] = {name: _subset(y, s, cats, normal_category, mask, n_boot, seed, cid)
+        out["subsets"] = {name: _subset(y, s, cats, normal_category, mask, n_boot, seed, cid, strata)
                           for name, mask in subsets.items()}
     return out
+
+
+def _per_sample(name: str, values: Sequence | None, n: int) -> np.ndarray | None:
+    """``values`` as an (N,) object array of strings (None stays None)."""
+    if values is None:
+        return None
+    arr = np.asarray([str(v) for v in values], dtype=object)
+    if arr.shape[0] != n:
+        raise ValueError(f"{name} has {arr.shape[0]} entries but labels has {n}")
+    return arr
 
 
 def _checked_categories(categories: Sequence[str], y: np.ndarray, normal_category: str) -> np.ndarray:
@@ -202,21 +223,48 @@ def _overall(y: np.ndarray, s: np.ndarray, n_boot: int, seed: int, pixels: _Pixe
 
 
 def _per_category(
-    y: np.ndarray, s: np.ndarray, cats: np.ndarray, normal_category: str, pixels: _PixelBlock | None
-) -> tuple[dict[str, dict], dict[str, int]]:
-    """``({category: metrics of all normals + that category}, {category (normal too): count})``."""
-    normal_idx = np.flatnonzero(cats == normal_category)
-    per_category: dict[str, dict] = {}
-    cat_counts: dict[str, int] = {}
-    for c in sorted(set(cats.tolist())):
-        cat_counts[c] = int(np.sum(cats == c))
-    for c in sorted(set(cats.tolist()) - {normal_category}):
-        idx = np.concatenate([normal_idx, np.flatnonzero(cats == c)])
+    y: np.ndarray, s: np.ndarray, cats: np.ndarray, normal_category: str, pixels: _PixelBlock | None,
+    strata: np.ndarray | None = None,
+) -> tuple[dict[str, dict], dict[str, dict]]:
+    """The blocks of each defect category and their counts: ``({"per_category": {c: metrics}, ...},
+    {"per_category": {c (normal too): count}, ...})``.
+
+    Without strata a category's defects are compared with every normal. With strata (like with
+    like) they are compared with the normals of the strata they occur in: I-AP, I-F1max and the
+    pixel metrics over those samples, the I-AUROC over the pairs within a stratum only
+    (``stratified_auroc``: for a category of one stratum, the plain AUROC against that stratum's
+    normals; for one of several, each stratum's pairs pooled, never a defect of one stratum
+    against a normal of another). Then also ``per_category_all_normals`` (every normal),
+    ``per_category_by_stratum`` (a category of several strata, each stratum alone) and the
+    normals each category is compared with (``counts["per_category_normal"]``).
+    """
+    normal = cats == normal_category
+    defects = sorted(set(cats.tolist()) - {normal_category})
+    blocks: dict[str, dict] = {"per_category": {}}
+    counts: dict[str, dict] = {"per_category": {c: int(np.sum(cats == c)) for c in sorted(set(cats.tolist()))}}
+    if strata is not None:
+        blocks.update(per_category_all_normals={}, per_category_by_stratum={})
+        counts["per_category_normal"] = {}
+    for c in defects:
+        mine = cats == c
+        if strata is None:
+            idx = np.flatnonzero(normal | mine)
+        else:
+            own = np.unique(strata[mine])
+            idx = np.flatnonzero((normal & np.isin(strata, own)) | mine)
+            blocks["per_category_all_normals"][c] = image_metrics(y[normal | mine], s[normal | mine])
+            counts["per_category_normal"][c] = int(np.sum(normal[idx]))
+            if own.size > 1:
+                blocks["per_category_by_stratum"][c] = {
+                    t: image_metrics(y[(normal | mine) & (strata == t)], s[(normal | mine) & (strata == t)])
+                    for t in own}
         block: dict[str, Any] = dict(image_metrics(y[idx], s[idx]))
+        if strata is not None and isinstance(block["I-AUROC"], float):
+            block["I-AUROC"] = stratified_auroc(y[idx], s[idx], strata[idx])
         if pixels is not None:
             block.update(pixels(idx))
-        per_category[c] = block
-    return per_category, cat_counts
+        blocks["per_category"][c] = block
+    return blocks, counts
 
 
 #: A subset's I-AUROC needs this many anomalous samples (overall, and per category): with fewer,
@@ -226,21 +274,24 @@ MIN_SUBSET_ANOMALOUS = 10
 
 
 def _subset(y: np.ndarray, s: np.ndarray, cats: np.ndarray, normal_category: str,
-            mask: Sequence[bool], n_boot: int, seed: int, clusters: np.ndarray | None = None) -> dict:
-    """Image metrics, interval and per-category image metrics of the samples in ``mask``."""
+            mask: Sequence[bool], n_boot: int, seed: int, clusters: np.ndarray | None = None,
+            strata: np.ndarray | None = None) -> dict:
+    """Image metrics, interval and per-category image metrics (like with like, as the whole
+    split's) of the samples in ``mask``."""
     keep = np.asarray(mask, dtype=bool)
     if keep.shape[0] != y.shape[0]:
         raise ValueError(f"a subset mask has {keep.shape[0]} entries but labels has {y.shape[0]}")
     y, s, cats = y[keep], s[keep], cats[keep]
     clusters = None if clusters is None else clusters[keep]
+    strata = None if strata is None else strata[keep]
     overall = _small(int(y.sum())) or _overall(y, s, n_boot, seed, None, clusters)
-    per_category, cat_counts = _per_category(y, s, cats, normal_category, None)
-    for c, block in per_category.items():
-        if (too_few := _small(cat_counts[c])):
-            per_category[c] = {k: too_few[k] for k in block}
+    blocks, cat_counts = _per_category(y, s, cats, normal_category, None, strata)
+    for c, block in blocks["per_category"].items():
+        if (too_few := _small(cat_counts["per_category"][c])):
+            blocks["per_category"][c] = {k: too_few[k] for k in block}
     counts = _class_counts(y)
-    counts["per_category"] = cat_counts
-    return {"overall": overall, "per_category": per_category, "counts": counts}
+    counts.update(cat_counts)
+    return {"overall": overall, "per_category": blocks["per_category"], "counts": counts}
 
 
 def _small(n_anomalous: int) -> dict[str, Undefined] | None:
@@ -252,9 +303,11 @@ def _small(n_anomalous: int) -> dict[str, Undefined] | None:
 
 
 def _per_config(
-    y: np.ndarray, s: np.ndarray, configs: Mapping[str, Sequence[str]] | None
+    y: np.ndarray, s: np.ndarray, configs: Mapping[str, Sequence[str]] | None,
+    strata: np.ndarray | None = None,
 ) -> tuple[dict[str, dict], dict[str, dict]]:
-    """``({axis: {value: image metrics}}, {axis: {value: class counts}})``."""
+    """``({axis: {value: image metrics}}, {axis: {value: class counts}})``; with strata the
+    I-AUROC counts the pairs within a stratum only (a steel value holds both weld types)."""
     n = y.shape[0]
     per_config: dict[str, dict] = {}
     config_counts: dict[str, dict] = {}
@@ -266,7 +319,10 @@ def _per_config(
         config_counts[axis] = {}
         for v in sorted(set(vals.tolist())):
             idx = np.flatnonzero(vals == v)
-            per_config[axis][v] = image_metrics(y[idx], s[idx])
+            block = image_metrics(y[idx], s[idx])
+            if strata is not None and isinstance(block["I-AUROC"], float):
+                block["I-AUROC"] = stratified_auroc(y[idx], s[idx], strata[idx])
+            per_config[axis][v] = block
             config_counts[axis][v] = _class_counts(y[idx])
     return per_config, config_counts
 

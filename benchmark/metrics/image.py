@@ -15,6 +15,37 @@ from ._base import MetricValue, Undefined, _as_labels, _as_scores, _one_class_re
 IMAGE_KEYS = ("I-AUROC", "I-AP", "I-F1max", "I-F1max-threshold")
 
 
+def stratified_auroc(labels: Sequence[int], scores: Sequence[float], strata: Sequence) -> MetricValue:
+    """AUROC over the (anomalous, normal) pairs of the same stratum only: the probability that an
+    anomalous sample scores above a normal one of its own stratum (ties count 1/2), e.g. of its
+    own weld type. Each stratum's AUROC weighted by its number of pairs; with one stratum it is
+    the plain AUROC.
+
+    Returns:
+        The AUROC, or :class:`Undefined` when no stratum holds both classes.
+
+    >>> stratified_auroc([0, 1, 0, 1], [0.1, 0.2, 0.9, 1.0], ["a", "a", "b", "b"])
+    1.0
+    >>> stratified_auroc([0, 1, 0, 1], [0.1, 0.2, 0.9, 1.0], ["a", "a", "a", "a"])
+    0.75
+    """
+    y = _as_labels(labels)
+    s = _as_scores(scores, y.shape[0])
+    groups = np.asarray([str(g) for g in strata], dtype=object)
+    if groups.shape[0] != y.shape[0]:
+        raise ValueError(f"strata has {groups.shape[0]} entries but labels has {y.shape[0]}")
+    total, pairs = 0.0, 0
+    for g in np.unique(groups):
+        yg, sg = y[groups == g], s[groups == g]
+        n_pos, n_neg = int(yg.sum()), int(yg.size - yg.sum())
+        if n_pos and n_neg:
+            total += float(roc_auc_score(yg, sg)) * n_pos * n_neg
+            pairs += n_pos * n_neg
+    if not pairs:
+        return Undefined(_one_class_reason(y) or "no stratum holds both normal and anomalous samples")
+    return total / pairs
+
+
 def image_metrics(labels: Sequence[int], scores: Sequence[float]) -> dict[str, MetricValue]:
     """Image-level I-AUROC, I-AP, I-F1max and the threshold reaching I-F1max.
 

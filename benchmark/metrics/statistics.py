@@ -32,6 +32,35 @@ def _weighted_aurocs(pos: np.ndarray, neg: np.ndarray, w_pos: np.ndarray, w_neg:
     return np.einsum("bi,bi->b", w_pos, credit) / (w_pos.sum(axis=1) * w_neg.sum(axis=1))
 
 
+def _stratum_masks(strata: Sequence | None, y: np.ndarray) -> list[np.ndarray]:
+    """(N,) bool of each stratum that holds both classes (no strata: one stratum of every sample)."""
+    if strata is None:
+        return [np.ones(y.shape[0], dtype=bool)]
+    values = np.asarray([str(v) for v in strata], dtype=object)
+    if values.shape[0] != y.shape[0]:
+        raise ValueError(f"strata has {values.shape[0]} entries but labels has {y.shape[0]}")
+    masks = [values == v for v in np.unique(values)]
+    return [m for m in masks if 0 < int(y[m].sum()) < int(m.sum())]
+
+
+def _stratified_weighted_aurocs(row: np.ndarray, y: np.ndarray, w_pos: np.ndarray, w_neg: np.ndarray,
+                                strata: list[np.ndarray]) -> np.ndarray:
+    """``_weighted_aurocs`` over the pairs within a stratum only: each stratum's AUROC weighted by
+    its (weighted) number of pairs, as ``image.stratified_auroc`` (one stratum: the plain one)."""
+    pos_mask = y == 1
+    if len(strata) == 1 and strata[0].all():
+        return _weighted_aurocs(row[pos_mask], row[~pos_mask], w_pos, w_neg)
+    total = np.zeros(w_pos.shape[0])
+    pairs = np.zeros(w_pos.shape[0])
+    for m in strata:
+        wp, wn = w_pos[:, m[pos_mask]], w_neg[:, m[~pos_mask]]
+        n_pairs = wp.sum(axis=1) * wn.sum(axis=1)
+        auc = _weighted_aurocs(row[m & pos_mask], row[m & ~pos_mask], wp, wn)
+        total += np.where(n_pairs > 0, auc * n_pairs, 0.0)
+        pairs += n_pairs
+    return total / pairs
+
+
 def _multinomial_counts(rng: np.random.Generator, n: int, b: int) -> np.ndarray:
     idx = rng.integers(0, n, size=(b, n)) + (np.arange(b) * n)[:, None]
     return np.bincount(idx.ravel(), minlength=b * n).reshape(b, n)
@@ -103,12 +132,13 @@ def _replicate_weights(rng: np.random.Generator, y: np.ndarray, cid: np.ndarray 
 
 
 def _bootstrap_aurocs(y: np.ndarray, row_sets: Sequence[np.ndarray], n_boot: int, seed: int,
-                      cid: np.ndarray | None = None) -> list[np.ndarray]:
+                      cid: np.ndarray | None = None, strata: Sequence | None = None) -> list[np.ndarray]:
     """Exact AUROC of every row of each (S, N) set in each of `n_boot` stratified replicates,
     (n_boot, S) per set; every row of every set is scored on the same replicate (paired). With
     cluster ids the replicates resample clusters (a replicate whose drawn clusters hold no normal
-    gives NaN, left out of the quantiles)."""
-    pos_mask = y == 1
+    gives NaN, left out of the quantiles). With ``strata`` each replicate's AUROC counts the pairs
+    within a stratum only."""
+    groups = _stratum_masks(strata, y)
     rng = np.random.default_rng(seed)
     out = [np.empty((n_boot, rows.shape[0])) for rows in row_sets]
     chunk = max(1, min(n_boot, 4_000_000 // y.shape[0]))
@@ -118,13 +148,13 @@ def _bootstrap_aurocs(y: np.ndarray, row_sets: Sequence[np.ndarray], n_boot: int
         for rows, aucs in zip(row_sets, out):
             for j, row in enumerate(rows):
                 with np.errstate(invalid="ignore", divide="ignore"):
-                    aucs[start : start + b, j] = _weighted_aurocs(row[pos_mask], row[~pos_mask], w_pos, w_neg)
+                    aucs[start : start + b, j] = _stratified_weighted_aurocs(row, y, w_pos, w_neg, groups)
     return out
 
 
 def bootstrap_auroc_ci(
     labels: Sequence[int], scores: Any, n_boot: int = 1000, level: float = 0.95, seed: int = 0,
-    clusters: Sequence | None = None,
+    clusters: Sequence | None = None, strata: Sequence | None = None,
 ) -> tuple[float, float] | Undefined:
     """Stratified bootstrap percentile interval for the I-AUROC.
 
@@ -135,7 +165,9 @@ def bootstrap_auroc_ci(
     one of the mean I-AUROC over the seeds (each replicate resamples the samples once for all).
     With ``clusters`` ((N,) labels, e.g. the recording folder of each weld) the replicates draw
     whole clusters (cluster bootstrap; clusters holding a defect and clusters of normals only are
-    drawn apart): samples of one cluster are not independent, and the interval is wider.
+    drawn apart): samples of one cluster are not independent, and the interval is wider. With
+    ``strata`` (e.g. each weld's weld type) the I-AUROC counts the pairs within a stratum only
+    (``stratified_auroc``).
 
     Returns:
         ``(low, high)``, or :class:`Undefined` when a class has fewer than 2 samples (or, with
@@ -151,7 +183,7 @@ def bootstrap_auroc_ci(
     reason = _bootstrap_checks(y, n_boot, level, cid)
     if reason is not None:
         return Undefined(reason)
-    aucs = _bootstrap_aurocs(y, [rows], n_boot, seed, cid)[0].mean(axis=1)
+    aucs = _bootstrap_aurocs(y, [rows], n_boot, seed, cid, strata)[0].mean(axis=1)
     return _percentiles(aucs, level)
 
 
@@ -163,7 +195,7 @@ def _percentiles(values: np.ndarray, level: float) -> tuple[float, float]:
 
 def bootstrap_auroc_diff_ci(
     labels: Sequence[int], scores_a: Any, scores_b: Any, n_boot: int = 1000, level: float = 0.95,
-    seed: int = 0, clusters: Sequence | None = None,
+    seed: int = 0, clusters: Sequence | None = None, strata: Sequence | None = None,
 ) -> tuple[float, float] | Undefined:
     """Paired stratified bootstrap percentile interval of I-AUROC(a) - I-AUROC(b) on the same samples.
 
@@ -171,7 +203,7 @@ def bootstrap_auroc_diff_ci(
     :func:`bootstrap_auroc_ci`) and scores both methods on it, so the interval keeps the pairing
     that the DeLong test uses. ``scores_a`` / ``scores_b`` are ``(N,)`` or ``(S, N)`` (seeds of the
     same samples); a method's I-AUROC is then its mean over its seeds. ``clusters``: as in
-    :func:`bootstrap_auroc_ci` (the paired cluster bootstrap).
+    :func:`bootstrap_auroc_ci` (the paired cluster bootstrap); ``strata``: as there.
 
     >>> lo, hi = bootstrap_auroc_diff_ci([0, 0, 0, 1, 1, 1], [1, 2, 3, 4, 5, 6], [1, 2, 4, 3, 5, 6], n_boot=200)
     >>> 0.0 <= lo <= 1 / 9 <= hi
@@ -184,7 +216,7 @@ def bootstrap_auroc_diff_ci(
     reason = _bootstrap_checks(y, n_boot, level, cid)
     if reason is not None:
         return Undefined(reason)
-    auc_a, auc_b = _bootstrap_aurocs(y, [a, b], n_boot, seed, cid)
+    auc_a, auc_b = _bootstrap_aurocs(y, [a, b], n_boot, seed, cid, strata)
     return _percentiles(auc_a.mean(axis=1) - auc_b.mean(axis=1), level)
 
 
@@ -216,14 +248,17 @@ def _clustered_variance(y: np.ndarray, cid: np.ndarray, d10: np.ndarray, d01: np
 
 
 def delong_test(labels: Sequence[int], scores_a: Sequence[float], scores_b: Sequence[float],
-                clusters: Sequence | None = None) -> dict:
+                clusters: Sequence | None = None, strata: Sequence | None = None) -> dict:
     """Paired DeLong test for the difference of two correlated I-AUROCs on the same samples.
 
     Uses the fast midrank algorithm (Sun & Xu, IEEE SPL 2014), O(n log n). With ``clusters``
     ((N,) labels, e.g. each weld's recording folder) the variance is Obuchowski's clustered one
     (Biometrics 53, 1997): the structural components are summed per cluster, so welds of one
     cluster count as one draw; with one sample per cluster it is DeLong's up to a factor
-    I/(I-1) against (n-1)/n per class.
+    I/(I-1) against (n-1)/n per class. With ``strata`` (e.g. the weld type of each weld) each
+    I-AUROC counts the pairs within a stratum only (``stratified_auroc``): the strata are
+    independent, so the variance of the difference is the sum of each stratum's, weighted by the
+    square of its share of the pairs (clusters nested in strata).
 
     Returns:
         ``{"auroc_a", "auroc_b", "diff" (= a - b), "z", "p_value" (two-sided)}``. When the
@@ -243,29 +278,23 @@ def delong_test(labels: Sequence[int], scores_a: Sequence[float], scores_b: Sequ
     if reason is not None:
         u = Undefined(reason)
         return {k: u for k in keys}
-    pos_mask = y == 1
-    if min(int(pos_mask.sum()), int((~pos_mask).sum())) < 2:
-        u = Undefined(
-            f"DeLong variance needs >= 2 samples per class (normal={int((~pos_mask).sum())}, "
-            f"anomalous={int(pos_mask.sum())})"
-        )
-        return {k: u for k in keys}
     cid = _cluster_ids(clusters, y.shape[0])
-    if cid is not None:
-        n_pos_clusters, n_neg_clusters = np.unique(cid[pos_mask]).size, np.unique(cid[~pos_mask]).size
-        if min(n_pos_clusters, n_neg_clusters) < 2:
-            u = Undefined(f"clustered DeLong variance needs >= 2 clusters per class (with normals: "
-                          f"{n_neg_clusters}, with defects: {n_pos_clusters})")
-            return {k: u for k in keys}
-    auc_a, v10_a, v01_a = _delong_components(a[pos_mask], a[~pos_mask])
-    auc_b, v10_b, v01_b = _delong_components(b[pos_mask], b[~pos_mask])
-    m, n = v10_a.size, v01_a.size
+    groups = _stratum_masks(strata, y)
+    if not groups:
+        u = Undefined("no stratum holds both normal and anomalous samples")
+        return {k: u for k in keys}
+    parts = []
+    for m in groups:
+        part = _delong_stratum(y[m], a[m], b[m], None if cid is None else cid[m])
+        if isinstance(part, Undefined):
+            return {k: part for k in keys}
+        parts.append(part)
+    pairs = np.array([p[3] for p in parts], dtype=np.float64)
+    share = pairs / pairs.sum()
+    auc_a = float(np.dot(share, [p[0] for p in parts]))
+    auc_b = float(np.dot(share, [p[1] for p in parts]))
     diff = auc_a - auc_b
-    if cid is None:
-        # var(A - B) = var(V10_a - V10_b)/m + var(V01_a - V01_b)/n  (sample variances, ddof=1)
-        var = float(np.var(v10_a - v10_b, ddof=1)) / m + float(np.var(v01_a - v01_b, ddof=1)) / n
-    else:
-        var = _clustered_variance(y, cid, (v10_a - v10_b) - diff, (v01_a - v01_b) - diff)
+    var = float(np.dot(share ** 2, [p[2] for p in parts]))
     if var <= 0.0 or not np.isfinite(var):
         if diff == 0.0:
             z, p = 0.0, 1.0
@@ -275,3 +304,29 @@ def delong_test(labels: Sequence[int], scores_a: Sequence[float], scores_b: Sequ
         z = diff / math.sqrt(var)
         p = float(2.0 * stats.norm.sf(abs(z)))
     return {"auroc_a": auc_a, "auroc_b": auc_b, "diff": diff, "z": float(z), "p_value": p}
+
+
+def _delong_stratum(y: np.ndarray, a: np.ndarray, b: np.ndarray,
+                    cid: np.ndarray | None) -> tuple[float, float, float, int] | Undefined:
+    """(AUROC a, AUROC b, variance of their difference, number of pairs) of one stratum, or why
+    the variance cannot be had."""
+    pos_mask = y == 1
+    if min(int(pos_mask.sum()), int((~pos_mask).sum())) < 2:
+        return Undefined(f"DeLong variance needs >= 2 samples per class (normal={int((~pos_mask).sum())}, "
+                         f"anomalous={int(pos_mask.sum())})")
+    if cid is not None:
+        cid = np.unique(cid, return_inverse=True)[1]
+        n_pos_clusters, n_neg_clusters = np.unique(cid[pos_mask]).size, np.unique(cid[~pos_mask]).size
+        if min(n_pos_clusters, n_neg_clusters) < 2:
+            return Undefined(f"clustered DeLong variance needs >= 2 clusters per class (with normals: "
+                             f"{n_neg_clusters}, with defects: {n_pos_clusters})")
+    auc_a, v10_a, v01_a = _delong_components(a[pos_mask], a[~pos_mask])
+    auc_b, v10_b, v01_b = _delong_components(b[pos_mask], b[~pos_mask])
+    m, n = v10_a.size, v01_a.size
+    diff = auc_a - auc_b
+    if cid is None:
+        # var(A - B) = var(V10_a - V10_b)/m + var(V01_a - V01_b)/n  (sample variances, ddof=1)
+        var = float(np.var(v10_a - v10_b, ddof=1)) / m + float(np.var(v01_a - v01_b, ddof=1)) / n
+    else:
+        var = _clustered_variance(y, cid, (v10_a - v10_b) - diff, (v01_a - v01_b) - diff)
+    return auc_a, auc_b, var, m * n

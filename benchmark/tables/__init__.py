@@ -3,8 +3,11 @@
     bench table [RUN_DIR] [--out tables/main.tex] [--appendix] [--ci] [--per-config] [--standalone]
 
 writes, next to `--out` (default: `<run>/tables/main.tex`): the main table (its own name),
-`per_category_detection.tex`, `per_category_segmentation.tex` (methods with anomaly maps only),
-`ablation.tex` (Causal-FiLM variants), `efficiency.tex`, `tables.md` (all of them in Markdown),
+`per_category_detection.tex`, `per_category_segmentation.tex` (methods with anomaly maps only;
+both like with like: a category's defects against the normals of their own weld type),
+`per_category_detection_all_normals.tex` (against every normal, as published work compares),
+`ablation.tex` (Causal-FiLM variants), `reliance.tex` (each multimodal method's I-AUROC with one
+input swapped for another weld's of the same weld type), `efficiency.tex`, `tables.md` (all of them in Markdown),
 with `--ci` `significance.tex` (the main table with 95 % intervals and marks,
 `benchmark.compare`), with `--per-config` `per_config.tex` and `per_config.csv` (I-AUROC per
 weld configuration) and, with `--appendix`, `appendix.tex` (the adaptation chapter). Each .tex
@@ -19,7 +22,7 @@ from pathlib import Path
 
 from benchmark.tables.build import (MAIN_COLUMNS, RunData, ablation_table, adaptations,
                                     efficiency_table, main_table, per_category_table,
-                                    per_config_rows, per_config_table)
+                                    per_config_rows, per_config_table, reliance_table)
 from benchmark.tables.model import Table
 from benchmark.tables.render import (PACKAGES, appendix_latex, tex_escape, to_html, to_latex,
                                      to_text)
@@ -53,7 +56,8 @@ def build_tables(run_dir: Path | None) -> tuple[RunData, list[Table]]:
     tables = [main_table(data),
               per_category_table(data, "I-AUROC", maps_only=False),
               per_category_table(data, "P-AUPRO@30%", maps_only=True),
-              ablation_table(data), efficiency_table(data)]
+              per_category_table(data, "I-AUROC", maps_only=False, all_normals=True),
+              ablation_table(data), reliance_table(data), efficiency_table(data)]
     return data, [t for t in tables if t is not None]
 
 

@@ -1,0 +1,153 @@
+"""Known answers: does each method detect what its inputs carry, and nothing else?
+
+On a confound-free synthetic twin (`bench data synth --confounds none`: every category welded with
+the same configurations and recorded in the same sessions) a defect shows only in the media of its
+row of the twin's visibility table (`benchmark.data.synth.VISIBLE`: 05 Undercut only in the photos,
+07 Lack of Fusion only in the video, ...). So for every method the answer is known before it runs:
+a category that one of its media shows is *visible* to it and must be detected; a category that
+none of them shows is *invisible* and must sit at chance. 12 Process-Result Mismatch (a normal
+bead of another configuration) shows in no single medium and is left out: a method that reads both
+process and result may find it, a result-only one may see a bead that is off for its recipe.
+
+Judged from the raw TEST scores of a run (`scores.csv` of each seed), like with like: a category's
+defects against the TEST normals of their own weld type, the I-AUROC of the seed-mean score over
+the pairs within a weld type, with its 95 % interval (stratified bootstrap over recording folders,
+the seeds' scores resampled together). Verdict per category: *detected* when the interval lies
+above 0.5, *at chance* when it contains 0.5, *worse than chance* below it; per method, the mean
+I-AUROC over its visible and over its invisible categories. Pure function of the results.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from benchmark.data.sample import CATEGORY_CODES
+from benchmark.data.synth import MODALITY_LETTER, VISIBLE
+
+NORMAL = "Good"
+UNDECIDED = ("Process_Result_Mismatch",)  # shown by no single medium (module docstring)
+N_BOOT = 2000
+
+
+def expectations(modalities) -> dict[str, bool]:
+    """{defect category: visible to a method reading `modalities`} on the twin (UNDECIDED left out)."""
+    letters = {MODALITY_LETTER[m] for m in modalities if m in MODALITY_LETTER}
+    return {c: bool(letters & set(VISIBLE[code])) for c, code in CATEGORY_CODES.items()
+            if c != NORMAL and c not in UNDECIDED}
+
+
+@dataclass
+class Verdict:
+    category: str
+    visible: bool
+    auroc: float | None
+    ci: tuple[float, float] | None
+    n_normal: int
+    n_anomalous: int
+
+    @property
+    def verdict(self) -> str:
+        if self.ci is None:
+            return "undecided (no interval)"
+        lo, hi = self.ci
+        return "detected" if lo > 0.5 else "worse than chance" if hi < 0.5 else "at chance"
+
+    @property
+    def as_expected(self) -> bool:
+        return self.verdict == ("detected" if self.visible else "at chance")
+
+
+@dataclass
+class MethodAnswer:
+    method: str
+    modalities: list[str]
+    seeds: list[int]
+    verdicts: list[Verdict]
+
+    def mean(self, visible: bool) -> float | None:
+        values = [v.auroc for v in self.verdicts if v.visible == visible and v.auroc is not None]
+        return float(np.mean(values)) if values else None
+
+
+def check_method(units, n_boot: int = N_BOOT) -> MethodAnswer:
+    """The known answers of one method's units (one per seed, the same TEST samples)."""
+    from benchmark.metrics import bootstrap_auroc_ci, stratified_auroc
+
+    rows = {u.seed: sorted(u.scores(), key=lambda r: r["id"]) for u in units}
+    first = next(iter(rows.values()))
+    cats = np.array([r["category"] for r in first], dtype=object)
+    types = np.array([r["weld_type"] for r in first], dtype=object)
+    folders = np.array([r.get("folder") or r["id"] for r in first], dtype=object)
+    scores = np.stack([[float(r["score"]) for r in rs] for rs in rows.values()])  # (S, N)
+    modalities = units[0].config.get("modalities", [])
+    verdicts = []
+    for c, visible in expectations(modalities).items():
+        mine = cats == c
+        if not mine.any():
+            continue
+        keep = mine | ((cats == NORMAL) & np.isin(types, np.unique(types[mine])))
+        y = mine[keep].astype(int)
+        auroc = stratified_auroc(y, scores[:, keep].mean(axis=0), types[keep])
+        ci = bootstrap_auroc_ci(y, scores[:, keep], n_boot=n_boot, clusters=folders[keep], strata=types[keep])
+        verdicts.append(Verdict(c, visible, auroc if isinstance(auroc, float) else None,
+                                ci if isinstance(ci, tuple) else None, int((y == 0).sum()), int(y.sum())))
+    return MethodAnswer(units[0].method, list(modalities), sorted(rows), verdicts)
+
+
+def check_run(run_dir: Path, methods=None, n_boot: int = N_BOOT) -> list[MethodAnswer]:
+    """Known answers of every (or the named) method of a run on a confound-free twin."""
+    from benchmark import results as R
+
+    units = R.load_run(run_dir)
+    by_method: dict[str, list] = {}
+    for u in units:
+        if methods is None or u.method in methods:
+            by_method.setdefault(u.method, []).append(u)
+    if not by_method:
+        raise FileNotFoundError(f"{run_dir}: no finished unit of {', '.join(methods or ['any method'])}")
+    return [check_method(us, n_boot) for _, us in sorted(by_method.items())]
+
+
+def twin_confounds(run_dir: Path) -> str:
+    """The confounds of the synthetic twin a run was made on ("real", "none"), or what else its
+    dataset is."""
+    from benchmark import results as R
+    from benchmark.plan import SYNTHETIC_MARKER
+
+    root = R.run_info(run_dir).get("dataset", {}).get("root")
+    marker = Path(root) / SYNTHETIC_MARKER if root else None
+    if marker is None or not marker.is_file():
+        return "not a synthetic twin" if root else "no dataset recorded in run.json"
+    return json.loads(marker.read_text()).get("confounds", "real")
+
+
+def to_json(answers: list[MethodAnswer]) -> list[dict]:
+    return [{"method": a.method, "modalities": a.modalities, "seeds": a.seeds,
+             "mean_visible": a.mean(True), "mean_invisible": a.mean(False),
+             "categories": [{"category": v.category, "visible": v.visible, "auroc": v.auroc,
+                             "ci95": None if v.ci is None else list(v.ci), "n_normal": v.n_normal,
+                             "n_anomalous": v.n_anomalous, "verdict": v.verdict,
+                             "as_expected": v.as_expected} for v in a.verdicts]} for a in answers]
+
+
+def render(answers: list[MethodAnswer]) -> str:
+    """One block per method: each category's I-AUROC, interval, expectation and verdict."""
+    from tabulate import tabulate
+
+    out = []
+    for a in answers:
+        rows = [[f"{CATEGORY_CODES[v.category]:02d} {v.category}", "visible" if v.visible else "invisible",
+                 "–" if v.auroc is None else f"{v.auroc:.3f}",
+                 "–" if v.ci is None else f"[{v.ci[0]:.3f}, {v.ci[1]:.3f}]", f"{v.n_normal} / {v.n_anomalous}",
+                 v.verdict, "" if v.as_expected else "unexpected"] for v in a.verdicts]
+        fmt = lambda x: "–" if x is None else f"{x:.3f}"
+        out.append(f"{a.method} ({'+'.join(a.modalities)}; seeds {', '.join(map(str, a.seeds))}): "
+                   f"mean I-AUROC {fmt(a.mean(True))} over the visible categories, "
+                   f"{fmt(a.mean(False))} over the invisible ones\n"
+                   + tabulate(rows, headers=["category", "expected", "I-AUROC", "95 % CI",
+                                             "normal / anom.", "verdict", ""],
+                              tablefmt="simple", disable_numparse=True))
+    return "\n\n".join(out)
