@@ -2,16 +2,18 @@
 from the saved scores of two methods on the same TEST samples:
 
 - the DeLong test of the I-AUROC difference (`benchmark.metrics.delong_test`), once per seed
-  that both methods have, with Obuchowski's clustered variance over recording folders;
+  that both methods have, with Obuchowski's clustered variance over recording sessions;
 - the paired stratified bootstrap interval of the difference of their I-AUROCs averaged over
-  those seeds (`benchmark.metrics.bootstrap_auroc_diff_ci`), resampling folders;
+  those seeds (`benchmark.metrics.bootstrap_auroc_diff_ci`), resampling sessions;
 
 overall and per defect category (like with like, as in the per-category tables: a category's
 defects against the normal TEST welds of their own weld type, the I-AUROC over the pairs within a
 weld type), on the whole TEST split or on one of its matched subsets
-(`--subset`). Welds of one folder share a recording session and are not independent, so every
-interval and test treats a folder as one draw (results written before folders were recorded
-fall back to single welds, and the caption says so). `bench compare RUN A B` prints them; `significance_table` is the
+(`--subset`). Welds of one recording session (the day of the run id, else the folder) share its
+lighting, pose and set-up and are not independent, so every interval and test treats a session
+as one draw (results written before sessions were recorded fall back to folders, then to single
+welds, and the caption says so); with fewer than `MIN_CLUSTERS` sessions in a class a row has
+no interval and no test, and says why. `bench compare RUN A B` prints them; `significance_table` is the
 main table with each row's 95 % interval and a mark on the rows that differ significantly from
 the proposed model (`bench show --ci`, `bench table --ci`). Pure functions of the results.
 """
@@ -45,7 +47,7 @@ class TestScores:
     labels: np.ndarray  # (N,)
     categories: np.ndarray  # (N,) object
     scores: dict[int, np.ndarray]  # seed -> (N,)
-    clusters: np.ndarray  # (N,) object: the recording folder of each weld (its id where unrecorded)
+    clusters: np.ndarray  # (N,) object: the recording session of each weld (else folder, else id)
     weld_types: np.ndarray | None  # (N,) object; None for results written before they were recorded
     subsets: dict[str, np.ndarray]  # subset name -> (N,) bool, as the runner recorded them
 
@@ -67,7 +69,7 @@ def test_scores(m: MethodRuns) -> TestScores:
             ids = these
             labels = np.array([int(r["label"]) for r in rows])
             cats = np.array([r["category"] for r in rows], dtype=object)
-            clusters = np.array([r.get("folder") or r["id"] for r in rows], dtype=object)
+            clusters = np.array([r.get("session") or r.get("folder") or r["id"] for r in rows], dtype=object)
             if rows and _recorded(rows, "weld_type"):
                 weld_types = np.array([r["weld_type"] for r in rows], dtype=object)
             subsets = {k: np.array([r[k] == "1" for r in rows]) for k in SUBSET_TEXT
@@ -265,8 +267,8 @@ def comparison_table(c: Comparison) -> Table:
                          for k, v in cells.items()}))
     seeds = ", ".join(map(str, c.seeds))
     where = f"the {c.subset.replace('_', '-')} subset of the TEST split" if c.subset else "the TEST split"
-    unit = "recording folders" if c.clustered else "TEST welds (no folders recorded)"
-    variance = " with Obuchowski's clustered variance over the same folders" if c.clustered else ""
+    unit = "recording sessions" if c.clustered else "TEST welds (no sessions recorded)"
+    variance = " with Obuchowski's clustered variance over the same sessions" if c.clustered else ""
     table = Table(
         name="compare", title=f"A = {c.a} {c.label_a}  vs  B = {c.b} {c.label_b}",
         caption=(f"Paired comparison on {where} of {c.run_dir}, seed(s) {seeds} (both "
@@ -338,7 +340,7 @@ def significance_table(data: RunData, *, alpha: float = ALPHA, n_boot: int = N_B
             Column("diff", "Δ vs proposed [95 % CI]", kind="text", ranked=False, align="r"),
             Column("p", "DeLong p", kind="text", ranked=False, align="r")]
     clustered = all(s.clustered for s in scores.values())
-    unit = "recording folders (cluster bootstrap)" if clustered else "TEST welds (no folders recorded)"
+    unit = "recording sessions (cluster bootstrap)" if clustered else "TEST welds (no sessions recorded)"
     test = "clustered (Obuchowski) DeLong" if clustered else "DeLong"
     where = (f"the {subset.replace('_', '-')} subset of the TEST split (defects that share "
              f"{SUBSET_TEXT[subset]} with TRAIN normals, all TEST normals)" if subset else "the TEST split")

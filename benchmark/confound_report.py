@@ -16,8 +16,8 @@ Every per-category value is like with like (a category's TEST defects against th
 their own weld type); the weld-type floor is also printed against every normal, the comparison
 published work makes.
 
-Printed: each floor's TEST I-AUROC with its 95 % interval (cluster bootstrap over configuration
-folders, whose welds share a session), per category and on the matched subsets; the sizes of the
+Printed: each floor's TEST I-AUROC with its 95 % interval (cluster bootstrap over recording
+sessions, the days: welds of one day share its set-up), per category and on the matched subsets; the sizes of the
 matched subsets (recipe, session, both) per category and split; and the structure that makes the
 session a shortcut (categories per folder, days that made only Good or only defective welds).
 """
@@ -32,7 +32,7 @@ from benchmark.data.confounds import SUBSETS, matched_subsets, session_of, unsee
 from benchmark.data.loader import fill_split, read_manifest, weld_config
 from benchmark.data.recipes import RECIPE_KEY, RecipeDistance
 from benchmark.data.sample import CATEGORY_CODES, SPLITS
-from benchmark.metrics import MIN_SUBSET_ANOMALOUS, Undefined, evaluate
+from benchmark.metrics import MIN_CLUSTERS, MIN_SUBSET_ANOMALOUS, Undefined, evaluate
 
 NORMAL = "Good"
 FLOORS = ("recipe", "session", "recipe + session", "weld type")
@@ -70,7 +70,7 @@ def confound_report(manifest: Path, seed: int = 0) -> dict:
     }
     floors = {name: evaluate(test["label"].to_numpy(), s, test["CATEGORY"].tolist(),
                              subsets={k: test[k].to_numpy() for k in SUBSETS},
-                             clusters=test["DIRECTORY"].tolist(), n_boot=N_BOOT,
+                             clusters=test["session"].tolist(), n_boot=N_BOOT,
                              strata=test["WELD_TYPE"].tolist())
               for name, s in scores.items()}
     return {"frame": frame, "floors": floors, "split_source": split_source,
@@ -157,7 +157,8 @@ def render(report: dict) -> str:
         f"matched on a confound = shares it with some TRAIN normal; r/s/b = recipe-matched / "
         f"session-matched / both-matched welds of the category (every normal is in every subset). "
         f"Recipe = ({', '.join(RECIPE_KEY)}); session = recording day (run id MM-DD-YY). "
-        f"Intervals: cluster bootstrap over configuration folders ({N_BOOT} replicates). "
+        f"Intervals: cluster bootstrap over recording sessions (days; {N_BOOT} replicates; none "
+        f"below {MIN_CLUSTERS} sessions per class). "
         f"Split: {report['split_source']}.",
         f"Per category, like with like: a category's TEST defects against the TEST normals of their "
         f"own weld type ({_normals_by_type(test)}); 'vs all normals' against every TEST normal, as "

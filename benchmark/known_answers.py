@@ -11,8 +11,8 @@ process and result may find it, a result-only one may see a bead that is off for
 
 Judged from the raw TEST scores of a run (`scores.csv` of each seed), like with like: a category's
 defects against the TEST normals of their own weld type, the I-AUROC of the seed-mean score over
-the pairs within a weld type, with its 95 % interval (stratified bootstrap over recording folders,
-the seeds' scores resampled together). Verdict per category: *detected* when the interval lies
+the pairs within a weld type, with its 95 % interval (stratified bootstrap over recording
+sessions, the seeds' scores resampled together; none below `MIN_CLUSTERS` sessions per class). Verdict per category: *detected* when the interval lies
 above 0.5, *at chance* when it contains 0.5, *worse than chance* below it; per method, the mean
 I-AUROC over its visible and over its invisible categories. Pure function of the results.
 """
@@ -80,7 +80,7 @@ def check_method(units, n_boot: int = N_BOOT) -> MethodAnswer:
     first = next(iter(rows.values()))
     cats = np.array([r["category"] for r in first], dtype=object)
     types = np.array([r["weld_type"] for r in first], dtype=object)
-    folders = np.array([r.get("folder") or r["id"] for r in first], dtype=object)
+    sessions = np.array([r.get("session") or r.get("folder") or r["id"] for r in first], dtype=object)
     scores = np.stack([[float(r["score"]) for r in rs] for rs in rows.values()])  # (S, N)
     modalities = units[0].config.get("modalities", [])
     verdicts = []
@@ -91,7 +91,7 @@ def check_method(units, n_boot: int = N_BOOT) -> MethodAnswer:
         keep = mine | ((cats == NORMAL) & np.isin(types, np.unique(types[mine])))
         y = mine[keep].astype(int)
         auroc = stratified_auroc(y, scores[:, keep].mean(axis=0), types[keep])
-        ci = bootstrap_auroc_ci(y, scores[:, keep], n_boot=n_boot, clusters=folders[keep], strata=types[keep])
+        ci = bootstrap_auroc_ci(y, scores[:, keep], n_boot=n_boot, clusters=sessions[keep], strata=types[keep])
         verdicts.append(Verdict(c, visible, auroc if isinstance(auroc, float) else None,
                                 ci if isinstance(ci, tuple) else None, int((y == 0).sum()), int(y.sum())))
     return MethodAnswer(units[0].method, list(modalities), sorted(rows), verdicts)

@@ -2,8 +2,9 @@
 
 - `leaderboard.csv`, tidy: one row per (run, method, seed, subset, category, metric), with the
   row's code, display name and role, the value (or why it is undefined), the 95 % interval where
-  the metric has one (I-AUROC, folders resampled), the normal and anomalous TEST counts behind the
-  value, and whether the data were synthetic. `subset` is `all` (the whole TEST split) or a matched
+  the metric has one (I-AUROC, recording sessions resampled) with the number of sessions of each
+  class behind it, the normal and anomalous TEST counts behind the value, and whether the data
+  were synthetic. `subset` is `all` (the whole TEST split) or a matched
   TEST subset (`recipe_matched`, `session_matched`, `both_matched`); `category` is `all` or a
   defect category; `normals` says which normal TEST welds a value compares the defects with:
   `same_weld_type` for a category (like with like: the normals of its own weld type, the I-AUROC
@@ -32,7 +33,8 @@ SAME_WELD_TYPE = "same_weld_type"  # the normals a category's values compare wit
 METHOD_COLUMNS = ("run", "method", "row_code", "display_name", "role", "group", "modalities")
 KEY_COLUMNS = ("subset", "category", "normals", "metric")
 LEADERBOARD_COLUMNS = (*METHOD_COLUMNS, "seed", *KEY_COLUMNS, "value", "ci_low", "ci_high",
-                       "n_normal", "n_anomalous", "undefined_reason", "synthetic")
+                       "n_sessions_normal", "n_sessions_anomalous", "n_normal", "n_anomalous",
+                       "undefined_reason", "synthetic")
 SUMMARY_COLUMNS = (*METHOD_COLUMNS, *KEY_COLUMNS, "mean", "std", "n_seeds", "ci95_low",
                    "ci95_high", "n_undefined", "undefined_reason", "synthetic")
 INTERVALS = {"I-AUROC": "I-AUROC-CI95"}  # metric -> the key of its interval in a block
@@ -93,6 +95,11 @@ def _blocks(metrics: dict, categories: list[str]):
                        (counts.get("normal"), n_anomalous), None)
 
 
+def _scope_counts(metrics: dict, subset: str) -> dict:
+    scope = metrics if subset == OVERALL else metrics.get("subsets", {}).get(subset, {})
+    return scope.get("counts", {})
+
+
 def leaderboard_rows(data: RunData) -> list[dict]:
     metrics = metric_names(data)
     categories = [c for c in data.categories() if c != "Good"]
@@ -114,10 +121,14 @@ def leaderboard_rows(data: RunData) -> list[dict]:
                     value, reason = _value(block, key, why)
                     ci = (block or {}).get(INTERVALS.get(key, ""))
                     defined = isinstance(ci, (list, tuple)) and len(ci) == 2
+                    sessions = (_scope_counts(u.metrics, subset).get("clusters", {})
+                                if key in INTERVALS and category == OVERALL else {})
                     rows.append({**fields, "seed": u.seed, "subset": subset, "category": category,
                                  "normals": normals, "metric": key, "value": value,
                                  "ci_low": float(ci[0]) if defined else None,
                                  "ci_high": float(ci[1]) if defined else None,
+                                 "n_sessions_normal": sessions.get("normal"),
+                                 "n_sessions_anomalous": sessions.get("anomalous"),
                                  "n_normal": n_normal, "n_anomalous": n_anomalous,
                                  "undefined_reason": reason})
     return rows

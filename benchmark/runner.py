@@ -98,6 +98,7 @@ def prepare(config: RunConfig, extract: Callable | None = None) -> RunPlan:
         "dataset": {"root": str(root), "fingerprint": plan.dataset_fingerprint,
                     "synthetic": plan.synthetic,
                     "counts": {k: len(v) for k, v in samples.items()},
+                    "split": {"source": dataset.split_source, "seed": dataset.seed},
                     "excluded": [dataclasses.asdict(e) | {"path": str(e.path)} for e in dataset.excluded],
                     "n_excluded": len(dataset.excluded)},
         "selection": {**dataclasses.asdict(selection), "rule": Selector.RULE,
@@ -110,6 +111,11 @@ def prepare(config: RunConfig, extract: Callable | None = None) -> RunPlan:
         S.KEY: [dataclasses.asdict(s) for s in stages],
     }
     R.write_run_info(run_dir, info)
+    if dataset.split_source == "derived":
+        log.warning("split: DERIVED from --split-seed %s: %s has no SPLIT column, so TRAIN/VAL/TEST "
+                    "are not the published split's and the numbers differ", dataset.seed, dataset.manifest_path)
+    else:
+        log.info("split: the SPLIT column of %s", dataset.manifest_path)
     if dataset.excluded:
         log.warning("excluded %d samples, for every method:", len(dataset.excluded))
         for e in dataset.excluded[:EXCLUSIONS_SHOWN]:

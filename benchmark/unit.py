@@ -126,7 +126,7 @@ def run_unit(plan: RunPlan, method_name: str, seed: int, progress: bool = True) 
         categories=[s.category for s in test],
         configs={axis: [f(s.config) for s in test] for axis, f in CONFIG_AXES.items()},
         maps=out.maps if masks is not None else None, masks=masks, seed=seed,
-        subsets=subsets, clusters=[s.directory.parent.name for s in test],
+        subsets=subsets, clusters=[sample_session(s) for s in test],  # a session is one draw
         strata=[s.config.weld_type for s in test])  # each category against its own weld type's normals
     # NOTE: main-table rows only (the reliance table's rows): an ablation's inputs are its parent's
     reliance = modality_reliance(method, data["TEST"], test, names, seed) if spec.role in MAIN_ROLES else {}
@@ -215,7 +215,7 @@ def modality_reliance(method, inputs: Inputs, test: list[Sample], names: tuple[s
         swapped = method.score(dataclasses.replace(inputs, features=features)).sample
         metrics = M.evaluate(labels=labels, scores=swapped, categories=[s.category for s in test],
                              strata=[s.config.weld_type for s in test], seed=seed,
-                             clusters=[s.directory.parent.name for s in test])
+                             clusters=[sample_session(s) for s in test])
         out[medium] = {"overall": {k: metrics["overall"][k] for k in ("I-AUROC", "I-AUROC-CI95")},
                        "per_category": {c: {"I-AUROC": b["I-AUROC"]}
                                         for c, b in metrics["per_category"].items()}}

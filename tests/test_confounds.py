@@ -189,7 +189,7 @@ def _fixture_run(root: Path) -> Path:
         s = rng.normal(size=len(y)) + strength * y
         cats = np.where(y == 1, "Porosity", "Good")
         subsets = {"both_matched": free}
-        metrics = evaluate(y, s, cats, subsets=subsets, clusters=[f"f{f}" for f in folders], n_boot=200)
+        metrics = evaluate(y, s, cats, subsets=subsets, clusters=[f"d{f}" for f in folders], n_boot=200)
         rows = [{"id": f"w{i:02d}", "split": "TEST", "category": c, "label": int(l), "config": "c",
                  "folder": f"f{f}", "session": f"d{f}", "recipe_matched": 1, "session_matched": 1,
                  "both_matched": int(m), "score": float(v)}
@@ -218,17 +218,20 @@ def test_the_main_table_shows_the_floors_unranked_and_the_confound_free_column(t
     notes = " ".join(table.details)  # the protocol in full, under the table
     assert "Shortcut floors (R)" in notes and "(R.1) Floor" in notes
     assert "12 TEST defects that share both recipe and recording day" in notes
-    assert "resample recording folders" in notes
+    assert "resample recording sessions (cluster bootstrap over the days: 6 with normal and 6 with defective" in notes
 
 
-def test_compare_on_a_subset_resamples_folders(tmp_path):
+def test_compare_on_a_subset_resamples_sessions(tmp_path):
     from benchmark.compare import compare, significance_table
     from benchmark.tables.build import RunData
 
     data = RunData.load(_fixture_run(tmp_path / "run"))
     whole, free = compare(data, "film", "base"), compare(data, "film", "base", subset="both_matched")
     assert (whole.rows[0].n_anomalous, free.rows[0].n_anomalous) == (24, 12)
-    assert free.clustered and "recording folders" in free.render() and "both-matched" in free.render()
+    assert free.clustered and "recording sessions" in free.render() and "both-matched" in free.render()
+    # the confound-free subset's defects come from 3 sessions: too few for an interval or a test
+    assert isinstance(free.rows[0].ci, Undefined) and "too few sessions" in free.rows[0].ci.reason
+    assert not free.rows[0].p and "too few sessions" in free.rows[0].undefined
     with pytest.raises(ValueError, match="no subset 'session'"):
         compare(data, "film", "base", subset="session")
     table = significance_table(data, subset="both_matched")

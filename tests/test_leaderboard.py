@@ -36,8 +36,8 @@ def test_leaderboard_columns_and_size(written):
     with open(lb) as f:
         assert next(csv.reader(f)) == [
             "run", "method", "row_code", "display_name", "role", "group", "modalities", "seed",
-            "subset", "category", "normals", "metric", "value", "ci_low", "ci_high", "n_normal",
-            "n_anomalous", "undefined_reason", "synthetic"]
+            "subset", "category", "normals", "metric", "value", "ci_low", "ci_high", "n_sessions_normal",
+            "n_sessions_anomalous", "n_normal", "n_anomalous", "undefined_reason", "synthetic"]
     categories = 1 + len(CATS)  # "all" and each defect category
     image_metrics = [k for k in HIGHER_IS_BETTER if not k.startswith("P-")]
     # the whole TEST split (every metric), the three matched subsets (image metrics)

@@ -255,3 +255,47 @@ def test_an_edit_to_a_metric_names_the_file_in_the_stale_units(floor_config, flo
         F._cached_digests.cache_clear()
     assert set(stale) == {(m, 0) for m in FLOORS}
     assert "suite.code.benchmark/metrics/image.py" in F.describe_stale(stale)
+
+
+# ---------------------------------------------------------------------------- no silent split, runs that finish
+def _part_of(tiny_twin: Path, root: Path, without_split: bool = False) -> pd.DataFrame:
+    """A copy of part of the tiny twin (every split, for speed); without_split drops SPLIT."""
+    manifest = pd.read_csv(tiny_twin / "manifest.csv")
+    test = manifest[manifest.SPLIT == "TEST"]
+    part = pd.concat([manifest[manifest.SPLIT == "TRAIN"][:12], manifest[manifest.SPLIT == "VAL"][:8],
+                      test[test.CATEGORY == "Good"][:6], test[test.CATEGORY != "Good"][:6]])
+    for subdir in part.SUBDIRS:
+        shutil.copytree(tiny_twin / subdir, root / subdir)
+    (part.drop(columns="SPLIT") if without_split else part).to_csv(root / "manifest.csv", index=False)
+    return part
+
+
+def test_a_derived_split_is_said_on_screen_in_run_json_in_captions_and_by_the_check(tiny_twin, tmp_path, caplog):
+    from benchmark.data.check import check_dataset
+
+    root = tmp_path / "twin"
+    _part_of(tiny_twin, root, without_split=True)
+    with caplog.at_level(logging.INFO, "bench"):
+        run_dir = run(RunConfig(methods=FLOORS, root=root, out=tmp_path, run="derived", split_seed=3))
+    assert f"split: DERIVED from --split-seed 3: {root / 'manifest.csv'} has no SPLIT column" in caplog.text
+    assert json.loads((run_dir / "run.json").read_text())["dataset"]["split"] == {"source": "derived", "seed": 3}
+    _, tables = build_tables(run_dir)
+    assert all("split DERIVED from seed 3 (the manifest has no SPLIT)" in t.caption for t in tables)
+    report = check_dataset(root, decode_media=False)
+    assert report.split_source == "derived" and report.to_json()["split_source"] == "derived"
+    assert "has no SPLIT column" in report.summary_table()
+
+
+def test_a_manifest_row_without_its_folder_gives_a_run_that_finishes_twice(tiny_twin, tmp_path):
+    root = tmp_path / "twin"
+    part = _part_of(tiny_twin, root)
+    gone = part[(part.SPLIT == "TEST") & (part.CATEGORY != "Good")].iloc[0]
+    shutil.rmtree(root / gone.DIRECTORY)  # the whole configuration folder of a TEST defect
+    config = RunConfig(methods=FLOORS, root=root, out=tmp_path, run="missing")
+    for _ in range(2):  # the rerun judges the units against the same post-exclusion TEST set
+        run_dir = run(config)
+        assert {u.method for u in R.load_run(run_dir)} == set(FLOORS)
+    info = json.loads((run_dir / "run.json").read_text())["dataset"]
+    assert info["split"] == {"source": "manifest", "seed": None}
+    assert gone.SUBDIRS.split("/")[-1] in {e["id"] for e in info["excluded"]}
+    assert bench(["table", str(run_dir), "--out", str(tmp_path / "tables" / "main.tex")]) == 0

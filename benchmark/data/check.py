@@ -106,6 +106,9 @@ class CheckReport:
     problems: list[Problem] = field(default_factory=list)
     labels: list[LabelView] | None = None  # with the label guard: every view
     sheet: Path | None = None  # the contact sheet of the views the guard failed on
+    # where `bench run` takes the split from: the manifest's SPLIT, or derived from a seed when the
+    # manifest has none (its numbers then differ from the published split's); None: no manifest
+    split_source: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -126,6 +129,11 @@ class CheckReport:
         rows = list(self.counts().items()) or [("(none)", 0)]
         footer = (f"\n{self.n_samples} samples checked (required: {', '.join(self.require)}), "
                   f"{len(self.bad_samples())} with problems, {len(self.problems)} problems")
+        if self.split_source == "derived":
+            footer += (f"\nsplit: {self.manifest} has no SPLIT column (or it is empty): bench run "
+                       f"derives the split from --split-seed, not the published one")
+        elif self.split_source == "manifest":
+            footer += f"\nsplit: the SPLIT column of {self.manifest}"
         return tabulate(rows, headers=["problem", "count"]) + footer
 
     def listing(self, shown: int = SHOWN, full_list: Path | str | None = None) -> str:
@@ -149,6 +157,7 @@ class CheckReport:
             "manifest": str(self.manifest) if self.manifest else None,
             "require": list(self.require),
             "n_samples": self.n_samples,
+            "split_source": self.split_source,
             "n_bad_samples": len(self.bad_samples()),
             "counts": self.counts(),
             "problems": [{"id": p.id, "file": p.file, "kind": p.kind, "detail": p.detail}
@@ -192,6 +201,8 @@ def check_dataset(root: Path | str, manifest: Path | str | None = None, *,
     ids = sample_ids(listed | set(runs))
     report.n_samples = len(listed | set(runs))
     if frame is not None:
+        given = frame["SPLIT"] != ""
+        report.split_source = "manifest" if given.all() else "derived" if not given.any() else None
         _check_manifest_rows(frame, root, runs, ids, report)
         for subdir in sorted(set(runs) - listed):
             report.add(ids[subdir], runs[subdir], NO_MANIFEST_ROW,

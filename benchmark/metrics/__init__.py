@@ -46,7 +46,7 @@ from ._base import HIGHER_IS_BETTER, MetricValue, Undefined, aupro_key
 from .evaluation import MIN_SUBSET_ANOMALOUS, aggregate_seeds, evaluate
 from .image import IMAGE_KEYS, image_metrics, stratified_auroc
 from .pixel import aupro, pixel_auroc, pixel_metrics, pro_curve
-from .statistics import bootstrap_auroc_ci, bootstrap_auroc_diff_ci, delong_test
+from .statistics import MIN_CLUSTERS, bootstrap_auroc_ci, bootstrap_auroc_diff_ci, delong_test
 
 __all__ = [
     "Undefined",
@@ -65,5 +65,6 @@ __all__ = [
     "delong_test",
     "evaluate",
     "MIN_SUBSET_ANOMALOUS",
+    "MIN_CLUSTERS",
     "aggregate_seeds",
 ]

@@ -116,8 +116,8 @@ def evaluate(
             mask is left out of the pixel metrics. Each view is one image.
         fpr_limits: AU-PRO FPR limits.
         n_boot, seed: stratified bootstrap for ``"I-AUROC-CI95"``.
-        clusters: optional ``(N,)`` cluster of each sample (Weld-4M: the recording folder; its
-            welds share a session and are not independent). ``"I-AUROC-CI95"`` then resamples
+        clusters: optional ``(N,)`` cluster of each sample (Weld-4M: the recording session, the
+            day; its welds share lighting, pose and set-up and are not independent). ``"I-AUROC-CI95"`` then resamples
             whole clusters (cluster bootstrap), and the overall block also holds the weld-level
             interval as ``"I-AUROC-CI95-weld"`` for comparison.
         strata: optional ``(N,)`` stratum of each sample (Weld-4M: the weld type; some defect
@@ -176,11 +176,18 @@ def evaluate(
         counts["per_config"] = config_counts
     if with_pixels:
         counts["pixel"] = _pixel_counts(y, cats, maps, masks)
+    if cid is not None:
+        counts["clusters"] = _cluster_counts(y, cid)
     out = {"overall": overall, **per_category, "per_config": per_config, "counts": counts}
     if subsets:
         out["subsets"] = {name: _subset(y, s, cats, normal_category, mask, n_boot, seed, cid, strata)
                           for name, mask in subsets.items()}
     return out
+
+
+def _cluster_counts(y: np.ndarray, cid: np.ndarray) -> dict[str, int]:
+    """How many clusters (sessions) the normal and the anomalous samples come from."""
+    return {"normal": len(set(cid[y == 0].tolist())), "anomalous": len(set(cid[y == 1].tolist()))}
 
 
 def _per_sample(name: str, values: Sequence | None, n: int) -> np.ndarray | None:
@@ -291,6 +298,8 @@ def _subset(y: np.ndarray, s: np.ndarray, cats: np.ndarray, normal_category: str
             blocks["per_category"][c] = {k: too_few[k] for k in block}
     counts = _class_counts(y)
     counts.update(cat_counts)
+    if clusters is not None:
+        counts["clusters"] = _cluster_counts(y, clusters)
     return {"overall": overall, "per_category": blocks["per_category"], "counts": counts}
 
 

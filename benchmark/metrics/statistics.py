@@ -32,6 +32,14 @@ def _weighted_aurocs(pos: np.ndarray, neg: np.ndarray, w_pos: np.ndarray, w_neg:
     return np.einsum("bi,bi->b", w_pos, credit) / (w_pos.sum(axis=1) * w_neg.sum(axis=1))
 
 
+#: A clustered interval or test needs this many clusters (recording sessions) in each class: with k
+#: clusters the cluster bootstrap has C(2k-1, k) distinct resamples of a class (k = 2: 3, 3: 10,
+#: 4: 35, 5: 126), so below 5 its percentile interval rests on a handful of values and is far too
+#: narrow, and Obuchowski's variance on so few cluster sums is no better. Below it the value is
+#: shown without an interval or test, saying why.
+MIN_CLUSTERS = 5
+
+
 def _stratum_masks(strata: Sequence | None, y: np.ndarray) -> list[np.ndarray]:
     """(N,) bool of each stratum that holds both classes (no strata: one stratum of every sample)."""
     if strata is None:
@@ -110,9 +118,10 @@ def _bootstrap_checks(y: np.ndarray, n_boot: int, level: float, cid: np.ndarray 
         return f"bootstrap needs >= 2 samples per class (normal={y.shape[0] - n_pos}, anomalous={n_pos})"
     if cid is not None:
         defect, normal = _cluster_strata(y, cid)
-        if len(defect) < 2 or len(normal) < 2:
-            return (f"clustered bootstrap needs >= 2 clusters with defects and >= 2 of normals only "
-                    f"(got {len(defect)} and {len(normal)})")
+        if len(defect) < MIN_CLUSTERS or len(normal) < MIN_CLUSTERS:
+            return (f"too few sessions for an interval: the clustered bootstrap needs >= {MIN_CLUSTERS} "
+                    f"clusters with defects and >= {MIN_CLUSTERS} of normals only (got {len(defect)} "
+                    f"and {len(normal)})")
     return None
 
 
@@ -163,7 +172,7 @@ def bootstrap_auroc_ci(
     ``(1-level)/2`` and ``1-(1-level)/2`` quantiles are returned. Deterministic for a given seed.
     ``scores`` may be ``(S, N)``: S seeds scored on the same N samples; the interval is then the
     one of the mean I-AUROC over the seeds (each replicate resamples the samples once for all).
-    With ``clusters`` ((N,) labels, e.g. the recording folder of each weld) the replicates draw
+    With ``clusters`` ((N,) labels, e.g. the recording session of each weld) the replicates draw
     whole clusters (cluster bootstrap; clusters holding a defect and clusters of normals only are
     drawn apart): samples of one cluster are not independent, and the interval is wider. With
     ``strata`` (e.g. each weld's weld type) the I-AUROC counts the pairs within a stratum only
@@ -252,7 +261,7 @@ def delong_test(labels: Sequence[int], scores_a: Sequence[float], scores_b: Sequ
     """Paired DeLong test for the difference of two correlated I-AUROCs on the same samples.
 
     Uses the fast midrank algorithm (Sun & Xu, IEEE SPL 2014), O(n log n). With ``clusters``
-    ((N,) labels, e.g. each weld's recording folder) the variance is Obuchowski's clustered one
+    ((N,) labels, e.g. each weld's recording session) the variance is Obuchowski's clustered one
     (Biometrics 53, 1997): the structural components are summed per cluster, so welds of one
     cluster count as one draw; with one sample per cluster it is DeLong's up to a factor
     I/(I-1) against (n-1)/n per class. With ``strata`` (e.g. the weld type of each weld) each
@@ -317,9 +326,10 @@ def _delong_stratum(y: np.ndarray, a: np.ndarray, b: np.ndarray,
     if cid is not None:
         cid = np.unique(cid, return_inverse=True)[1]
         n_pos_clusters, n_neg_clusters = np.unique(cid[pos_mask]).size, np.unique(cid[~pos_mask]).size
-        if min(n_pos_clusters, n_neg_clusters) < 2:
-            return Undefined(f"clustered DeLong variance needs >= 2 clusters per class (with normals: "
-                             f"{n_neg_clusters}, with defects: {n_pos_clusters})")
+        if min(n_pos_clusters, n_neg_clusters) < MIN_CLUSTERS:
+            return Undefined(f"too few sessions for a test: the clustered DeLong variance needs >= "
+                             f"{MIN_CLUSTERS} clusters per class (with normals: {n_neg_clusters}, with "
+                             f"defects: {n_pos_clusters})")
     auc_a, v10_a, v01_a = _delong_components(a[pos_mask], a[~pos_mask])
     auc_b, v10_b, v01_b = _delong_components(b[pos_mask], b[~pos_mask])
     m, n = v10_a.size, v01_a.size

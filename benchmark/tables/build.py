@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from benchmark import results as R
-from benchmark.metrics import MIN_SUBSET_ANOMALOUS
+from benchmark.metrics import MIN_CLUSTERS, MIN_SUBSET_ANOMALOUS
 from benchmark.tables.model import Cell, Column, Row, RowGroup, Table, summarise
 
 MODALITY_LETTERS = {"video": "V", "audio": "A", "sensor": "S", "image": "I", "setpoints": "R",
@@ -242,11 +242,19 @@ class RunData:
         return " ".join(text)
 
     def interval_text(self) -> str:
-        """What the run's intervals resample (folders where the scores carry them)."""
+        """What the run's intervals resample, and how many sessions each class holds."""
         clustered = any("I-AUROC-CI95-weld" in u.metrics.get("overall", {}) for u in self.all_units())
-        return ("Intervals resample recording folders (cluster bootstrap), since welds of one "
-                "folder share a session." if clustered else
-                "Intervals resample welds (this run recorded no folders).")
+        if not clustered:
+            return "Intervals resample welds (this run recorded no sessions)."
+        counts = next((u.metrics["counts"]["clusters"] for u in self.all_units()
+                       if "clusters" in u.metrics.get("counts", {})), None)
+        if counts is None:  # results written before sessions were the clusters
+            return ("Intervals resample recording folders (cluster bootstrap), since welds of one "
+                    "folder share a session.")
+        return (f"Intervals resample recording sessions (cluster bootstrap over the days: "
+                f"{counts['normal']} with normal and {counts['anomalous']} with defective TEST welds), "
+                f"since welds of one session share its set-up; none with fewer than {MIN_CLUSTERS} "
+                f"sessions in a class.")
 
     def category_codes(self) -> dict[str, int]:
         """Category name -> code, as the runner recorded them with the results."""
@@ -299,11 +307,18 @@ class RunData:
         return (f"{len(excluded)} samples excluded for every method "
                 f"({', '.join(f'{k}: {n}' for k, n in kinds.most_common())}; listed in run.json).")
 
+    def split_text(self) -> str:
+        """Where the run's split came from (run.json; older runs recorded nothing)."""
+        split = self.info.get("dataset", {}).get("split") or {}
+        if split.get("source") == "derived":
+            return f"split DERIVED from seed {split.get('seed')} (the manifest has no SPLIT)"
+        return "split from the manifest" if split.get("source") == "manifest" else "split not recorded"
+
     def source_text(self) -> str:
         profile = "/".join(self.profiles())
         dataset = Path(self.info.get("dataset", {}).get("root", "")).name or "dataset folder not recorded"
         if self.is_weld4m_result():
-            return f"Weld-4M ({dataset}), profile {profile}, pretrained backbones."
+            return f"Weld-4M ({dataset}), profile {profile}, pretrained backbones, {self.split_text()}."
         parts = []
         if self.synthetic():
             parts.append(f"synthetic twin of Weld-4M (generated data, {dataset})")
@@ -311,7 +326,7 @@ class RunData:
             parts.append("tiny random-weight backbones")
         if not parts:
             parts.append(f"backbone presets {', '.join(self.presets())}")
-        return f"NOT Weld-4M results: {'; '.join(parts)}; profile {profile}."
+        return f"NOT Weld-4M results: {'; '.join(parts)}; profile {profile}; {self.split_text()}."
 
     def seeds_text(self, methods: list[str], std: bool = True) -> str:
         seeds = sorted({s for m in methods for s in self.methods[m].seeds})
