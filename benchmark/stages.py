@@ -30,18 +30,22 @@ def feature_stages(report: dict[str, dict], wall: float) -> list[Stage]:
 
 
 def unit_stages(run_dir: Path, units: list[tuple[str, int]], wall: float, workers: int) -> list[Stage]:
-    """The units run now: fit, score and overhead (features read, method built, metrics) summed
-    from each unit's efficiency record, and the executor's wall time."""
-    fit = score = whole = 0.0
+    """The units run now: fit, score, the modality-reliance scoring and overhead (features read,
+    method built, metrics) summed from each unit's efficiency record, and the executor's wall
+    time."""
+    fit = score = reliance = whole = 0.0
     for method, seed in units:
         eff = R.read_json(R.unit_dir(run_dir, method, seed) / "efficiency.json")
         fit += eff["fit_seconds"]
         score += eff["score_seconds"]
+        reliance += eff.get("reliance_seconds", 0.0)
         whole += eff["unit_seconds"]
     n = len(units)
     return [Stage("units: fit", fit, f"summed over {n} units", summed=True),
             Stage("units: score", score, "TEST once per unit, summed", summed=True),
-            Stage("units: overhead", whole - fit - score,
+            Stage("units: reliance", reliance, "TEST again, one input swapped at a time, summed",
+                  summed=True),
+            Stage("units: overhead", whole - fit - score - reliance,
                   "features read, method built, metrics, summed", summed=True),
             Stage("units", wall, f"{n} units, {workers} side by side" if workers > 1 else f"{n} units")]
 

@@ -129,7 +129,9 @@ def run_unit(plan: RunPlan, method_name: str, seed: int, progress: bool = True) 
         subsets=subsets, clusters=[sample_session(s) for s in test],  # a session is one draw
         strata=[s.config.weld_type for s in test])  # each category against its own weld type's normals
     # NOTE: main-table rows only (the reliance table's rows): an ablation's inputs are its parent's
+    t0 = time.perf_counter()
     reliance = modality_reliance(method, data["TEST"], test, names, seed) if spec.role in MAIN_ROLES else {}
+    reliance_seconds = time.perf_counter() - t0
     if reliance:
         metrics["reliance"] = reliance
     if out.maps is None:
@@ -138,7 +140,7 @@ def run_unit(plan: RunPlan, method_name: str, seed: int, progress: bool = True) 
         metrics["pixel_note"] = "no ground-truth masks in this dataset"
 
     efficiency = {**unit_costs(method, plan, names), "fit_seconds": fit_seconds,
-                  "score_seconds": infer_seconds,
+                  "score_seconds": infer_seconds, "reliance_seconds": reliance_seconds,
                   "inference_ms_per_sample": 1000 * infer_seconds / max(len(test), 1),
                   "peak_rss_bytes": mem.peak, "peak_cuda_bytes": mem.cuda_peak,
                   "device": plan.config.device}

@@ -13,7 +13,19 @@ from benchmark.method import Inputs
 from methods._blocks import VIEW, Standardizer
 
 PROCESS_FEATURES = ("video_tokens", "audio_tokens", "sensor")
-DINOV2_PATCH_PX = 14  # DINOv2 patch side in input pixels: converts a pixel sigma to patch units
+# NOTE: the originals blur their maps at 224 px, 8 px per token (DINO ViT-B/8, 28 x 28 tokens); a
+# sigma in their pixels is the same share of the image on any token grid
+ORIGINAL_IMAGE_PX = 224
+
+
+def sigma_in_patches(sigma_px: float, grid_side: int) -> float:
+    """A blur sigma in the originals' 224-px pixels, in tokens of a `grid_side` x `grid_side` grid
+    of the whole view (28 x 28: sigma / 8, as the originals; the quick 8 x 8 grid: sigma / 28).
+
+    >>> sigma_in_patches(4.0, 28)
+    0.5
+    """
+    return sigma_px * grid_side / ORIGINAL_IMAGE_PX
 PATCH_FEATURES = ("image_patches_fine", "image_patches")  # the fine grid where a profile has one
 # the RGB input of the cross-modal originals (M3DM and CFM `dataset.py`: Resize((224, 224)),
 # bicubic; DINO ViT-B/8) and the suite's per profile (`image_input` of their hyperparameters)

@@ -58,7 +58,9 @@ class CausalFiLMConfig:
     gru_layers: int = 2
     heads: int = 4
     ffn: int = 256
-    encoder_layers: int = 1  # the seed's pseudocode: one decoder layer
+    # NOTE: the seed's pseudocode builds one decoder layer; its text calls the module a 2-layer
+    # cross-attention encoder. The pseudocode is the specification followed here.
+    encoder_layers: int = 1
     activation: str = "relu"  # the seed's: result MLP, decoder feed-forward, text head
     standardize_inputs: bool = True  # every input z-scored with TRAIN statistics (not the seed's)
     # the suite's shared video features (`vjepa2` backbone); descriptive, read by no code

@@ -30,7 +30,8 @@ the post-weld views; the UFF block is trained on process/patch pairs (`methods/_
   patches (all views together) to its nearest bank entry m*, reweighted by
   w = 1 - exp(s*/sqrt(D)) / sum_k exp(||m_test - m_k|| / sqrt(D)) over the two nearest bank
   neighbours m_k of m* (`n_reweight` = 3 counts m* itself). Per patch map: the nearest-entry
-  distance, Gaussian-blurred (sigma 4 px, converted to patch units); the process map is the
+  distance, Gaussian-blurred (sigma 4 px of the original 224-px image, 8 px per token: the same
+  share of the view on our grid, `sigma_in_patches`, half a token of 28 x 28); the process map is the
   weld's one distance, the same for every patch.
 * **Decision layer fusion**: two one-class SVMs, `SGDOneClassSVM` (a *linear* one-class SVM fitted
   by SGD, nu 0.5, at most 1,000 epochs, as the official code; the paper calls them OCSVMs):
@@ -61,7 +62,7 @@ from scipy.ndimage import gaussian_filter
 from benchmark.method import (FitContext, Group, Hyperparameters, Inputs, Method, ProfileChanges, Scores,
                               ViewPooling, register_method)
 from methods._blocks import ONE_MODEL, ONE_MODEL_REASON
-from methods._pairing import DINOV2_PATCH_PX, cross_modal_features
+from methods._pairing import cross_modal_features, sigma_in_patches
 from methods._uff import (ORIGINAL_SELECTION, UFF_QUICK, UFF_REASONS, UFF_SMOKE, UFF_USED, UFFConfig,
                           UnsupervisedFeatureFusion)
 
@@ -92,16 +93,20 @@ class M3DMHP(UFFConfig):
     # image) bank's std, as the official run_coreset does; per_bank: each bank with its own
     bank_standardisation: str = "shared"
     fit_scope: str = "banks and one-class SVMs per MVTec 3D-AD class"
+    # official --max_sample: the TRAIN samples the banks and the one-class SVMs are fitted on
+    max_sample: int | None = 400
 
 
 HPARAMS = Hyperparameters(
     original=M3DMHP(),
     used=M3DMHP(**UFF_USED, bank_candidates=200_000, image_coreset_ratio=0.04, fused_coreset_ratio=0.01,
-                fit_scope=ONE_MODEL),
+                fit_scope=ONE_MODEL, max_sample=None),
     reasons={**UFF_REASONS,
              "image_coreset_ratio": f"{MVTEC_SHARE}, 4 % of its 784 RGB patches",
              "fused_coreset_ratio": f"{MVTEC_SHARE}, 1 % of its 3,136 fused patches",
              "fit_scope": ONE_MODEL_REASON,
+             "max_sample": "the protocol fits every method on every TRAIN weld (576 on Weld-4M); "
+                           "a cap of 400 would drop a third of them for this method alone",
              "bank_candidates": "at most 200k random TRAIN patches enter each patch bank's greedy "
                                 "coreset (Weld-4M has 5 x 784 patches per weld, 4k-d fused "
                                 "features); the bank keeps its share of all TRAIN patches"},
@@ -237,7 +242,7 @@ class M3DM(Method):
                 d = np.broadcast_to(d.reshape(n, 1, 1, 1), (n, views, side, side))
             else:
                 d = gaussian_filter(d.reshape(n, views, side, side),
-                                    sigma=(0, 0) + (self.hp.smoothing_sigma_px / DINOV2_PATCH_PX,) * 2,
+                                    sigma=(0, 0) + (sigma_in_patches(self.hp.smoothing_sigma_px, side),) * 2,
                                     mode="nearest")
             scores.append(weight * s)
             maps.append(weight * d)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from benchmark.method import (FitContext, Group, Hyperparameters, Inputs, Method, ProfileChanges, Scores,
                               ViewPooling, register_method)
-from methods._pairing import DINOV2_PATCH_PX, cross_modal_features, smoothed_max
+from methods._pairing import cross_modal_features, sigma_in_patches, smoothed_max
 from methods._uff import (ORIGINAL_SELECTION, UFF_QUICK, UFF_QUICK_REASON, UFF_REASONS, UFF_SMOKE,
                           UFF_USED, UFFConfig, UnsupervisedFeatureFusion)
 
@@ -52,7 +52,7 @@ class M3DMNoBank(Method):
 
     def _scores(self, process, patches):
         maps = self.uff.disagreement_maps(process, patches)
-        return smoothed_max(maps, self.hp.smoothing_sigma_px / DINOV2_PATCH_PX), maps
+        return smoothed_max(maps, sigma_in_patches(self.hp.smoothing_sigma_px, maps.shape[-1])), maps
 
     def score(self, inputs: Inputs) -> Scores:
         sample, maps = self._scores(*self.uff.encode(inputs))

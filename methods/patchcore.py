@@ -74,14 +74,25 @@ class PatchCoreHP:
     image_input: str = ("the dataset image, shorter side resized (aspect kept), centre crop; "
                         "pixel metrics on the crop")
     fit_scope: str = "one model per MVTec AD class"
+    # official sampler.py ApproximateGreedyCoresetSampler and common.py RescaleSegmentor
+    coreset_sampler: str = "approximate greedy: 10 random starts, features projected to 128-d"
+    anomaly_map: str = "squared L2 patch distances, bilinear upsampling, Gaussian sigma 4"
 
 
 ORIGINAL = PatchCoreHP()
+ANOMALIB_API = "the suite runs anomalib's PatchcoreModel through its API"
 HPARAMS = Hyperparameters(
     original=ORIGINAL,
     used=replace(ORIGINAL, fit_scope=ONE_MODEL, image_input=(
-        f"{VIEW}; both sides resized, centre crop; {CROP_MAPPED_BACK}")),
+        f"{VIEW}; both sides resized, centre crop; {CROP_MAPPED_BACK}"),
+        coreset_sampler="anomalib's k-center greedy: 1 random start, sparse random projection (eps 0.9)",
+        anomaly_map="L2 patch distances, nearest-neighbour upsampling, Gaussian sigma 4 (anomalib)"),
     reasons={
+        "coreset_sampler": f"{ANOMALIB_API}; both are greedy k-center coresets of the same size, "
+                           "they differ in the start and the projection that speeds the distances",
+        "anomaly_map": f"{ANOMALIB_API}; squaring is monotone, so the image score's ranking and "
+                       "the pixel ranking within a map are unchanged; nearest against bilinear "
+                       "upsampling changes the maps between patch centres (pixel metrics only)",
         "image_input": f"{VIEW_REASON}; the original's resize keeps the aspect, so its 224 crop of "
                        "a 4:3 photo would see the middle two thirds of its width (here 7/8 of each "
                        "axis); the crop's map goes back onto the whole view, which the masks cover",

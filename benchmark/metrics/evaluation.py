@@ -168,7 +168,7 @@ def evaluate(
     if cid is not None:
         ci = bootstrap_auroc_ci(y, s, n_boot=n_boot, seed=seed)
         overall["I-AUROC-CI95-weld"] = ci if isinstance(ci, Undefined) else [ci[0], ci[1]]
-    per_category, cat_counts = _per_category(y, s, cats, normal_category, pixels, strata)
+    category_blocks, cat_counts = _per_category(y, s, cats, normal_category, pixels, strata)
     per_config, config_counts = _per_config(y, s, configs, strata)
     counts = _class_counts(y)
     counts.update(cat_counts)
@@ -178,7 +178,7 @@ def evaluate(
         counts["pixel"] = _pixel_counts(y, cats, maps, masks)
     if cid is not None:
         counts["clusters"] = _cluster_counts(y, cid)
-    out = {"overall": overall, **per_category, "per_config": per_config, "counts": counts}
+    out = {"overall": overall, **category_blocks, "per_config": per_config, "counts": counts}
     if subsets:
         out["subsets"] = {name: _subset(y, s, cats, normal_category, mask, n_boot, seed, cid, strata)
                           for name, mask in subsets.items()}
