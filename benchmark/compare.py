@@ -177,7 +177,8 @@ class Comparison:
         return to_text(comparison_table(self), style)
 
 
-def _row(category: str, idx: np.ndarray, pair: Paired, n_boot: int, like_with_like: bool = False) -> ComparisonRow:
+def _row(category: str, idx: np.ndarray, pair: Paired, n_boot: int,
+         like_with_like: bool = False) -> ComparisonRow:
     """One row: the samples ``idx``; ``like_with_like``: only the pairs within a weld type count."""
     y = pair.labels[idx]
     n_anom = int(y.sum())

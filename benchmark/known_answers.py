@@ -12,9 +12,10 @@ process and result may find it, a result-only one may see a bead that is off for
 Judged from the raw TEST scores of a run (`scores.csv` of each seed), like with like: a category's
 defects against the TEST normals of their own weld type, the I-AUROC of the seed-mean score over
 the pairs within a weld type, with its 95 % interval (stratified bootstrap over recording
-sessions, the seeds' scores resampled together; none below `MIN_CLUSTERS` sessions per class). Verdict per category: *detected* when the interval lies
-above 0.5, *at chance* when it contains 0.5, *worse than chance* below it; per method, the mean
-I-AUROC over its visible and over its invisible categories. Pure function of the results.
+sessions, the seeds' scores resampled together; none below `MIN_CLUSTERS` sessions per class).
+Verdict per category: *detected* when the interval lies above 0.5, *at chance* when it contains
+0.5, *worse than chance* below it; per method, the mean I-AUROC over its visible and over its
+invisible categories. Pure function of the results.
 """
 from __future__ import annotations
 
@@ -91,7 +92,8 @@ def check_method(units, n_boot: int = N_BOOT) -> MethodAnswer:
         keep = mine | ((cats == NORMAL) & np.isin(types, np.unique(types[mine])))
         y = mine[keep].astype(int)
         auroc = stratified_auroc(y, scores[:, keep].mean(axis=0), types[keep])
-        ci = bootstrap_auroc_ci(y, scores[:, keep], n_boot=n_boot, clusters=sessions[keep], strata=types[keep])
+        ci = bootstrap_auroc_ci(y, scores[:, keep], n_boot=n_boot, clusters=sessions[keep],
+                                strata=types[keep])
         verdicts.append(Verdict(c, visible, auroc if isinstance(auroc, float) else None,
                                 ci if isinstance(ci, tuple) else None, int((y == 0).sum()), int(y.sum())))
     return MethodAnswer(units[0].method, list(modalities), sorted(rows), verdicts)

@@ -1,6 +1,6 @@
 """The run as CSV, written into `results/<run>/` by every `bench run`:
 
-- `leaderboard.csv`, tidy: one row per (run, method, seed, subset, category, metric), with the
+- `leaderboard.csv`, tidy: one row per (run, method, seed, subset, category, normals, metric), with the
   row's code, display name and role, the value (or why it is undefined), the 95 % interval where
   the metric has one (I-AUROC, recording sessions resampled) with the number of sessions of each
   class behind it, the normal and anomalous TEST counts behind the value, and whether the data
@@ -11,7 +11,7 @@
   over the pairs within a weld type), `all` for the whole split and, image metrics of the whole
   split only, once more per category against every normal (the comparison published work makes).
 - `summary.csv`: mean, std (empty for one seed), n_seeds and the Student-t 95 % interval of the
-  mean over seeds, per (method, subset, category, metric).
+  mean over seeds, per (method, subset, category, normals, metric).
 
 Both are pure functions of the saved results, like the tables: a method's display name, group
 and modalities come from the facts the runner wrote into its units' `config.json`.
@@ -71,8 +71,9 @@ def _value(block: dict | None, key: str, missing: str) -> tuple[float | None, st
 
 def _blocks(metrics: dict, categories: list[str]):
     """(subset, category, normals, block of metrics, (n_normal, n_anomalous), the same for the
-    pixel metrics, None where a block holds image metrics only) of a unit: the whole TEST split and each matched subset, overall and per defect
-    category (like with like; on the whole split also against every normal). The pixel metrics
+    pixel metrics or None where a block holds image metrics only) of a unit: the whole TEST split
+    and each matched subset, overall and per defect category (like with like; on the whole split
+    also against every normal). The pixel metrics
     rest on the welds with a ground truth (`counts["pixel"]`: only the defects with masks), the
     image metrics on all. Results written before weld types were recorded compare a category with
     every normal, and say so."""

@@ -126,8 +126,10 @@ MAIN_FILM = "causal_film"  # the main-table variant (benchmark.tables.build.MAIN
 
 # NOTE: known answers (benchmark.known_answers) of the neutral run: each method's mean I-AUROC over
 # the categories its media show >= 0.70, over the others within [0.40, 0.60]. The methods below
-# do not reach it at the quick profile; each entry says what was measured (confound-free twin of
-# seed 5, `bench known-answers`, quick profile) and is a strict xfail, so a fix shows up.
+# do not reach it at the quick profile; each entry says what was measured (`bench known-answers`,
+# quick profile, on the confound-free twins of seeds 5 and 0: seed 0 is the neutral run's, where
+# patchcore 0.473 / 0.458, dinomaly 0.532 / 0.620, causal_film 0.579) and is a strict xfail, so a
+# fix shows up.
 NOT_YET = {
     "patchcore": "image methods do not see the twin's image defects at the quick profile: mean "
                  "0.536 over the image-visible categories (seed-5 twin); at 56 px (49 crop) a bead "
@@ -138,6 +140,10 @@ NOT_YET = {
                                "image-invisible ones (seed-5 twin)",
     "causal_film_process_only": "mean 0.658 over the process-visible categories (seed-5 twin)",
     "causal_film": "mean 0.577 over the categories its media show (seed-5 twin)",
+    "concat_ae_av": "passes on the seed-5 twin (0.755 visible, 0.449 invisible) but not on this seed-0 "
+                    "one: 0.841 visible, 0.628 invisible, where the fillet-only categories score "
+                    "0.59-0.80 against only 11 fillet TEST normals (Overlap 0.803 [0.552, 1.000]); too "
+                    "few normals to tell a leak from the draw of TEST normals (open in issue 32)",
 }
 KNOWN = [m for m in NEUTRAL_METHODS if not m.startswith("session_")]
 
