@@ -112,13 +112,12 @@ def category_auroc(labels, scores, strata=None):
 def subset(rows: list[dict], category: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Labels, scores and weld types (None where scores.csv records none) of `category` and the
     Good welds of its weld types (like with like, as the tables), from scores.csv rows."""
-    keep = [r for r in rows if r["category"] in (NORMAL, category)]
-    if not all(r.get("weld_type") for r in keep):
-        return (np.array([int(r["label"]) for r in keep]), np.array([float(r["score"]) for r in keep]), None)
-    types = {r["weld_type"] for r in keep if r["category"] == category}
-    keep = [r for r in keep if r["weld_type"] in types]
+    from benchmark.metrics import like_with_like
+
+    types = [r["weld_type"] for r in rows] if all(r.get("weld_type") for r in rows) else None
+    keep = [r for r, k in zip(rows, like_with_like([r["category"] for r in rows], types, category, NORMAL)) if k]
     return (np.array([int(r["label"]) for r in keep]), np.array([float(r["score"]) for r in keep]),
-            np.array([r["weld_type"] for r in keep], dtype=object))
+            None if types is None else np.array([r["weld_type"] for r in keep], dtype=object))
 
 
 # ---------------------------------------------------------------------------- the audit

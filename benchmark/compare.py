@@ -25,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.metrics import Undefined, bootstrap_auroc_ci, bootstrap_auroc_diff_ci, delong_test
+from benchmark.metrics import (Undefined, bootstrap_auroc_ci, bootstrap_auroc_diff_ci, delong_test,
+                               like_with_like)
 from benchmark.tables.build import REFERENCE, SUBSET_TEXT
 from benchmark.tables.build import MODALITY_COLUMN, MethodRuns, RunData, _finish, _grouped, main_rows
 from benchmark.tables.model import Cell, Column, Row, RowGroup, Table
@@ -215,16 +216,11 @@ def compare(data: RunData, a: str, b: str, *, alpha: float = ALPHA, n_boot: int 
     (or of one of its matched subsets)."""
     pair = paired(data, a, b, subset)
     rows = [_row(OVERALL, np.arange(len(pair.labels)), pair, n_boot)]
-    normal = pair.categories == NORMAL
     codes = data.category_codes()
     defects = sorted(set(pair.categories.tolist()) - {NORMAL}, key=lambda c: (codes.get(c, 99), c))
     for c in defects:
-        mine = pair.categories == c
-        if pair.weld_types is not None:  # like with like: the normals of the category's weld types
-            normal_here = normal & np.isin(pair.weld_types, np.unique(pair.weld_types[mine]))
-        else:
-            normal_here = normal
-        rows.append(_row(c, np.flatnonzero(normal_here | mine), pair, n_boot, like_with_like=True))
+        idx = np.flatnonzero(like_with_like(pair.categories, pair.weld_types, c, NORMAL))
+        rows.append(_row(c, idx, pair, n_boot, like_with_like=True))
     return Comparison(data.run_dir, a, b, data.methods[a].label, data.methods[b].label, pair.seeds,
                       rows, alpha, n_boot, data.provenance(), subset, pair.clustered,
                       pair.weld_types is not None)

@@ -75,7 +75,7 @@ class MethodAnswer:
 
 def check_method(units, n_boot: int = N_BOOT) -> MethodAnswer:
     """The known answers of one method's units (one per seed, the same TEST samples)."""
-    from benchmark.metrics import bootstrap_auroc_ci, stratified_auroc
+    from benchmark.metrics import bootstrap_auroc_ci, like_with_like, stratified_auroc
 
     rows = {u.seed: sorted(u.scores(), key=lambda r: r["id"]) for u in units}
     first = next(iter(rows.values()))
@@ -89,7 +89,7 @@ def check_method(units, n_boot: int = N_BOOT) -> MethodAnswer:
         mine = cats == c
         if not mine.any():
             continue
-        keep = mine | ((cats == NORMAL) & np.isin(types, np.unique(types[mine])))
+        keep = like_with_like(cats, types, c, NORMAL)
         y = mine[keep].astype(int)
         auroc = stratified_auroc(y, scores[:, keep].mean(axis=0), types[keep])
         ci = bootstrap_auroc_ci(y, scores[:, keep], n_boot=n_boot, clusters=sessions[keep],

@@ -44,7 +44,7 @@ from __future__ import annotations
 
 from ._base import HIGHER_IS_BETTER, MetricValue, Undefined, aupro_key
 from .evaluation import MIN_SUBSET_ANOMALOUS, aggregate_seeds, evaluate
-from .image import IMAGE_KEYS, image_metrics, stratified_auroc
+from .image import IMAGE_KEYS, image_metrics, like_with_like, stratified_auroc
 from .pixel import aupro, pixel_auroc, pixel_metrics, pro_curve
 from .statistics import MIN_CLUSTERS, bootstrap_auroc_ci, bootstrap_auroc_diff_ci, delong_test
 
@@ -56,6 +56,7 @@ __all__ = [
     "IMAGE_KEYS",
     "image_metrics",
     "stratified_auroc",
+    "like_with_like",
     "pixel_auroc",
     "aupro",
     "pro_curve",

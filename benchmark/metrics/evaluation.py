@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ._base import MetricValue, Undefined, _as_labels, _as_scores, aupro_key
-from .image import IMAGE_KEYS, image_metrics, stratified_auroc
+from .image import IMAGE_KEYS, image_metrics, like_with_like, stratified_auroc
 from .pixel import _check_limit, pixel_metrics
 from .statistics import bootstrap_auroc_ci
 
@@ -254,11 +254,9 @@ def _per_category(
         counts["per_category_normal"] = {}
     for c in defects:
         mine = cats == c
-        if strata is None:
-            idx = np.flatnonzero(normal | mine)
-        else:
+        idx = np.flatnonzero(like_with_like(cats, strata, c, normal_category))
+        if strata is not None:
             own = np.unique(strata[mine])
-            idx = np.flatnonzero((normal & np.isin(strata, own)) | mine)
             blocks["per_category_all_normals"][c] = image_metrics(y[normal | mine], s[normal | mine])
             counts["per_category_normal"][c] = int(np.sum(normal[idx]))
             if own.size > 1:

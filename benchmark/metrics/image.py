@@ -15,6 +15,22 @@ from ._base import MetricValue, Undefined, _as_labels, _as_scores, _one_class_re
 IMAGE_KEYS = ("I-AUROC", "I-AP", "I-F1max", "I-F1max-threshold")
 
 
+def like_with_like(categories: Sequence[str], strata: Sequence | None, category: str,
+                   normal_category: str = "Good") -> np.ndarray:
+    """(N,) bool: the samples of `category` and the normal samples of the strata it occurs in (no
+    strata: every normal), the samples a per-category value compares.
+
+    >>> like_with_like(["Good", "Good", "Undercut"], ["FILLET", "NON_FILLET", "FILLET"], "Undercut").tolist()
+    [True, False, True]
+    """
+    cats = np.asarray([str(c) for c in categories], dtype=object)
+    mine, normal = cats == category, cats == normal_category
+    if strata is None:
+        return mine | normal
+    groups = np.asarray([str(g) for g in strata], dtype=object)
+    return mine | (normal & np.isin(groups, np.unique(groups[mine])))
+
+
 def stratified_auroc(labels: Sequence[int], scores: Sequence[float], strata: Sequence) -> MetricValue:
     """AUROC over the (anomalous, normal) pairs of the same stratum only: the probability that an
     anomalous sample scores above a normal one of its own stratum (ties count 1/2), e.g. of its
