@@ -164,7 +164,7 @@ class Comparison:
 
         return {"run": str(self.run_dir), "a": self.a, "b": self.b, "seeds": self.seeds,
                 "alpha": self.alpha, "n_boot": self.n_boot, "subset": self.subset or "all",
-                "resampled": "folders" if self.clustered else "welds",
+                "resampled": "sessions" if self.clustered else "welds",
                 "category_normals": "same weld type" if self.like_with_like else "all",
                 "rows": [{"category": r.category, "n_normal": r.n_normal, "n_anomalous": r.n_anomalous,
                           "auroc_a": val(r.auroc_a), "auroc_b": val(r.auroc_b), "diff": val(r.diff),
@@ -179,12 +179,12 @@ class Comparison:
 
 
 def _row(category: str, idx: np.ndarray, pair: Paired, n_boot: int,
-         like_with_like: bool = False) -> ComparisonRow:
-    """One row: the samples ``idx``; ``like_with_like``: only the pairs within a weld type count."""
+         within_weld_type: bool = False) -> ComparisonRow:
+    """One row: the samples ``idx``; ``within_weld_type``: only the pairs within a weld type count."""
     y = pair.labels[idx]
     n_anom = int(y.sum())
     seeds = range(len(pair.seeds))
-    strata = pair.weld_types[idx] if like_with_like and pair.weld_types is not None else None
+    strata = pair.weld_types[idx] if within_weld_type and pair.weld_types is not None else None
     tests = [delong_test(y, pair.a[i, idx], pair.b[i, idx], strata=strata) for i in seeds]
     row = ComparisonRow(category, len(y) - n_anom, n_anom, Undefined(""), Undefined(""),
                         Undefined(""), Undefined(""))
@@ -202,7 +202,7 @@ def _row(category: str, idx: np.ndarray, pair: Paired, n_boot: int,
     if clusters is not None:
         tests = [delong_test(y, pair.a[i, idx], pair.b[i, idx], clusters=clusters, strata=strata)
                  for i in seeds]
-        if isinstance(tests[0]["z"], Undefined):  # too few folders to test: no z, no p
+        if isinstance(tests[0]["z"], Undefined):  # too few sessions to test: no z, no p
             row.undefined = tests[0]["z"].reason
             return row
     row.z = [t["z"] for t in tests]
@@ -220,7 +220,7 @@ def compare(data: RunData, a: str, b: str, *, alpha: float = ALPHA, n_boot: int 
     defects = sorted(set(pair.categories.tolist()) - {NORMAL}, key=lambda c: (codes.get(c, 99), c))
     for c in defects:
         idx = np.flatnonzero(like_with_like(pair.categories, pair.weld_types, c, NORMAL))
-        rows.append(_row(c, idx, pair, n_boot, like_with_like=True))
+        rows.append(_row(c, idx, pair, n_boot, within_weld_type=True))
     return Comparison(data.run_dir, a, b, data.methods[a].label, data.methods[b].label, pair.seeds,
                       rows, alpha, n_boot, data.provenance(), subset, pair.clustered,
                       pair.weld_types is not None)

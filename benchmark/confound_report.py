@@ -35,8 +35,8 @@ from benchmark.data.sample import CATEGORY_CODES, SPLITS
 from benchmark.metrics import MIN_CLUSTERS, MIN_SUBSET_ANOMALOUS, Undefined, evaluate
 
 NORMAL = "Good"
-FLOORS = ("recipe", "session", "recipe + session", "weld type")
 WELD_TYPE = "weld type"
+FLOORS = ("recipe", "session", "recipe + session", WELD_TYPE)
 N_BOOT = 2000
 
 
