@@ -43,6 +43,7 @@ class RunConfig:
     run: str | None = None  # results/<run>/; default: <profile>-<dataset folder name>
     cache: Path | None = None  # default: <out>/.feature_cache
     label_guard: bool = True
+    weld_region: bool = True  # image models read each view's weld region (False: the whole view)
     backbones: tuple[tuple[str, str], ...] = ()  # (backbone, hub id or local folder) overrides
     models: Path | None = None  # checkpoints folder with its lock file (`bench models fetch`)
     smoke: bool = False  # training cut to a few steps (loading/shape check; not a result)
@@ -71,7 +72,8 @@ class RunConfig:
             raise ValueError(f"--models and --backbone choose pretrained checkpoints; profile "
                              f"{self.profile!r} uses {get_profile(self.profile).preset} backbones")
         return FeatureOptions.make(dict(self.backbones), self.label_guard,
-                                   None if self.models is None else Path(self.models).absolute())
+                                   None if self.models is None else Path(self.models).absolute(),
+                                   self.weld_region)
 
 
 @dataclass

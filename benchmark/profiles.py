@@ -65,18 +65,20 @@ def get_profile(name: str) -> Profile:
 class FeatureOptions:
     """Options of a run that shape features: where backbone weights come from (a folder of
     checkpoints with its lock file, `models`, and overrides of single backbones: a hub id or a
-    local folder) and whether the printed label is removed from the post-weld photos before any
-    image model sees them."""
+    local folder), whether the printed label is removed from the post-weld photos before any
+    image model sees them, and whether image models read each view's weld region
+    (`benchmark.data.weld_region`) or the whole view."""
 
     sources: tuple[tuple[str, str], ...] = ()
     label_guard: bool = True
     models: str | None = None  # folder written by `bench models fetch` (holds models.lock.json)
+    weld_region: bool = True
 
     @classmethod
     def make(cls, sources: Mapping[str, str] | None = None, label_guard: bool = True,
-             models: str | None = None) -> "FeatureOptions":
+             models: str | None = None, weld_region: bool = True) -> "FeatureOptions":
         return cls(tuple(sorted((sources or {}).items())), label_guard,
-                   None if models is None else str(models))
+                   None if models is None else str(models), weld_region)
 
     def source(self, backbone: str, default: str | None) -> str | None:
         return dict(self.sources).get(backbone, default)

@@ -10,7 +10,7 @@ import torch
 from scipy.ndimage import gaussian_filter
 
 from benchmark.method import Inputs
-from methods._blocks import VIEW, Standardizer
+from methods._blocks import IMAGE_FEATURES, VIEW, Standardizer
 
 PROCESS_FEATURES = ("video_tokens", "audio_tokens", "sensor")
 # NOTE: the originals blur their maps at 224 px, 8 px per token (DINO ViT-B/8, 28 x 28 tokens); a
@@ -42,8 +42,9 @@ def patch_feature(profile) -> str:
 
 
 def cross_modal_features(hp, profile) -> tuple[str, ...]:
-    """Feature names of the cross-modal adapters (CFM, M3DM): the process and the patch tokens."""
-    return PROCESS_FEATURES + (patch_feature(profile),)
+    """Feature names of the cross-modal adapters (CFM, M3DM): the process, the patch tokens and
+    where in the view they were read (their maps are warped back onto the whole view)."""
+    return PROCESS_FEATURES + (patch_feature(profile), IMAGE_FEATURES[1])
 
 
 def process_summary(inputs: Inputs, sensor_bins: int) -> np.ndarray:

@@ -47,7 +47,8 @@ from torch import nn
 
 from benchmark.method import (FitContext, Group, Hyperparameters, Inputs, Method, ProfileChanges, Role,
                               Scores, ViewPooling, register_method, smoke_run)
-from methods._blocks import AttentionBlock, Standardizer, cosine_distance, mlp, to_tensor
+from methods._blocks import (GRID_TO_VIEW, IMAGE_FEATURES, AttentionBlock, Standardizer, cosine_distance, mlp,
+                             region_maps_to_views, to_tensor)
 from methods._blocks import train as train_loop
 
 
@@ -110,7 +111,8 @@ SMOKE = smoke_run(epochs=2)
 
 def _features(hp: CausalFiLMConfig, profile=None) -> tuple[str, ...]:
     process = ("video_tokens", "audio_tokens") + (("sensor",) if hp.sensor_conditioning != "none" else ())
-    result = ("image_patches",) if hp.level == "tokens" else ("image_cls",)
+    # NOTE: token maps are warped back onto the whole view from where the tokens were read
+    result = ("image_patches", IMAGE_FEATURES[1]) if hp.level == "tokens" else ("image_cls",)
     return {"cross": process + result, "process": process, "result": result}[hp.inputs]
 
 
@@ -242,7 +244,7 @@ class CausalFiLM(Method):
         hp = self.hp
         self.device = ctx.device
         self.norms = {name: Standardizer().fit(self._raw(train, name), axis=self._axes(name))
-                      if hp.standardize_inputs else None for name in self.features}
+                      if hp.standardize_inputs else None for name in self._network_inputs}
         x = self._tensors(train)
         dims = {"video_tokens": x.get("video_tokens", torch.zeros(1, 1, 1)).shape[-1],
                 "audio_tokens": x.get("audio_tokens", torch.zeros(1, 1, 1)).shape[-1],
@@ -299,6 +301,11 @@ class CausalFiLM(Method):
             ctx.log(f"Z_result batch std: first epoch {stds[0]:.4f}, last {stds[-1]:.4f}")
 
     @property
+    def _network_inputs(self) -> tuple[str, ...]:
+        """The features the networks read (not where in the view the tokens lie)."""
+        return tuple(n for n in self.features if n not in IMAGE_FEATURES)
+
+    @property
     def _image_name(self) -> str:
         return "image_patches" if self.hp.level == "tokens" else "image_cls"
 
@@ -313,7 +320,7 @@ class CausalFiLM(Method):
         return inputs.stack(name).astype(np.float32)
 
     def _tensors(self, inputs: Inputs) -> dict[str, torch.Tensor]:
-        raw = {n: self._raw(inputs, n) for n in self.features}
+        raw = {n: self._raw(inputs, n) for n in self._network_inputs}
         return {n: to_tensor(x if self.norms[n] is None else self.norms[n](x), self.device)
                 for n, x in raw.items()}
 
@@ -366,6 +373,8 @@ class CausalFiLM(Method):
 
     def score(self, inputs: Inputs) -> Scores:
         sample, maps = self._scores(self._tensors(inputs))
+        if maps is not None:  # token maps of the weld region, warped back onto the whole view
+            maps = region_maps_to_views(np.stack(maps), inputs, GRID_TO_VIEW * maps[0].shape[-1])
         return Scores(sample=sample, maps=maps)
 
 

@@ -53,7 +53,8 @@ from torch import nn
 
 from benchmark.method import (FitContext, Group, Hyperparameters, Inputs, Method, ProfileChanges, Role,
                               Scores, ViewPooling, register_method, smoke_run)
-from methods._blocks import ONE_MODEL, ONE_MODEL_REASON, VIEW_REASON, cosine_distance, mlp, to_tensor
+from methods._blocks import (GRID_TO_VIEW, ONE_MODEL, ONE_MODEL_REASON, VIEW_REASON, cosine_distance, mlp,
+                             region_maps_to_views, to_tensor)
 from methods._blocks import train as train_loop
 from methods._pairing import (ORIGINAL_RGB, PAPER_RGB, QUICK_RGB, ProcessDescriptor,
                               cross_modal_features, patch_tensor, position_code, result_statistics,
@@ -212,7 +213,7 @@ class CrossmodalMapping(Method):
 
     def score(self, inputs: Inputs) -> Scores:
         sample, maps = self._score_tensors(to_tensor(self.descriptor(inputs)), patch_tensor(inputs))
-        return Scores(sample=sample, maps=list(maps))
+        return Scores(sample=sample, maps=region_maps_to_views(maps, inputs, GRID_TO_VIEW * maps.shape[-1]))
 
 
 register_method(

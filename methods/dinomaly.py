@@ -15,7 +15,7 @@ suite's transformers `Dinov2WithRegistersModel` (`tiny` or `pretrained` preset) 
 anomalib's encoder returns, `{"blocks.i": [CLS, registers, patches]}` of un-normalised block
 outputs. Training is a short iteration loop of our own (no Lightning engine).
 
-Every post-weld view is one image, the suite's square view of the whole photo
+Every post-weld view is one image, the suite's square view of the photo's weld region
 (`methods._blocks.VIEW`), resized and centre-cropped as the official `get_data_transforms`
 (448, 392); the model is one network for all views and configurations (the official
 `dinomaly_mvtec_uni.py` is one network for all classes).
@@ -28,8 +28,8 @@ and blurs it (Gaussian, kernel 5, sigma 4, a convolution that pads with zeros) b
 anomalib returns the map before that blur ("raw"). Here the map is resized and blurred the same
 way (anomalib's kernel, which equals the official one, zero-padded as the official convolution;
 anomalib's own blur, which its image score reads, reflects at the borders), then mapped back onto
-the whole view: the official metrics read the crop only, the masks here cover the whole view
-(`image_input`, a recorded change).
+the region's square and warped back onto the whole view: the official metrics read the crop
+only, the masks here cover the whole view (`image_input`, a recorded change).
 """
 from __future__ import annotations
 
@@ -43,8 +43,8 @@ from torch.nn import functional as F
 from benchmark.features.backbones import build_backbone
 from benchmark.method import (FitContext, Group, Hyperparameters, Inputs, Method, ProfileChanges, Scores,
                               register_method, smoke_run)
-from methods._blocks import (CROP_MAPPED_BACK, VIEW, VIEW_REASON, crop_map_to_view, views_as_images,
-                             views_to_samples)
+from methods._blocks import (CROP_MAPPED_BACK, IMAGE_FEATURES, VIEW, VIEW_REASON, crop_map_to_view,
+                             views_as_images, views_to_samples)
 
 
 @dataclass(frozen=True)
@@ -245,7 +245,7 @@ class Dinomaly(Method):
     @torch.no_grad()
     def score(self, inputs: Inputs) -> Scores:
         hp = self.hp
-        images, v = views_as_images(inputs)
+        images, _ = views_as_images(inputs)
         size = tuple(images.shape[-2:])
         if hp.pixel_map not in PIXEL_MAPS:
             raise ValueError(f"Dinomaly pixel_map {hp.pixel_map!r}: one of {PIXEL_MAPS}")
@@ -258,11 +258,12 @@ class Dinomaly(Method):
                 amap = official_pixel_map(amap, hp.pixel_map_size, self.model.gaussian_blur.kernel)
                 amap = F.interpolate(amap, size=(hp.crop, hp.crop), mode="bilinear", align_corners=False)
             maps.append(crop_map_to_view(amap, hp.resize, hp.crop, size).cpu())
-        return views_to_samples(torch.cat(scores).reshape(-1), torch.cat(maps)[:, 0], v, hp.view_pooling)
+        return views_to_samples(torch.cat(scores).reshape(-1), torch.cat(maps)[:, 0], inputs,
+                                hp.view_pooling)
 
 
 register_method(
-    "dinomaly", Dinomaly, hparams=HPARAMS, features=("image_pixels",),
+    "dinomaly", Dinomaly, hparams=HPARAMS, features=IMAGE_FEATURES,
     display_name="Dinomaly (Image)", row_code="B.1", view_pooling=HPARAMS.used.view_pooling,
     summary="Dinomaly (anomalib): DINOv2-reg features reconstructed by a noisy bottleneck and a "
             "linear-attention decoder; views are images, sample = max over views",

@@ -61,7 +61,7 @@ from scipy.ndimage import gaussian_filter
 
 from benchmark.method import (FitContext, Group, Hyperparameters, Inputs, Method, ProfileChanges, Scores,
                               ViewPooling, register_method)
-from methods._blocks import ONE_MODEL, ONE_MODEL_REASON
+from methods._blocks import GRID_TO_VIEW, ONE_MODEL, ONE_MODEL_REASON, region_maps_to_views
 from methods._pairing import cross_modal_features, sigma_in_patches
 from methods._uff import (ORIGINAL_SELECTION, UFF_QUICK, UFF_REASONS, UFF_SMOKE, UFF_USED, UFFConfig,
                           UnsupervisedFeatureFusion)
@@ -252,7 +252,8 @@ class M3DM(Method):
         sample, per_patch = self._bank_scores(self._features(*self.uff.encode(inputs)))
         maps = self.segment.score_samples(per_patch.reshape(-1, len(BANKS)))
         maps = maps.reshape(per_patch.shape[:-1])
-        return Scores(sample=self.detect.score_samples(sample), maps=list(maps.astype(np.float32)))
+        return Scores(sample=self.detect.score_samples(sample),
+                      maps=region_maps_to_views(maps, inputs, GRID_TO_VIEW * maps.shape[-1]))
 
     def torch_modules(self) -> list:
         return [self.uff.module] if hasattr(self, "uff") else []

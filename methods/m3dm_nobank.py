@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from benchmark.method import (FitContext, Group, Hyperparameters, Inputs, Method, ProfileChanges, Scores,
                               ViewPooling, register_method)
+from methods._blocks import GRID_TO_VIEW, region_maps_to_views
 from methods._pairing import cross_modal_features, sigma_in_patches, smoothed_max
 from methods._uff import (ORIGINAL_SELECTION, UFF_QUICK, UFF_QUICK_REASON, UFF_REASONS, UFF_SMOKE,
                           UFF_USED, UFFConfig, UnsupervisedFeatureFusion)
@@ -56,7 +57,7 @@ class M3DMNoBank(Method):
 
     def score(self, inputs: Inputs) -> Scores:
         sample, maps = self._scores(*self.uff.encode(inputs))
-        return Scores(sample=sample, maps=list(maps))
+        return Scores(sample=sample, maps=region_maps_to_views(maps, inputs, GRID_TO_VIEW * maps.shape[-1]))
 
     def torch_modules(self) -> list:
         return [self.uff.module] if hasattr(self, "uff") else []

@@ -23,12 +23,12 @@ The official defaults, which anomalib departs from, are the defaults here:
   patch of the view (official `NearestNeighbourScorer` with one neighbour, `PatchMaker.score`).
   "anomalib_reweighted" is anomalib's re-weighting of that distance with `num_neighbors` (b = 9)
   bank neighbours, as the paper's eq. 7 writes it.
-* **input**: the suite's square view of the whole photo (`methods._blocks.VIEW`), resized to 256
-  and centre-cropped to 224 (official `--resize 256 --imagesize 224`, whose `Resize(256)` keeps
-  the photo's aspect: `image_input`, a recorded change). The map covers the crop; it is mapped
-  back onto the resized view, the cropped-off margin repeating the crop's edge values, so that
-  maps cover the whole view (the metrics compare them with full-view masks; the official metrics
-  read the crop only).
+* **input**: the suite's square view of the photo's weld region (`methods._blocks.VIEW`), resized
+  to 256 and centre-cropped to 224 (official `--resize 256 --imagesize 224` of the whole MVTec
+  image, whose `Resize(256)` keeps the aspect: `image_input`, a recorded change). The map covers
+  the crop; it is mapped back onto the region's square, the cropped-off margin repeating the
+  crop's edge values, and warped back onto the whole view, so that maps cover the whole view (the
+  metrics compare them with full-view masks; the official metrics read the crop only).
 * **fit scope**: one memory bank for every weld configuration where the official `run_patchcore.py`
   fits one per MVTec AD class (`fit_scope`, a recorded change).
 
@@ -51,8 +51,8 @@ from benchmark.features.backbones import BackboneConfig, timm_encoder
 
 from benchmark.method import (FitContext, Group, Hyperparameters, Inputs, Method, ProfileChanges, Scores,
                               register_method)
-from methods._blocks import (CROP_MAPPED_BACK, ONE_MODEL, ONE_MODEL_REASON, VIEW, VIEW_REASON,
-                             crop_map_to_view, views_as_images, views_to_samples)
+from methods._blocks import (CROP_MAPPED_BACK, IMAGE_FEATURES, ONE_MODEL, ONE_MODEL_REASON, VIEW,
+                             VIEW_REASON, crop_map_to_view, views_as_images, views_to_samples)
 
 
 IMAGE_SCORES = ("max_distance", "anomalib_reweighted")
@@ -94,8 +94,8 @@ HPARAMS = Hyperparameters(
                        "the pixel ranking within a map are unchanged; nearest against bilinear "
                        "upsampling changes the maps between patch centres (pixel metrics only)",
         "image_input": f"{VIEW_REASON}; the original's resize keeps the aspect, so its 224 crop of "
-                       "a 4:3 photo would see the middle two thirds of its width (here 7/8 of each "
-                       "axis); the crop's map goes back onto the whole view, which the masks cover",
+                       "the wide weld region would see only its middle (here 7/8 of each axis); "
+                       "the crop's map goes back onto the whole view, which the masks cover",
         "fit_scope": ONE_MODEL_REASON,
     },
     # NOTE: the quick profile's tiny preset gives the encoder as timm's `test_resnet` (same
@@ -230,14 +230,15 @@ class PatchCore(Method):
     @torch.no_grad()
     def score(self, inputs: Inputs) -> Scores:
         hp = self.hp
-        images, v = views_as_images(inputs)
+        images, _ = views_as_images(inputs)
         size = tuple(images.shape[-2:])
         scores, maps = [], []
         for start in range(0, len(images), hp.batch_size):
             out = self.model(self._prepare(images[start:start + hp.batch_size]))
             scores.append(out.pred_score.float().reshape(-1).cpu())
             maps.append(crop_map_to_view(out.anomaly_map.float(), hp.image_size, hp.center_crop, size).cpu())
-        return views_to_samples(torch.cat(scores).reshape(-1), torch.cat(maps)[:, 0], v, hp.view_pooling)
+        return views_to_samples(torch.cat(scores).reshape(-1), torch.cat(maps)[:, 0], inputs,
+                                hp.view_pooling)
 
     def memory_bank_bytes(self) -> int:
         bank = getattr(getattr(self, "model", None), "memory_bank", None)
@@ -245,7 +246,7 @@ class PatchCore(Method):
 
 
 register_method(
-    "patchcore", PatchCore, hparams=HPARAMS, features=("image_pixels",),
+    "patchcore", PatchCore, hparams=HPARAMS, features=IMAGE_FEATURES,
     display_name="PatchCore (Image)", row_code="B.2", view_pooling=HPARAMS.used.view_pooling,
     summary="PatchCore (official scoring on anomalib's parts): coreset memory bank of 1,024-d "
             "CNN patch features, max nearest-neighbour distance; views are images, sample = max "

@@ -10,6 +10,7 @@ from benchmark.features.extractors import EXTRACTORS
 from benchmark.profiles import FeatureOptions, get_profile
 
 FEATURES = ("video_tokens", "audio_tokens", "image_cls", "image_patches", "image_pixels",
+            "image_region_pixels", "image_region",
             "audio_stft", "sensor")
 
 
@@ -56,3 +57,26 @@ def test_fine_grid_is_its_own_extraction(tiny_twin, tmp_path):
     assert got["image_patches_fine"][0].shape[1] == 16
     settings = [EXTRACTORS.get(name)(fine, FeatureOptions()).settings() for name in ("dinov2", "dinov2_fine")]
     assert (settings[0]["size"], settings[1]["size"]) == (112, 56)
+
+
+def test_image_models_read_the_weld_region_unless_told_the_whole_view(tiny_twin, tmp_path):
+    """By default what image models read of a view (`image_region_pixels`) is its weld region,
+    a part of the view; `--whole-view` (`FeatureOptions.weld_region` False) makes it the view
+    itself, and the cache keys the two apart."""
+    from benchmark.plan import RunConfig
+
+    assert RunConfig(weld_region=False).feature_options().weld_region is False
+    quick = get_profile("quick")
+    samples = load_dataset(tiny_twin).split("TRAIN")[:2]
+    names = ("image_pixels", "image_region_pixels", "image_region")
+    region = FeatureStore(tmp_path / "a", quick, FeatureOptions(), loaders=0).get(samples, names)
+    whole = FeatureStore(tmp_path / "b", quick, FeatureOptions(weld_region=False), loaders=0).get(samples, names)
+    whole_view = np.float32([[0, 0], [1, 0], [0, 1]])
+    for views, crops, corners in zip(*(whole[n] for n in names)):
+        assert np.array_equal(crops, views) and np.all(corners == whole_view)
+    for views, crops, corners in zip(*(region[n] for n in names)):
+        assert crops.shape == views.shape and not np.array_equal(crops, views)
+        spans = np.linalg.norm(corners[:, 1:] - corners[:, :1], axis=-1)  # (V, 2) sides, fractions
+        assert np.all(spans < 1.0) and np.all(spans > 0.1), spans
+    settings = [EXTRACTORS.get("pixels")(quick, FeatureOptions(weld_region=w)).settings() for w in (True, False)]
+    assert settings[0] != settings[1]

@@ -59,6 +59,10 @@ def test_visible_categories_are_detected_and_invisible_ones_at_chance(tmp_path):
     assert all(v.as_expected for v in answer.verdicts), K.render([answer])
     assert answer.mean(True) > 0.95 and 0.35 < answer.mean(False) < 0.65
     assert by_category["Undercut"].n_normal == 96  # both weld types' normals: Undercut is on both here
+    seen, unseen = answer.pooled[True], answer.pooled[False]
+    assert seen.verdict == "detected" and unseen.verdict == "at chance"
+    # each side pools its categories' defects: 3 folders x 4 welds x 2 weld types per category
+    assert seen.n_anomalous == 24 * sum(K.expectations(["image"]).values()) and unseen.n_normal == 96
 
 
 def test_bench_known_answers_prints_and_writes_json(tmp_path, capsys):
@@ -69,6 +73,7 @@ def test_bench_known_answers_prints_and_writes_json(tmp_path, capsys):
     assert "image_seer (image; seeds 0)" in text and "detected" in text and "at chance" in text
     saved = json.loads(out.read_text())
     assert saved[0]["method"] == "image_seer" and saved[0]["mean_visible"] > 0.95
+    assert saved[0]["pooled_invisible"]["verdict"] == "at chance" and "all visible (pooled)" in text
 
 
 def test_bench_known_answers_refuses_a_twin_with_confounds(tmp_path, capsys):

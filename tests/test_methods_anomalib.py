@@ -37,7 +37,12 @@ def _views(rng: np.random.Generator, n: int, blob: bool = False) -> list[np.ndar
 
 
 def _inputs(views: list[np.ndarray], prefix: str) -> Inputs:
-    return Inputs(configs=(CONFIG,) * len(views), features={"image_pixels": views})
+    """The views as whole views and as what image methods read (here each view's region is the whole
+    view: corners as fractions of its width and height)."""
+    whole = np.float32([[0, 0], [1, 0], [0, 1]])
+    corners = [np.broadcast_to(whole, (len(v), 3, 2)) for v in views]
+    return Inputs(configs=(CONFIG,) * len(views), features={
+        "image_pixels": views, "image_region_pixels": views, "image_region": corners})
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +74,7 @@ def _run(name: str, data, seed: int = 0):
 def test_contract_and_determinism(name, data):
     spec = load_methods().get(name)
     assert spec.group.value == "result-only" and spec.modalities == ("image",) and spec.yields_maps
-    assert spec.feature_names(get_profile("quick")) == ("image_pixels",)
+    assert spec.feature_names(get_profile("quick")) == ("image_region_pixels", "image_region")
     method, scores = _run(name, data)
     test = data[2]
     assert scores.sample.shape == (len(test),)

@@ -20,6 +20,7 @@ import methods.m3dm_nobank  # noqa: F401
 from benchmark.method import METHODS, FitContext, Inputs, Selector, set_seed
 from benchmark.profiles import Selection, get_profile
 from benchmark.unit import val_query
+from methods._blocks import GRID_TO_VIEW, region_maps_to_views
 
 NAMES = ("crossmodal_mapping", "m3dm_nobank", "m3dm")
 V, SIDE, D, T_V, T_A = 5, 4, 16, 8, 16
@@ -61,6 +62,8 @@ def make_inputs(n: int, seed: int, mismatched: int = 0) -> Inputs:
         feats["audio_tokens"].append((proc[c]["audio"] + wobble * rng.normal(0, 1, (T_A, D))).astype(np.float32))
         feats["sensor"].append((proc[c]["sensor"] + wobble * rng.normal(0, 1, (6, 128))).astype(np.float32))
         feats["image_patches"].append((bead[b] + 0.3 * rng.normal(0, 1, (V, SIDE * SIDE, D))).astype(np.float16))
+    # NOTE: the tokens were read from the whole view (corners as fractions of its width, height)
+    feats["image_region"] = [np.broadcast_to(np.float32([[0, 0], [1, 0], [0, 1]]), (V, 3, 2))] * n
     return Inputs(configs=tuple(configs), features=feats)
 
 
@@ -101,7 +104,8 @@ def test_registered_facts(name):
     assert spec.group.value == "cross-modal"
     assert set(spec.modalities) == {"video", "audio", "sensor", "image"}
     assert spec.yields_maps
-    assert set(spec.feature_names(get_profile("quick"))) == {"video_tokens", "audio_tokens", "sensor", "image_patches"}
+    assert set(spec.feature_names(get_profile("quick"))) == {"video_tokens", "audio_tokens", "sensor",
+                                                             "image_patches", "image_region"}
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -151,8 +155,8 @@ def test_shapes_and_finite(results, name):
     assert scores.sample.shape == (N_TEST,)
     assert np.all(np.isfinite(scores.sample))
     assert len(scores.maps) == N_TEST
-    for m in scores.maps:
-        assert m.shape == (V, SIDE, SIDE)
+    for m in scores.maps:  # the token grid warped back onto a view grid GRID_TO_VIEW times finer
+        assert m.shape == (V, GRID_TO_VIEW * SIDE, GRID_TO_VIEW * SIDE)
         assert np.all(np.isfinite(m))
 
 
@@ -267,8 +271,9 @@ def test_m3dm_scores_are_its_decision_layers(results):
     test = make_inputs(N_TEST, seed=3, mismatched=N_MISMATCH)
     sample, per_patch = method._bank_scores(method._features(*method.uff.encode(test)))
     np.testing.assert_allclose(scores.sample, sample @ method.detect.coef_.ravel(), rtol=1e-6)
-    np.testing.assert_allclose(np.stack(scores.maps), per_patch @ method.segment.coef_.ravel(),
-                               rtol=1e-5, atol=1e-6)
+    grid = per_patch @ method.segment.coef_.ravel()  # warped back onto the views as the adapter does
+    np.testing.assert_allclose(np.stack(scores.maps), np.stack(region_maps_to_views(
+        grid, test, GRID_TO_VIEW * SIDE)), rtol=1e-5, atol=1e-6)
 
 
 def test_m3dm_bank_standardisation(results):

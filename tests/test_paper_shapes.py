@@ -75,6 +75,8 @@ def test_twin_is_drawn_at_full_media_size(paper_run):
     ("dinov2", "image_patches", (5, 256, 768)),  # 224 / 14 = 16 x 16 patches, whole view
     ("dinov2_fine", "image_patches_fine", (5, 784, 768)),  # 392 / 14 = 28 x 28 (M3DM, CFM)
     ("pixels", "image_pixels", (5, 448, 448, 3)),
+    ("pixels", "image_region_pixels", (5, 448, 448, 3)),  # the weld's region, cut at full size
+    ("pixels", "image_region", (5, 3, 2)),
     ("stft", "audio_stft", (1 + 608000 // 682, 683)),  # 38 s at 16 kHz, hop 682, all frames kept
     ("sensor", "sensor", (6, 128)),
 ])

@@ -103,13 +103,14 @@ def test_no_modality_leakage(neutral_run, method, category):
     assert lo <= 0.5 <= hi, f"{method} detects {category} (I-AUROC 95% CI [{lo:.3f}, {hi:.3f}])"
 
 
-@pytest.mark.xfail(strict=True, reason="open: on the twin with sessions (TWIN_VERSION 3) Causal-FiLM "
-                   "misses the 0.6 bar on Excessive_Penetration (0.526) and Process_Result_Mismatch "
-                   "(0.447), with the seed's ReLU / one layer and with GELU / two layers alike; see "
-                   "the closing note of the session-confound issue")
 def test_causal_film_detects_chain_breakers(neutral_run):
     """Well above chance on the categories that break the process-to-result chain: each one's
-    I-AUROC above 0.6, and all of them pooled against Good with a 95% CI above 0.5."""
+    I-AUROC above 0.6, and all of them pooled against Good with a 95% CI above 0.5.
+
+    Passes since image models read the weld's region (seed 0: Excessive_Penetration 0.82,
+    Process_Result_Mismatch 0.70; on the whole view 0.526 and 0.447). The reliance scores say
+    the image carries it: swapping the photos drops the overall I-AUROC 0.750 -> 0.534, the video
+    0.750 -> 0.706, the audio or the sensors not at all."""
     folder = R.unit_dir(neutral_run, MAIN_FILM, 0)
     per_category = json.loads((folder / "metrics.json").read_text())["per_category"]
     aurocs = {c: per_category[c]["I-AUROC"] for c in CHAIN_BREAKERS}
@@ -125,25 +126,15 @@ def test_causal_film_detects_chain_breakers(neutral_run):
 MAIN_FILM = "causal_film"  # the main-table variant (benchmark.tables.build.MAIN_TABLE_FILM)
 
 # NOTE: known answers (benchmark.known_answers) of the neutral run: each method's mean I-AUROC over
-# the categories its media show >= 0.70, over the others within [0.40, 0.60]. The methods below
-# do not reach it at the quick profile; each entry says what was measured (`bench known-answers`,
-# quick profile, on the confound-free twins of seeds 5 and 0: seed 0 is the neutral run's, where
-# patchcore 0.473 / 0.458, dinomaly 0.532 / 0.620, causal_film 0.579) and is a strict xfail, so a
-# fix shows up.
+# the categories its media show >= 0.70 with the pooled visible side detected, and the pooled
+# invisible side at chance (its interval holds 0.5: with 8 non-fillet TEST normals a mean band
+# such as [0.40, 0.60] cannot be decided, a chance-level method falls outside it by the draw).
+# The methods below do not reach it at the quick profile; each entry says what was measured
+# (`bench known-answers`, quick profile, confound-free twins; seed 0 is the neutral run's) and is
+# a strict xfail, so a fix shows up.
 NOT_YET = {
-    "patchcore": "image methods do not see the twin's image defects at the quick profile: mean "
-                 "0.536 over the image-visible categories (seed-5 twin); at 56 px (49 crop) a bead "
-                 "defect is under a pixel, and at 112 px (98 crop) the highest patch of half the "
-                 "normal TEST views falls on the marker sheet's fiducials (rows 0.75-1.0 of the view)",
-    "dinomaly": "mean 0.522 over the image-visible categories (seed-5 twin); as patchcore",
-    "causal_film_result_only": "mean 0.609 over the image-visible categories, 0.660 over the "
-                               "image-invisible ones (seed-5 twin)",
-    "causal_film_process_only": "mean 0.658 over the process-visible categories (seed-5 twin)",
-    "causal_film": "mean 0.577 over the categories its media show (seed-5 twin)",
-    "concat_ae_av": "passes on the seed-5 twin (0.755 visible, 0.449 invisible) but not on this seed-0 "
-                    "one: 0.841 visible, 0.628 invisible, where the fillet-only categories score "
-                    "0.59-0.80 against only 11 fillet TEST normals (Overlap 0.803 [0.552, 1.000]); too "
-                    "few normals to tell a leak from the draw of TEST normals (open in issue 32)",
+    "causal_film_process_only": "mean 0.600 over the process-visible categories, pooled 0.592 "
+                                "[0.456, 0.718] (seed 0; seed 5: 0.658)",
 }
 KNOWN = [m for m in NEUTRAL_METHODS if not m.startswith("session_")]
 
@@ -152,12 +143,14 @@ KNOWN = [m for m in NEUTRAL_METHODS if not m.startswith("session_")]
                                     if m in NOT_YET else m for m in KNOWN])
 def test_known_answers(neutral_run, method):
     """On the confound-free twin a method detects the categories its media show (mean like-with-
-    like I-AUROC >= 0.70) and sits at chance on the others (mean within [0.40, 0.60])."""
+    like I-AUROC >= 0.70, the pooled interval above 0.5) and sits at chance on the others (their
+    pooled interval holds 0.5)."""
     from benchmark.known_answers import check_run, render
 
     answer = check_run(neutral_run, [method], n_boot=200)[0]
     print(render([answer]))
-    visible, invisible = answer.mean(True), answer.mean(False)
+    visible = answer.mean(True)
     assert visible is not None and visible >= 0.70, f"{method}: {visible} over the visible categories"
-    if invisible is not None:
-        assert 0.40 <= invisible <= 0.60, f"{method}: {invisible} over the invisible categories"
+    assert answer.pooled[True].verdict == "detected", render([answer])
+    if False in answer.pooled:
+        assert answer.pooled[False].verdict == "at chance", render([answer])

@@ -41,6 +41,9 @@ def add_parser(sub) -> None:
                    help="cut every method's training to a few steps (each method's declared smoke "
                         "changes): checks loading, shapes and memory; the numbers are no result")
     r.add_argument("--no-label-guard", action="store_true", help="feed post-weld photos with the printed run id")
+    r.add_argument("--whole-view", action="store_true",
+                   help="image models read each whole view instead of its weld region (located from "
+                        "the label; the default)")
     r.add_argument("--split-seed", type=int, default=0, help="seed of the derived split when no manifest has one")
     r.add_argument("--selection", choices=SELECTION_POLICIES, default="last",
                    help="last: every method keeps its final state, equal fusion weights, no VAL label "
@@ -81,8 +84,8 @@ def command(args) -> int:
     config = RunConfig(
         methods=args.method, seeds=args.seeds, profile=args.profile, root=args.root,
         manifest=args.manifest, device=args.device, out=args.out, run=args.run, cache=args.cache,
-        label_guard=not args.no_label_guard, backbones=tuple(args.backbone), models=args.models,
-        smoke=args.smoke,
+        label_guard=not args.no_label_guard, weld_region=not args.whole_view,
+        backbones=tuple(args.backbone), models=args.models, smoke=args.smoke,
         split_seed=args.split_seed, synth_seed=args.synth_seed, synth_confounds=args.synth_confounds,
         selection=args.selection, selection_budget=args.selection_budget, rerun=args.rerun,
         save_maps=args.save_maps)

@@ -35,9 +35,9 @@ IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 # Where the pretrained preset departs from a checkpoint's own processor, and why.
 ADAPTATIONS = {
-    "dinov2": "whole view resized to image_size x image_size, no centre crop: the patch tokens "
-              "feed anomaly maps that must cover the whole view (the processor's resize and crop "
-              "would drop the view's borders)",
+    "dinov2": "the view's weld region (or the whole view) resized to image_size x image_size, no "
+              "centre crop: the patch tokens feed anomaly maps that must cover all of it (the "
+              "processor's resize and crop would drop its borders)",
     "ast": "the whole recording in consecutive windows of the checkpoint's max_length (1024 "
            "frames = 10.24 s; a tail under a quarter window is dropped), each window through the "
            "feature extractor, patch tokens averaged over frequency and pooled to a fixed number "
@@ -250,32 +250,47 @@ class AudioTokens(Extractor):
         return out
 
 
-def guarded_views(sample: Sample, size: tuple[int, int], guard: bool
-                  ) -> tuple[list[np.ndarray], list[str]]:
-    """The post-weld views, label removed when `guard` is on, resized to size=(H, W).
-    Returns the views and the guard's status of each ('found', 'unsure', 'not found'; none
-    when the guard is off)."""
+def guarded_views(sample: Sample, size: tuple[int, int], guard: bool, weld_region: bool = True
+                  ) -> tuple[list[np.ndarray], list[str], list[np.ndarray], list[np.ndarray]]:
+    """The post-weld views, label removed when `guard` is on, resized to size=(H, W); the guard's
+    status of each ('found', 'unsure', 'not found'; none when the guard is off); and what image
+    models read of each: with `weld_region`, the weld's region (`benchmark.data.weld_region`) as
+    an upright crop at `size` cut from the full-size photo, and its three corners as fractions of
+    the view's width and height; the whole view (and its own corners) without `weld_region` or
+    where no label was found."""
     import cv2
 
+    from benchmark.data import weld_region as W
     from benchmark.data.decode import read_images
+    from benchmark.data.label_guard import find_label, remove_label
 
-    views, statuses = [], []
+    whole = np.float32([[0, 0], [1, 0], [0, 1]])
+    views, statuses, crops, corners = [], [], [], []
     for image in read_images(sample):
+        label = None
         if guard:
-            from benchmark.data.label_guard import remove_label
-
-            image, region = remove_label(image)
-            statuses.append(region.status)
-        views.append(cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_AREA))
-    return views, statuses
+            image, label = remove_label(image)
+            statuses.append(label.status)
+        elif weld_region:
+            label = find_label(image)
+        view = cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+        found = W.weld_region(label.mask) if weld_region else None
+        views.append(view)
+        crops.append(view if found is None else W.crop_region(image, found, size))
+        corners.append(whole if found is None else W.scale_corners(found, image.shape[:2], (1, 1)))
+    return views, statuses, crops, corners
 
 
 @EXTRACTORS.register("pixels")
 class ImagePixels(Extractor):
-    """Raw views (uint8, label removed when guarded) for methods that run their own encoder, and
-    the input of the DINOv2 extractor (so the label guard runs once per view)."""
+    """The post-weld views (uint8, label removed when guarded; `image_pixels`, whole views) and
+    what image models read of each (`image_region_pixels`: the weld's region located from the
+    label as an upright crop, or the whole view under `FeatureOptions.weld_region` False;
+    `image_region`: its corners as fractions of the view's width and height, float32 (V, 3, 2)),
+    so the label guard runs once per view. Methods that run their own encoder read the crops, and
+    so does DINOv2."""
 
-    outputs = ("image_pixels",)
+    outputs = ("image_pixels", "image_region_pixels", "image_region")
     modality = "image"
 
     def __init__(self, profile, options, device="cpu", store=None):
@@ -290,28 +305,34 @@ class ImagePixels(Extractor):
             from benchmark.data.label_guard import GUARD_VERSION
 
             guard = GUARD_VERSION
-        return {"size": list(self.profile.pixel_size), "label_guard": guard}
+        from benchmark.data.weld_region import REGION_VERSION
+
+        return {"size": list(self.profile.pixel_size), "label_guard": guard,
+                "image_models_read": REGION_VERSION if self.options.weld_region else "the whole view"}
 
     def forward(self, samples):
         out = []
         for s in samples:
-            views, statuses = guarded_views(s, self.profile.pixel_size, self.options.label_guard)
+            views, statuses, crops, corners = guarded_views(
+                s, self.profile.pixel_size, self.options.label_guard, self.options.weld_region)
             with self._count:
                 self.labels_missed += statuses.count("not found")
                 self.labels_unsure += statuses.count("unsure")
-            out.append({"image_pixels": np.stack(views)})
+            out.append({"image_pixels": np.stack(views), "image_region_pixels": np.stack(crops),
+                        "image_region": np.stack(corners)})
         return out
 
 
 @EXTRACTORS.register("dinov2")
 class ImageTokens(Extractor):
     """DINOv2 per view: the [CLS] token and the patch tokens (float16, grid row-major), computed
-    from the `image_pixels` views (label already removed there)."""
+    from what image models read of each view (`image_region_pixels`: its weld region, label
+    already removed there)."""
 
     outputs = ("image_cls", "image_patches")
     modality = "image"
     backbone = "dinov2"
-    inputs = ("image_pixels",)
+    inputs = ("image_region_pixels",)
     max_views: ClassVar[int] = 64  # views per forward pass (memory bound; no effect on values)
 
     @property
@@ -333,7 +354,7 @@ class ImageTokens(Extractor):
         import cv2
 
         side = self.side
-        per_sample = self.store.get(samples, ("image_pixels",))["image_pixels"]
+        per_sample = self.store.get(samples, self.inputs)[self.inputs[0]]
         counts = [len(pixels) for pixels in per_sample]
         views = [v for pixels in per_sample for v in pixels]
         if self.pretrained:
