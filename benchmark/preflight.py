@@ -29,9 +29,9 @@ def check_run_config(config: "RunConfig") -> None:
     _check_device(config.device)
     if config.models is not None:
         _check_models(Path(config.models))
-    _check_writable("--out", Path(config.out))
+    check_writable("--out", Path(config.out))
     if config.cache is not None:
-        _check_writable("--cache", Path(config.cache))
+        check_writable("--cache", Path(config.cache))
 
 
 def _check_device(device: str) -> None:
@@ -56,7 +56,7 @@ def _check_models(models: Path) -> None:
                              f"`bench models fetch` has one)")
 
 
-def _check_writable(option: str, path: Path) -> None:
+def check_writable(option: str, path: Path) -> None:
     """`path` is a folder, or can be made one, where this process may write."""
     existing = path
     while not existing.exists() and existing != existing.parent:

@@ -88,5 +88,42 @@ def add_confounds(p: argparse.ArgumentParser, flag: str = "--synth-confounds", d
     p.add_argument(flag, choices=CONFOUND_MODES, default=default, help=help)
 
 
-def add_run_dir(p: argparse.ArgumentParser, help_text: str = "results/<run> (default: the latest run)") -> None:
-    p.add_argument("run_dir", type=Path, nargs="?", default=None, help=help_text)
+RESULTS = Path("results")  # where `bench run` writes its run folders and `bench runs` lists them
+RUN_HELP = f"a run folder, or a run's name in {RESULTS}/ as `bench runs` lists it"
+
+
+class OptionError(ValueError):
+    """An option value a command cannot use; the message names the option and the value."""
+
+
+def add_run_dir(p: argparse.ArgumentParser, help_text: str = f"{RUN_HELP} (default: the latest run)") -> None:
+    p.add_argument("run_dir", type=Path, nargs="?", default=None, metavar="RUN", help=help_text)
+
+
+def find_run(run: Path | str | None, results: Path = RESULTS) -> Path:
+    """The run folder a command reads: `run` as a path to a folder, else as a bare run name
+    under `results` (the path wins where both exist: it was always read so); None: the latest
+    run under `results`. An unknown run raises FileNotFoundError naming where it was looked for."""
+    if run is None:
+        from benchmark.tables import latest_run
+
+        return latest_run(results)
+    path = Path(run)
+    if path.is_dir():
+        return path
+    named = Path(results) / path
+    is_name = len(path.parts) == 1 and not path.is_absolute()
+    if is_name and named.is_dir():
+        return named
+    if not is_name:
+        raise FileNotFoundError(f"{run}: no such run folder")
+    raise FileNotFoundError(f"{run}: no such run: neither ./{path} nor {named} is a folder "
+                            f"(`bench runs` lists the runs)")
+
+
+def check_output_folder(option: str, folder: Path) -> None:
+    """Fail before any work when `folder` cannot be made or written to (a parent that is a
+    file, no permission), with one line naming the option and the place."""
+    from benchmark.preflight import check_writable  # the check `bench run --out` makes
+
+    check_writable(option, Path(folder))

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from benchmark.cli import _options as O
+
 
 def add_parser(sub) -> None:
     from benchmark.compare import ALPHA, N_BOOT
     from benchmark.tables.build import SUBSET_TEXT
 
     c = sub.add_parser("compare", help="is A better than B? paired DeLong test and bootstrap interval")
-    c.add_argument("run_dir", type=Path, metavar="RUN", help="results/<run>")
+    c.add_argument("run_dir", type=Path, metavar="RUN", help=O.RUN_HELP)
     c.add_argument("a", metavar="A", help="method (registry name, see the tables' [name])")
     c.add_argument("b", metavar="B", help="method compared with A on the same TEST samples")
     c.add_argument("--alpha", type=float, default=ALPHA, help="significance level of the marks")
@@ -31,8 +33,8 @@ def command(args) -> int:
     from benchmark.tables import RunData
 
     try:
-        result = compare(RunData.load(args.run_dir), args.a, args.b, alpha=args.alpha, n_boot=args.n_boot,
-                         subset=args.subset)
+        result = compare(RunData.load(O.find_run(args.run_dir)), args.a, args.b, alpha=args.alpha,
+                         n_boot=args.n_boot, subset=args.subset)
     except ValueError as e:  # unknown method, different TEST samples, no common seed
         print(f"bench: error: {e}", file=sys.stderr)
         return 2

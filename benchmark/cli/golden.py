@@ -16,8 +16,8 @@ def add_parser(sub) -> None:
             ("update", update, "rewrite the goldens from a run and print what changed"),
             ("check", check, "compare a run with the goldens (exit 1 on a difference)")):
         p = gsub.add_parser(name, help=text)
-        O.add_run_dir(p, f"a quick-profile run with seed {SEED} of every method "
-                         "(default: run the quick profile now, in a temporary folder)")
+        O.add_run_dir(p, f"a quick-profile run with seed {SEED} of every method, its folder or its "
+                         f"name in {O.RESULTS}/ (default: run the quick profile now, in a temporary folder)")
         p.add_argument("--golden", type=Path, default=GOLDEN_PATH,
                        help="the goldens file (default: the suite's tests/golden/quick_metrics.json)")
         p.set_defaults(func=func)
@@ -32,11 +32,16 @@ def _fresh_quick_run(tmp: Path) -> Path:
     return run(RunConfig(methods=("all",), seeds=(SEED,), profile=PROFILE, out=tmp))
 
 
+def _run_or_fresh(run: Path | None, tmp: Path) -> Path:
+    """The named run folder (a path or a run's name), else a fresh quick run in `tmp`."""
+    return O.find_run(run) if run is not None else _fresh_quick_run(tmp)
+
+
 def update(args) -> int:
     from benchmark import golden
 
     with tempfile.TemporaryDirectory(prefix="bench-golden-") as tmp:
-        changes = golden.update(args.run_dir or _fresh_quick_run(Path(tmp)), args.golden)
+        changes = golden.update(_run_or_fresh(args.run_dir, Path(tmp)), args.golden)
     print(f"goldens written to {args.golden} from {args.run_dir or 'a fresh quick run'}")
     print("\n".join(f"  {c}" for c in changes) if changes else "  no change")
     return 0
@@ -46,6 +51,6 @@ def check(args) -> int:
     from benchmark import golden
 
     with tempfile.TemporaryDirectory(prefix="bench-golden-") as tmp:
-        diffs = golden.compare(args.run_dir or _fresh_quick_run(Path(tmp)), args.golden)
+        diffs = golden.compare(_run_or_fresh(args.run_dir, Path(tmp)), args.golden)
     print("\n".join(diffs) if diffs else f"metrics agree with {args.golden}")
     return 1 if diffs else 0

@@ -15,7 +15,7 @@ def add_parser(sub) -> None:
                        description="Judge the methods of a run made on a confound-free synthetic twin "
                                    "(bench run --synth-confounds none --synth-seed N ...) against what "
                                    "their media show by construction.")
-    k.add_argument("run_dir", type=Path, help="the run folder (results/<run>)")
+    k.add_argument("run_dir", type=Path, metavar="RUN", help=O.RUN_HELP)
     k.add_argument("--method", type=O.csv_list, nargs="+", default=None,
                    help="methods to judge, names or comma lists (default: every method of the run)")
     k.add_argument("--n-boot", type=int, default=2000, help="bootstrap replicates of each interval")
@@ -26,13 +26,14 @@ def add_parser(sub) -> None:
 def command(args) -> int:
     from benchmark.known_answers import check_run, render, to_json, twin_confounds
 
-    confounds = twin_confounds(args.run_dir)
+    run_dir = O.find_run(args.run_dir)
+    confounds = twin_confounds(run_dir)
     if confounds != "none":
-        print(f"bench: error: {args.run_dir}: known answers need a run on the confound-free synthetic "
+        print(f"bench: error: {run_dir}: known answers need a run on the confound-free synthetic "
               f"twin (its dataset: {confounds}); run bench run --synth-confounds none ...")
         return 2
     methods = None if args.method is None else [m for group in args.method for m in group]
-    answers = check_run(args.run_dir, methods, args.n_boot)
+    answers = check_run(run_dir, methods, args.n_boot)
     print(render(answers))
     if args.json:
         args.json.write_text(json.dumps(to_json(answers), indent=2))

@@ -21,9 +21,11 @@ def add_parser(sub) -> None:
 
 def command(args) -> int:
     from benchmark.plots import write_plots
-    from benchmark.tables import default_out, resolve_run_dir
+    from benchmark.tables import default_out
 
-    run_dir = resolve_run_dir(args.run_dir)
+    if args.out is not None:
+        O.check_output_folder("--out", args.out)
+    run_dir = O.find_run(args.run_dir)
     out = args.out if args.out is not None else default_out(run_dir, "plots")
     for path in write_plots(run_dir, out, seed=args.seed, maps=args.maps or False):
         print(f"wrote {path}")

@@ -25,6 +25,7 @@ def add_parser(sub) -> None:
 def command(args) -> int:
     from benchmark.report import write_report
 
-    page = write_report(args.run_dir, args.html, seed=args.seed, subset=args.subset)
+    O.check_output_folder("--html", args.html)
+    page = write_report(O.find_run(args.run_dir), args.html, seed=args.seed, subset=args.subset)
     print(f"wrote {page} (open it in a browser; it needs no server)")
     return 0

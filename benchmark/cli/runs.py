@@ -3,10 +3,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from benchmark.cli import _options as O
+
 
 def add_parser(sub) -> None:
     r = sub.add_parser("runs", help="list the runs of a results folder")
-    r.add_argument("--out", type=Path, default=Path("results"), help="the results folder")
+    r.add_argument("--out", type=Path, default=O.RESULTS, help="the results folder")
     r.set_defaults(func=command)
 
 

@@ -18,9 +18,9 @@ def add_parser(sub) -> None:
 def command(args) -> int:
     import sys
 
-    from benchmark.tables import build_tables, resolve_run_dir, to_text
+    from benchmark.tables import build_tables, to_text
 
-    run_dir = resolve_run_dir(args.run_dir)
+    run_dir = O.find_run(args.run_dir)
     data, tables = build_tables(run_dir)
     if not args.all:
         tables = tables[:1]
