@@ -52,7 +52,7 @@ def add_parser(sub) -> None:
                    help="contact sheet PNG of the views the label guard is unsure of or found no "
                         "label in (default: beside --json, <json stem>_labels.png)")
     c.set_defaults(func=check)
-    m = dsub.add_parser("masks", help="pixel masks: import annotations into the layout")
+    m = dsub.add_parser("masks", help="pixel masks: export the views to annotate, import annotations")
     msub = m.add_subparsers(dest="masks_command", required=True)
     mi = msub.add_parser("import", help="COCO polygons / RLE (CVAT, Label Studio) -> "
                                         "<run>/masks/<view stem>.png, one per view")
@@ -62,6 +62,18 @@ def add_parser(sub) -> None:
                     help="manifest CSV with SPLIT (default: <root>/manifest.csv, else derived)")
     mi.add_argument("--force", action="store_true", help="overwrite masks that exist")
     mi.set_defaults(func=masks_import)
+    me = msub.add_parser("export", help="the defect views (and their masks, if any) -> a COCO file "
+                                        "that CVAT or Label Studio loads and `import` reads back")
+    me.add_argument("--root", type=Path, required=True, help="dataset folder (real layout)")
+    me.add_argument("--out", type=Path, required=True, help="the COCO file to write (JSON)")
+    me.add_argument("--manifest", type=Path,
+                    help="manifest CSV with SPLIT (default: <root>/manifest.csv, else derived)")
+    me.add_argument("--split", choices=("TEST", "VAL", "all"), default="TEST",
+                    help="whose defect views (default: TEST, where pixel metrics are computed)")
+    me.add_argument("--guarded-images", action="store_true",
+                    help="also write the label-guarded views beside the file, under their paths "
+                         "relative to the root (point the annotation tool at that folder)")
+    me.set_defaults(func=masks_export)
 
 
 def synth(args) -> int:
@@ -103,6 +115,21 @@ def masks_import(args) -> int:
         print(f"bench: error: {exc}", file=sys.stderr)
         return 2
     print(report.summary())
+    return 0
+
+
+def masks_export(args) -> int:
+    from benchmark.data.masks import export_coco
+    from benchmark.data.sample import DataError
+
+    splits = ("TRAIN", "VAL", "TEST") if args.split == "all" else (args.split,)
+    try:
+        report = export_coco(args.root, args.out, manifest=args.manifest, splits=splits,
+                             guarded_images=args.guarded_images)
+    except DataError as exc:
+        print(f"bench: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.out}: {report.summary()}")
     return 0
 
 

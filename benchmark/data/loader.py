@@ -42,6 +42,7 @@ BAD_MANIFEST_ROW = "bad manifest row"
 MISSING_FILE = "missing file"
 NO_IMAGES = "zero images"
 MISSING_MASK = "missing mask"
+MASK_DIR = "masks"  # <run folder>/masks/<view stem>.png, one per view (0 / 255)
 
 
 @dataclass(frozen=True)
@@ -253,8 +254,9 @@ class RunFiles:
         return not self.images if modality == "image" else getattr(self, modality) is None
 
 
-def find_run_files(directory: Path, run_id: str, require: Iterable[str]) -> RunFiles:
-    """Locate the files of one run; record missing required ones and masks without a view."""
+def find_run_files(directory: Path, run_id: str, require: Iterable[str], masks: bool = True) -> RunFiles:
+    """Locate the files of one run; record missing required ones and, with `masks`, views
+    without a mask in a `masks/` folder."""
     files = RunFiles()
     for modality, suffix in MEDIA_SUFFIX.items():
         path = directory / f"{run_id}{suffix}"
@@ -268,18 +270,35 @@ def find_run_files(directory: Path, run_id: str, require: Iterable[str]) -> RunF
                                      if p.suffix.lower() in IMAGE_SUFFIXES), key=lambda p: p.name))
     if not files.images and "image" in require:
         files.problems.append((image_dir, NO_IMAGES, "no post-weld images (images/*.jpg)"))
-    _find_masks(directory / "masks", files)
+    if masks:
+        _find_masks(directory, files)
     return files
 
 
-def _find_masks(mask_dir: Path, files: RunFiles) -> None:
+def view_masks(directory: Path, images: Iterable[Path]) -> tuple[Path | None, ...] | None:
+    """Each view's mask file in the run folder's `masks/` (`<view stem>.png`; None where it has
+    none), or None where the folder does not exist."""
+    mask_dir = directory / MASK_DIR
     if not mask_dir.is_dir():
+        return None
+    return tuple(m if m.is_file() else None for m in (mask_dir / f"{i.stem}.png" for i in images))
+
+
+def _find_masks(directory: Path, files: RunFiles) -> None:
+    masks = view_masks(directory, files.images)
+    if masks is None:
         return  # Weld-4M has no masks; only derived sets (synthetic twin) carry them
-    masks = tuple(mask_dir / f"{image.stem}.png" for image in files.images)
-    absent = [m for m in masks if not m.is_file()]
-    for mask in absent:
-        files.problems.append((mask, MISSING_MASK, "masks/ exists but this view has no mask"))
-    files.masks = masks if not absent else None
+    have = sum(m is not None for m in masks)
+    if masks and not have:
+        files.problems.append((directory / MASK_DIR, MISSING_MASK,
+                               "masks/ is empty: no view has a mask (bench data masks import "
+                               "fills it; or remove the folder)"))
+    for image, mask in zip(files.images, masks):
+        if have and mask is None:
+            files.problems.append((directory / MASK_DIR / f"{image.stem}.png", MISSING_MASK,
+                                   f"masks/ is partial: {have} of {len(masks)} views have a mask, "
+                                   f"this one has none"))
+    files.masks = masks if have == len(masks) else None
 
 
 # ------------------------------------------------------------------------------------ loader
@@ -287,7 +306,7 @@ def _find_masks(mask_dir: Path, files: RunFiles) -> None:
 
 def load_dataset(root: Path | str, manifest: Path | str | None = None, *, seed: int = 0,
                  require: Iterable[str] = ("audio", "sensor", "image"),
-                 allow_missing: bool = False, screen: bool = False) -> Dataset:
+                 allow_missing: bool = False, screen: bool = False, masks: bool = True) -> Dataset:
     """Samples of the dataset at `root`, configured and split by the manifest.
 
     `require`: modalities a sample must have. Missing ones (and manifest rows without a folder,
@@ -296,7 +315,8 @@ def load_dataset(root: Path | str, manifest: Path | str | None = None, *, seed: 
     (category code vs manifest, unknown codes, duplicate rows) always raise. `screen`: also
     exclude (or raise for) samples whose required recordings are unreadable, hold NaNs, or are
     cut short (`benchmark.data.check.screen_samples`, the checks of `bench data check` that
-    need no decoding).
+    need no decoding). `masks`: look for each weld's pixel masks (False: leave them unread, and
+    a weld with an empty or partial `masks/` folder in; the mask tools read them themselves).
     """
     root = Path(root)
     require = tuple(require)
@@ -319,7 +339,7 @@ def load_dataset(root: Path | str, manifest: Path | str | None = None, *, seed: 
     samples, excluded = [], []
     for _, row in frame.iterrows():
         subdir = row["SUBDIRS"]
-        outcome = _sample_from_row(root, row, ids[subdir], runs.get(subdir), require)
+        outcome = _sample_from_row(root, row, ids[subdir], runs.get(subdir), require, masks)
         if isinstance(outcome, Sample):
             samples.append(outcome)
         else:
@@ -347,12 +367,12 @@ def _raise_first_issue(frame: pd.DataFrame, path: Path) -> None:
 
 
 def _sample_from_row(root: Path, row: pd.Series, sample_id: str, directory: Path | None,
-                     require: tuple[str, ...]) -> Sample | Exclusion:
+                     require: tuple[str, ...], masks: bool = True) -> Sample | Exclusion:
     subdir = row["SUBDIRS"]
     if directory is None:
         return Exclusion(sample_id, root / subdir, f"{MISSING_FOLDER}: {subdir}")
     run_id = run_id_of(subdir)
-    files = find_run_files(directory, run_id, require)
+    files = find_run_files(directory, run_id, require, masks)
     if files.problems:
         path, kind, detail = files.problems[0]
         return Exclusion(sample_id, path, f"{kind}: {detail}")

@@ -1,11 +1,20 @@
-"""Pixel masks in: COCO annotations (polygons or RLE, as CVAT and Label Studio export them) turned
-into the per-view PNG masks of the real layout, `<run>/masks/<view stem>.png` (0 / 255).
+"""Pixel masks out and in: the views to annotate as a COCO file (`export_coco`), and COCO
+annotations (polygons or RLE, as CVAT and Label Studio export them) turned into the per-view PNG
+masks of the real layout, `<run>/masks/<view stem>.png` (0 / 255) (`import_coco`).
 
-Weld-4M ships no pixel masks; a group that annotates defects imports its COCO file here and the
-pixel metrics are computed on the welds that have masks (`benchmark.metrics.evaluation` leaves a
-defective weld without masks out of them). pycocotools does the polygon and RLE work.
+Weld-4M ships no pixel masks; a group that annotates defects exports the TEST defect views, loads
+the file in CVAT or Label Studio, and imports what it drew here; the pixel metrics are computed on
+the welds that have masks (`benchmark.metrics.evaluation` leaves a defective weld without masks
+out of them). pycocotools does the polygon and RLE work. Both read every weld whatever the state
+of its `masks/` folder (an empty or partial folder is what an annotation in progress looks like;
+`load_dataset` would leave such a weld out) and name empty and partial folders.
 
-Rules, each refusal naming the file and the view:
+Export: one COCO image per view (`file_name` relative to the dataset root, the photo's size, the
+weld's id and category), one category per defect category, every existing mask an RLE annotation
+of its weld's category; with `guarded_images`, the label-guarded views written beside the file
+under the same relative paths (annotators should not see the run id either).
+
+Import rules, each refusal naming the file and the view:
 * an annotated image is matched to its view by file name: its path relative to the dataset root,
   or its bare file name where that is unique in the dataset;
 * its width and height must be the photo's;
@@ -24,10 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .loader import load_dataset
-from .sample import DataError, Sample
-
-MASK_DIR = "masks"
+from .loader import MASK_DIR, load_dataset, view_masks
+from .sample import CATEGORY_CODES, DataError, Sample
 
 
 @dataclass
@@ -94,7 +101,7 @@ def import_coco(coco_file: Path | str, root: Path | str, *, manifest: Path | str
         coco = COCO(str(coco_file))
     except Exception as exc:  # NOTE: pycocotools raises bare AssertionErrors / JSON errors
         raise DataError(coco_file, f"not a readable COCO annotation file: {exc}") from exc
-    dataset = load_dataset(root, manifest, require=("image",), allow_missing=True)
+    dataset = load_dataset(root, manifest, require=("image",), allow_missing=True, masks=False)
     by_path, by_name = _view_index(dataset.samples, root)
 
     problems: list[str] = []
@@ -162,5 +169,90 @@ def import_coco(coco_file: Path | str, root: Path | str, *, manifest: Path | str
     report.views = len(writes)
     defects = [s for s in dataset.samples if s.split == "TEST" and s.label == 1]
     report.test_defects = len(defects)
-    report.test_defects_with_masks = sum(s.id in masks or s.masks is not None for s in defects)
+    report.test_defects_with_masks = sum(s.id in masks or _complete(s) for s in defects)
     return report
+
+
+def _complete(sample: Sample) -> bool:
+    found = view_masks(sample.directory, sample.images)
+    return found is not None and all(m is not None for m in found)
+
+
+@dataclass
+class MaskExport:
+    """What an export wrote."""
+
+    images: int = 0  # COCO images (views)
+    welds: int = 0
+    annotations: int = 0  # existing masks, one per view with a defect pixel
+    guarded: int = 0  # label-guarded views written beside the file
+    folders: dict[str, list[str]] = field(default_factory=dict)  # "empty" / "partial" -> weld ids
+
+    def summary(self) -> str:
+        notes = "".join(f"; masks/ {state} in {len(ids)} welds ({', '.join(ids[:3])}"
+                        f"{', ...' if len(ids) > 3 else ''})" for state, ids in self.folders.items() if ids)
+        return (f"{self.images} views of {self.welds} welds, {self.annotations} existing masks as "
+                f"annotations" + (f", {self.guarded} label-guarded views written" if self.guarded else "")
+                + notes)
+
+
+def export_coco(root: Path | str, out: Path | str, *, manifest: Path | str | None = None,
+                splits: tuple[str, ...] = ("TEST",), guarded_images: bool = False) -> MaskExport:
+    """Write the COCO file `out` of every view of the defective welds of `splits` (module doc)."""
+    import json
+
+    import cv2
+    from pycocotools import mask as rle
+
+    root, out = Path(root), Path(out)
+    if guarded_images and out.parent.resolve() == root.resolve():
+        raise DataError(out, "the label-guarded views would overwrite the dataset's photos: write "
+                             "the COCO file outside the dataset root")
+    dataset = load_dataset(root, manifest, require=("image",), allow_missing=True, masks=False)
+    welds = [s for s in dataset.samples if s.label == 1 and s.split in splits]
+    report = MaskExport(welds=len(welds), folders={"empty": [], "partial": []})
+    images, annotations = [], []
+    for sample in welds:
+        masks = view_masks(sample.directory, sample.images)
+        if masks is not None and all(m is None for m in masks):
+            report.folders["empty"].append(sample.id)
+        elif masks is not None and any(m is None for m in masks):
+            report.folders["partial"].append(sample.id)
+        for photo, mask_file in zip(sample.images, masks or [None] * len(sample.images)):
+            width, height = _photo_size(photo)
+            name = photo.relative_to(root).as_posix()
+            images.append({"id": len(images) + 1, "file_name": name, "width": width,
+                           "height": height, "weld": sample.id, "category": sample.category})
+            if guarded_images:
+                _write_guarded(photo, out.parent / name)
+                report.guarded += 1
+            mask = None if mask_file is None else cv2.imread(str(mask_file), cv2.IMREAD_GRAYSCALE)
+            if mask is None or not mask.any():
+                continue
+            code = rle.encode(np.asfortranarray((mask > 0).astype(np.uint8)))
+            annotations.append({"id": len(annotations) + 1, "image_id": images[-1]["id"],
+                                "category_id": CATEGORY_CODES[sample.category], "iscrowd": 1,
+                                "area": int(rle.area(code)), "bbox": [int(v) for v in rle.toBbox(code)],
+                                "segmentation": {"size": code["size"], "counts": code["counts"].decode()}})
+    categories = sorted({s.category for s in welds}, key=CATEGORY_CODES.get)
+    coco = {"info": {"description": f"defect views of {', '.join(splits)} of {root}"},
+            "images": images, "annotations": annotations,
+            "categories": [{"id": CATEGORY_CODES[c], "name": c} for c in categories]}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(coco, indent=1))
+    report.images, report.annotations = len(images), len(annotations)
+    return report
+
+
+def _write_guarded(photo: Path, target: Path) -> None:
+    """The photo with its printed label removed, at `target` (same size and format)."""
+    import cv2
+
+    from .decode import read_image
+    from .label_guard import remove_label
+
+    guarded, _ = remove_label(read_image(photo))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(target), cv2.cvtColor(guarded, cv2.COLOR_RGB2BGR),
+                       [cv2.IMWRITE_JPEG_QUALITY, 95]):
+        raise DataError(target, "could not write the label-guarded view")
