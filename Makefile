@@ -1,11 +1,12 @@
-# The two commands of the README's quick start: `make run` and `make test`.
+# The commands of the README's quick start: `make run`, `make test` (the fast tier) and `make
+# test-all` (every test; what CI runs).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: install run test test-fast table clean
+.PHONY: install run test test-all table clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,11 +25,13 @@ run: $(STAMP)
 # files handed out in conftest.py's order (the longest first).
 PYTEST := $(BIN)/python -m pytest -n auto --dist loadfile --no-loadscope-reorder
 
+# The fast tier: every module's contract and every adapter's fast checks; the tests marked slow
+# (quick-profile runs end to end), paper (paper shapes, minutes) and ray are left to test-all.
 test: $(STAMP)
-	$(PYTEST)
-
-test-fast: $(STAMP)
 	$(PYTEST) -m "not slow and not paper and not ray"
+
+test-all: $(STAMP)
+	$(PYTEST)
 
 clean:
 	rm -rf results tables plots
