@@ -117,11 +117,12 @@ def _bootstrap_checks(y: np.ndarray, n_boot: int, level: float, cid: np.ndarray 
     if n_pos < 2 or y.shape[0] - n_pos < 2:
         return f"bootstrap needs >= 2 samples per class (normal={y.shape[0] - n_pos}, anomalous={n_pos})"
     if cid is not None:
-        defect, normal = _cluster_strata(y, cid)
-        if len(defect) < MIN_CLUSTERS or len(normal) < MIN_CLUSTERS:
+        # NOTE: per class, as the clustered DeLong test counts: a session holding both classes
+        # varies both in the resamples (a twin without session confounds mixes them in most)
+        with_defects, with_normals = np.unique(cid[y == 1]).size, np.unique(cid[y == 0]).size
+        if min(with_defects, with_normals) < MIN_CLUSTERS:
             return (f"too few sessions for an interval: the clustered bootstrap needs >= {MIN_CLUSTERS} "
-                    f"clusters with defects and >= {MIN_CLUSTERS} of normals only (got {len(defect)} "
-                    f"and {len(normal)})")
+                    f"clusters per class (with normals: {with_normals}, with defects: {with_defects})")
     return None
 
 
