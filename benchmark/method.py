@@ -409,7 +409,9 @@ def register_method(name: str, cls: type[Method], *, hparams: Hyperparameters, f
                     display_name: str | None = None, row_code: str = "",
                     view_pooling: ViewPooling | str | None = None) -> MethodSpec:
     """Register `cls` under `name`; group/modalities/maps default to the class attributes, the
-    family and the display name to the registry name. A method that reads the post-weld images
+    family to the registry name, the display name to the registry name with spaces for its
+    underscores (`default_display_name`); without a row code the tables show the row after its
+    group's coded rows, before the proposed one. A method that reads the post-weld images
     must declare `view_pooling` (how its views make the sample score); one that reads none gets
     `none`."""
     modalities = modalities or cls.modalities
@@ -419,7 +421,7 @@ def register_method(name: str, cls: type[Method], *, hparams: Hyperparameters, f
                              f"({', '.join(v.value for v in ViewPooling)})")
         view_pooling = ViewPooling.NONE
     view_pooling = ViewPooling(view_pooling)
-    display_name = display_name or name
+    display_name = display_name or default_display_name(name)
     # NOTE: every output (tables, CSVs, legends, compare, report) names a row by its display name
     taken = next((other for other, s in METHODS.items() if s.display_name == display_name), None)
     if taken is not None:
@@ -436,6 +438,12 @@ def register_method(name: str, cls: type[Method], *, hparams: Hyperparameters, f
         display_name=display_name, row_code=row_code, view_pooling=view_pooling,
     )
     return METHODS.add(name, spec)
+
+
+def default_display_name(name: str) -> str:
+    """The row label of a method registered without one: "image_mean_dist" -> "image mean dist"
+    (the printed and HTML tables also show the registry name beside a label that differs)."""
+    return name.replace("_", " ")
 
 
 class ShadowedPackageError(ImportError):

@@ -2,6 +2,9 @@
 (the synthetic twin generated on first use, or a Weld-4M folder), the split with its exclusions,
 the (method, seed) units and the features they read. Nothing here writes results or extracts.
 
+A run into a folder that already holds units joins them (`join_held_units`): its methods and seeds
+cover the folder's too, so that run.json and run.toml list every unit the folder holds.
+
 Methods see samples as positions: features and weld configurations in an order drawn from a hash
 of the sample ids (`order_key`), which carries no label.
 """
@@ -136,6 +139,58 @@ def resolve_methods(names: Iterable[str]) -> list[MethodSpec]:
     return [registry.get(n) for n in names]
 
 
+def held_units(run_dir: Path) -> list[tuple[str, int]]:
+    """The (method, seed) units a run folder holds: every `<method>/seed<k>/` folder, whole or not
+    (one that is not whole is redone by the next run), as `results.load_run` reads them."""
+    units = []
+    for folder in sorted(Path(run_dir).glob("*/seed*")):
+        seed = folder.name.removeprefix("seed")
+        if folder.is_dir() and seed.isdigit():
+            units.append((folder.parent.name, int(seed)))
+    return units
+
+
+def join_held_units(config: RunConfig) -> RunConfig:
+    """`config` widened to the units its results folder already holds: every method and every
+    seed there joins the run (the units stay a grid, each method with each seed), so that run.json
+    and run.toml list every unit of the folder and each finished one is checked against this
+    run's settings (`fingerprint.refuse_stale_units`). A configuration that covers the folder is
+    returned as it is (`all` stays `all`)."""
+    run_dir = results_folder(config)
+    held = held_units(run_dir)
+    asked = [s.name for s in resolve_methods(config.methods)]
+    methods = [m for m in dict.fromkeys(m for m, _ in held) if m not in asked]
+    seeds = sorted({s for _, s in held} - set(config.seeds))
+    if not (methods or seeds):
+        return config
+    _refuse_unregistered(run_dir, methods)
+    joined = dataclasses.replace(
+        config, methods=tuple(methods + asked) if methods else config.methods,
+        seeds=tuple(sorted({*config.seeds, *seeds})) if seeds else config.seeds)
+    others = ([f"methods {_some(methods)}"] if methods else []) + ([f"seeds {_some(seeds)}"] if seeds else [])
+    log.info("%s holds units of other %s: the run covers them too (%d methods x seeds %s)", run_dir,
+             " and ".join(others), len(methods) + len(asked), ",".join(map(str, joined.seeds)))
+    return joined
+
+
+def _some(items: list, shown: int = 6) -> str:
+    more = f" and {len(items) - shown} more" if len(items) > shown else ""
+    return ",".join(map(str, items[:shown])) + more
+
+
+def _refuse_unregistered(run_dir: Path, methods: list[str]) -> None:
+    from benchmark.results import ResultsError
+
+    missing = [m for m in methods if m not in load_methods()]
+    if missing:
+        # NOTE: the run's record must name every unit of its folder, and a unit is checked against
+        # its method's registration (hyperparameters, code)
+        raise ResultsError(f"{run_dir} holds units of {', '.join(map(repr, missing))}, not a "
+                           f"registered method here (its package not installed, or failed to "
+                           f"import?); a run into this folder covers every unit it holds: register "
+                           f"it again, or pass --run NAME for a new results folder")
+
+
 def order_key(sample: Sample) -> str:
     """Where a sample goes in what a method sees: a hash of its id, so that a position says
     nothing about a category (the manifest and the twin list samples category by category)."""
@@ -151,12 +206,14 @@ def results_folder(config: RunConfig) -> Path:
 
 def plan_run(config: RunConfig) -> tuple[RunPlan, Dataset]:
     """The run's plan (dataset, split, exclusions, units, features) and its dataset, with nothing
-    written and nothing extracted (`bench run --dry-run` shows it)."""
+    written and nothing extracted (`bench run --dry-run` shows it). The plan's configuration
+    covers the units its folder already holds (`join_held_units`)."""
     from benchmark.data.loader import load_dataset
     from benchmark.data.split import assert_train_normal
     from benchmark.preflight import check_run_config
 
     check_run_config(config)  # NOTE: a bad option fails before anything is generated or written
+    config = join_held_units(config)
     profile = config.resolved_profile()
     options = config.feature_options()
     root = Path(config.root) if config.root else default_dataset(config.synth_seed, config.synth_confounds)

@@ -1,11 +1,11 @@
 """The runner: one protocol for every method.
 
-`prepare`: plan the run (`benchmark.plan`: dataset, split, exclusions, units, features), refuse to
-mix in finished units made under other settings (each unit stores a fingerprint of what made it),
-extract every feature the run needs once (cached) and write `run.json`. `run` then hands the
-(method, seed) units not done yet to an executor, which runs each through
-`benchmark.unit.run_unit`; finished units are skipped, so a killed run resumes. Where the time
-went is kept in `run.json` (`benchmark.stages`).
+`prepare`: plan the run (`benchmark.plan`: dataset, split, exclusions, units, features; the units
+its folder already holds join it), refuse to mix in finished units made under other settings (each
+unit stores a fingerprint of what made it), extract every feature the run needs once (cached) and
+write `run.json`, which lists every unit of the folder. `run` then hands the (method, seed) units
+not done yet to an executor, which runs each through `benchmark.unit.run_unit`; finished units are
+skipped, so a killed run resumes. Where the time went is kept in `run.json` (`benchmark.stages`).
 """
 from __future__ import annotations
 
@@ -93,7 +93,7 @@ def prepare(config: RunConfig, extract: Callable | None = None) -> RunPlan:
         log.info("features %-8s %4d forward passes in %6.1f s, %4d from cache%s", name,
                  st["computed"], st["seconds"], st["cached"], guard)
     info = {
-        "config": jsonable_config(config), "profile": dataclasses.asdict(profile),
+        "config": jsonable_config(plan.config), "profile": dataclasses.asdict(profile),
         "feature_options": dataclasses.asdict(options), "categories": CATEGORY_CODES,
         "dataset": {"root": str(root), "fingerprint": plan.dataset_fingerprint,
                     "synthetic": plan.synthetic,

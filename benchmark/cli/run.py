@@ -1,8 +1,11 @@
-"""`bench run`: fit on TRAIN, select on VAL, score TEST once; write results/<run>/ (with its
-resolved configuration, `run.toml`, and the leaderboard CSVs). Every option is also a key of a
-`--config` TOML file (`benchmark/cli/_config.py`)."""
+"""`bench run`: fit on TRAIN, score TEST once (selection label-free by default, `--selection val`
+reads VAL labels within a budget); write results/<run>/ (with its resolved configuration,
+`run.toml`, and the leaderboard CSVs). Every option is also a key of a `--config` TOML file
+(`benchmark/cli/_config.py`). A run into a folder that holds other methods or seeds adds its
+units: `run.toml` and `run.json` then list every unit of the folder."""
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from pathlib import Path
@@ -17,7 +20,8 @@ def add_parser(sub) -> None:
     from benchmark.executors import EXECUTORS
     from benchmark.profiles import SELECTION_POLICIES
 
-    r = sub.add_parser("run", help="fit, select on VAL, score TEST; write results/<run>/",
+    r = sub.add_parser("run", help="fit on TRAIN, score TEST once (label-free selection unless "
+                                   "--selection val); write or add to results/<run>/",
                        formatter_class=O.DefaultsFormatter)
     r.add_argument("--method", type=O.csv_list, default=("all",),
                    help="'all' or names separated by commas (see bench list)")
@@ -29,7 +33,9 @@ def add_parser(sub) -> None:
     O.add_confounds(r)
     O.add_device(r)
     r.add_argument("--out", type=Path, default=Path("results"), help="folder of the run folders")
-    r.add_argument("--run", help="run name: results/<run>/ (default: <profile>-<dataset folder>)")
+    r.add_argument("--run", help="run name: results/<run>/ (default: <profile>-<dataset folder>); the "
+                                 "folder's other methods and seeds join the run (finished units are "
+                                 "kept), so its run.toml and run.json list every unit")
     O.add_cache(r)
     r.add_argument("--models", type=Path,
                    help="folder written by `bench models fetch` (checked against its lock file): "
@@ -53,10 +59,12 @@ def add_parser(sub) -> None:
     r.add_argument("--rerun", action="store_true",
                    help="redo the finished units whose settings differ (else the run stops and says what changed)")
     r.add_argument("--executor", choices=list(EXECUTORS), default="local",
-                   help="local: units one after another in this process; ray: over a Ray cluster")
+                   help="local: on this machine (side by side in --workers processes); ray: each "
+                        "unit a task on a Ray cluster")
     r.add_argument("--address", help="Ray cluster address (default: start a local cluster)")
-    r.add_argument("--workers", type=O.positive_int, default=None,
-                   help="local executor: units side by side in N processes (default: one per CPU "
+    r.add_argument("--workers", type=O.positive_int, default=None, metavar="N",
+                   help="local executor: units side by side in N processes (default: on the CPU "
+                        "as many as the cores hold units of the profile's size, quick: one per "
                         "core, as memory allows; 1 on a GPU); 1 runs them in this process")
     r.add_argument("--no-table", action="store_true", help="do not print the main table at the end")
     r.add_argument("--save-maps", action="store_true",
@@ -96,7 +104,8 @@ def command(args) -> int:
         return 0
     executor = EXECUTORS.get(args.executor)(address=args.address, workers=args.workers)
     config_text = getattr(args, "config_text", None)  # set by `bench` (main); absent when called directly
-    save = None if config_text is None else (lambda plan: (plan.run_dir / CONFIG_FILE).write_text(config_text))
+    save = None if config_text is None else (lambda plan: (plan.run_dir / CONFIG_FILE).write_text(
+        saved_config(args, plan.config)))
     run_dir = run(config, executor, on_prepared=save)
     print(f"results: {run_dir}")
     from benchmark import stages as S
@@ -114,3 +123,15 @@ def command(args) -> int:
     S.save(run_dir, stages)
     print(f"\nwhere the time went (also in {run_dir / 'run.json'}):\n{S.render(stages)}")
     return 0
+
+
+def saved_config(args: argparse.Namespace, config) -> str:
+    """The run.toml of the run: the resolved configuration, with the methods and seeds of the
+    units the folder already held joined (`plan.join_held_units`), so that `bench run --config
+    results/<run>/run.toml` is the whole folder again."""
+    if (tuple(config.methods), tuple(config.seeds)) == (tuple(args.method), tuple(args.seeds)):
+        return args.config_text
+    from benchmark.cli import build_parser
+
+    joined = argparse.Namespace(**{**vars(args), "method": config.methods, "seeds": config.seeds})
+    return C.dumps(joined, build_parser().subcommands["run"])

@@ -1,4 +1,5 @@
-"""`bench runs`: the runs of a results folder, with date, profile, dataset and fingerprint."""
+"""`bench runs`: the runs of a results folder, with date, profile, dataset, fingerprint and units
+done / planned (a run.json lists every unit of its folder, those of methods added later too)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,7 +8,8 @@ from benchmark.cli import _options as O
 
 
 def add_parser(sub) -> None:
-    r = sub.add_parser("runs", help="list the runs of a results folder")
+    r = sub.add_parser("runs", help="list the runs of a results folder: date, profile, dataset, "
+                                    "fingerprint, units done/planned")
     r.add_argument("--out", type=Path, default=O.RESULTS, help="the results folder")
     r.set_defaults(func=command)
 

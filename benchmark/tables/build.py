@@ -44,9 +44,11 @@ def _natural(text: str) -> tuple:
 
 
 def method_order(config: dict) -> tuple:
-    """By group letter; inside a group the baselines by row code, then the proposed rows."""
-    return (config.get("group_letter", "~"), config.get("role") == "proposed",
-            _natural(config.get("row_code") or "~"), config.get("method", ""))
+    """By group letter; inside a group the baselines by row code, then the rows without a code (a
+    plugin that declares none, proposed or not), then the proposed rows (C.N stays last)."""
+    code = config.get("row_code") or ""
+    return (config.get("group_letter", "~"), config.get("role") == "proposed" and bool(code),
+            _natural(code or "~"), config.get("method", ""))
 
 
 # ---------------------------------------------------------------------------- one method's seeds
