@@ -74,12 +74,23 @@ def _provenance(data: RunData) -> dict:
         "n_excluded": dataset.get("n_excluded", 0),
         "selection": (info.get("selection") or unit.get("selection") or {}).get("description",
                                                                                   "not recorded"),
-        "profile": json.dumps(info.get("profile") or unit.get("profile", {})),
-        "feature_options": json.dumps(info.get("feature_options") or unit.get("feature_options", {})),
+        "profile": _readable(info.get("profile") or unit.get("profile", {})),
+        "feature_options": _readable(info.get("feature_options") or unit.get("feature_options", {})),
         "config_name": "run.toml" if config_file.exists() else "run.json: config",
         "config": (config_file.read_text() if config_file.exists()
                    else json.dumps(info.get("config") or unit.get("run", {}), indent=2)),
     }
+
+
+def _readable(settings: dict) -> str:
+    """'name: value; ...' of a recorded settings object (a profile, the feature options), for
+    the page rather than as raw JSON."""
+    def value(v):
+        if isinstance(v, (list, tuple)):
+            v = ", ".join(map(str, v))
+        return "–" if v in (None, "") else v
+
+    return "; ".join(f"{k.replace('_', ' ')}: {value(v)}" for k, v in settings.items()) or "not recorded"
 
 
 def write_report(run_dir: Path | None, out: Path, seed: int | None = 0, subset: str | None = None) -> Path:

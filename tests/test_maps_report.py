@@ -226,3 +226,17 @@ def test_report_of_a_run_without_maps_or_run_json(tmp_path):
     assert "This run saved no anomaly maps" in page and "maps_" not in page
     assert 'id="per_category_detection"' in page and "run.json: config" in page
     assert sorted(p.name for p in (tmp_path / "html" / "figures").iterdir())[0].startswith("roc_pr_")
+
+
+def test_provenance_settings_read_as_words_not_json():
+    """The report's provenance shows the profile and the feature options as 'name: value' pairs."""
+    import dataclasses
+
+    from benchmark.profiles import FeatureOptions, get_profile
+    from benchmark.report import _readable
+
+    text = _readable(dataclasses.asdict(get_profile("quick")))
+    assert text.startswith("name: quick; preset: tiny;") and "pixel size: 112, 112" in text
+    assert "{" not in text
+    assert _readable(dataclasses.asdict(FeatureOptions())) == ("sources: –; label guard: True; models: –; "
+                                                               "weld region: True")
