@@ -1,8 +1,8 @@
-"""Shared fixtures: a tiny synthetic twin for fast runner tests, the README's adapter registered
-as written, one quick-profile run of every registered method on the default twin (Weld-4M's
-recipe structure; slow tests share it: goldens, contracts, recipe shortcut), and one quick-profile
-run of the one-sided methods and Causal-FiLM on the confound-free twin (modality leakage,
-chain-breakers)."""
+"""Shared fixtures: a tiny synthetic twin for fast runner tests, the adapter of
+docs/adding-a-method.md registered as written, one quick-profile run of every registered method on
+the default twin (Weld-4M's recipe structure; slow tests share it: goldens, contracts, recipe
+shortcut), and one quick-profile run of the one-sided methods and Causal-FiLM on the confound-free
+twin (modality leakage, chain-breakers)."""
 from __future__ import annotations
 
 import fcntl
@@ -159,16 +159,18 @@ def _neutral_run(out: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def readme_method():
-    """Exec the README's "Add your method" snippet exactly as written; unregister afterwards."""
+    """Exec the "Add your method" snippet of docs/adding-a-method.md exactly as written;
+    unregister afterwards."""
     from benchmark.method import METHODS, load_methods
 
-    text = (ROOT / "README.md").read_text()
+    page = ROOT / "docs" / "adding-a-method.md"
+    text = page.read_text()
     block = re.search(r"<!-- add-your-method:start -->\n```python\n(.*?)```", text, re.S)
-    assert block, "README has no add-your-method block"
+    assert block, f"{page.relative_to(ROOT)} has no add-your-method block"
     load_methods()
     module = types.ModuleType("readme_snippet")  # a real module: dataclasses look it up
     sys.modules[module.__name__] = module
-    exec(compile(block.group(1), "README.md", "exec"), module.__dict__)
+    exec(compile(block.group(1), str(page.relative_to(ROOT)), "exec"), module.__dict__)
     yield "pooled_knn"
     METHODS.remove("pooled_knn")
     del sys.modules[module.__name__]

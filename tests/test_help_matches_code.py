@@ -1,7 +1,7 @@
-"""The README and the help texts against the parser (issue 36 item 6): every `bench` command and
-flag the README names exists (and each value it gives an option with choices is one of them),
-every subcommand is in the README, and every command, flag and stated default a help text names
-is the code's. Mentions are read from fenced code blocks (a line's code, and the inline code in its
+"""The README, the docs/ pages and the help texts against the parser (issue 36 item 6): every
+`bench` command and flag the README or a docs/ page names exists (and each value it gives an option
+with choices is one of them), every subcommand is in the README itself, and every command, flag and
+stated default a help text names is the code's. Mentions are read from fenced code blocks (a line's code, and the inline code in its
 comment) and from inline code in the prose; plain prose is not read."""
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from benchmark.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
+DOCS = sorted((ROOT / "docs").glob("*.md"))  # the pages the README links: protocol, real data, ...
 FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.M | re.S)
 INLINE = re.compile(r"`((?:[^`\n]|\n(?!\n))+)`")  # inline code; it may wrap a line, not a paragraph
 MENTION = re.compile(r"(?<![\w./-])bench\s+(.+)", re.S)  # not weld-bench, not a path
@@ -23,8 +24,8 @@ FLAG = re.compile(r"--[A-Za-z][\w-]*")
 COMMENT = re.compile(r"(?:^|\s)#")  # a shell comment starts at a `#` after a blank
 SEPARATORS = ("&&", ";", "\\")
 # Bare flags (inline code that starts with a flag) that are no option of `bench`, each with where
-# it belongs. NOTE: keep this to flags of other programs the README names beside bench's.
-NOT_BENCH = {"--check": "scripts/gpu_throughput.py's flag (the README's Throughput paragraph)"}
+# it belongs. NOTE: keep this to flags of other programs the README or docs/ name beside bench's.
+NOT_BENCH = {"--check": "scripts/gpu_throughput.py's flag (docs/real-data.md, Throughput)"}
 
 
 @dataclass
@@ -101,7 +102,7 @@ def parse_mention(text: str, root: argparse.ArgumentParser) -> Mention:
 
 
 def code_pieces(markdown: str) -> list[str]:
-    """The command text of the README: each code-block line's code (continuations joined) and
+    """The command text of a page: each code-block line's code (continuations joined) and
     every inline code span (in the prose and in code-block comments)."""
     pieces = []
     for block in FENCE.findall(markdown):
@@ -123,10 +124,28 @@ def bare_flags(pieces: list[str]) -> list[str]:
             for flag in FLAG.findall(piece)]
 
 
+def read_pages(pages: list[Path]) -> tuple[list[Mention], list[str]]:
+    """The mentions (each `where` led by its page) and the bare flags of `pages`."""
+    mentions, flags, root = [], [], build_parser()
+    for page in pages:
+        pieces = code_pieces(page.read_text())
+        found = mentions_in(pieces, root)
+        for m in found:
+            m.where = f"{page.relative_to(ROOT)}: {m.where}"
+        mentions, flags = mentions + found, flags + bare_flags(pieces)
+    return mentions, flags
+
+
 @pytest.fixture(scope="module")
 def readme() -> tuple[list[Mention], list[str]]:
-    pieces = code_pieces(README.read_text())
-    return mentions_in(pieces, build_parser()), bare_flags(pieces)
+    """What README.md itself names: every subcommand must be among it."""
+    return read_pages([README])
+
+
+@pytest.fixture(scope="module")
+def documented() -> tuple[list[Mention], list[str]]:
+    """What README.md and every docs/ page name: each command and flag must exist."""
+    return read_pages([README, *DOCS])
 
 
 # ---------------------------------------------------------------------------- checks
@@ -157,25 +176,29 @@ def mentioned_paths(mentions: list[Mention]) -> set[tuple[str, ...]]:
     return {p[:i] for m in mentions for p in [m.path, *m.alternatives] for i in range(len(p) + 1)}
 
 
-def test_the_readme_names_commands(readme):
-    mentions, _ = readme
-    assert len(mentions) > 40  # NOTE: the parsing found the command list, not nothing
-    named = {m.path for m in mentions}
-    assert {("run",), ("data", "check"), ("golden", "update"), ("known-answers",)} <= named
+def test_the_readme_and_docs_name_commands(readme, documented):
+    mentions, _ = documented
+    assert len(mentions) > 40  # NOTE: the parsing found the command lists, not nothing
+    expected = {("run",), ("data", "check"), ("golden", "update"), ("known-answers",)}
+    assert expected <= {m.path for m in mentions}
+    assert expected <= {m.path for m in readme[0]}  # the README's own command list
+    assert len(DOCS) >= 5  # protocol, real data, adding a method, results, design
+    silent = [p.name for p in DOCS if not read_pages([p])[0]]
+    assert silent == [], f"docs pages whose commands the parsing did not find: {silent}"
 
 
-def test_every_command_the_readme_names_exists(readme):
-    mentions, _ = readme
+def test_every_command_the_readme_and_docs_name_exists(documented):
+    mentions, _ = documented
     assert [f"{m.where}: {m.unknown!r} is no subcommand there" for m in mentions if m.unknown] == []
 
 
-def test_every_flag_the_readme_names_is_an_option_of_its_command(readme):
-    mentions, _ = readme
+def test_every_flag_the_readme_and_docs_name_is_an_option_of_its_command(documented):
+    mentions, _ = documented
     assert [p for m in mentions for p in flag_problems(m)] == []
 
 
-def test_every_bare_flag_the_readme_names_is_an_option_of_bench(readme):
-    _, flags = readme
+def test_every_bare_flag_the_readme_and_docs_name_is_an_option_of_bench(documented):
+    _, flags = documented
     known = {flag for _, parser in walk(build_parser()) for flag in options(parser)}
     assert flags and [f for f in flags if f not in known and f not in NOT_BENCH] == []
 

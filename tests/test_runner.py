@@ -1,6 +1,6 @@
-"""The run spine on the tiny synthetic twin: the README's adapter through registry and runner,
-resume after a kill, refusal of a defective TRAIN sample, same seed -> same numbers, the warm
-feature cache, and the CLI."""
+"""The run spine on the tiny synthetic twin: the adapter of docs/adding-a-method.md through
+registry and runner, resume after a kill, refusal of a defective TRAIN sample, same seed -> same
+numbers, the warm feature cache, and the CLI."""
 from __future__ import annotations
 
 import csv

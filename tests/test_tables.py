@@ -294,8 +294,8 @@ def _compile(exe: str, path: Path, out: Path) -> str:
 
 
 def test_fragments_compile_in_a_two_column_paper(written, tmp_path):
-    """A paper \\inputs every fragment (nothing else, the README's packages) and compiles; no
-    table is wider than its column (table) or page (table*)."""
+    """A paper \\inputs every fragment (nothing else, the packages of docs/results.md) and
+    compiles; no table is wider than its column (table) or page (table*)."""
     from benchmark.tables import PACKAGES
 
     exe = _pdflatex()
