@@ -15,18 +15,23 @@ from benchmark.data.masks import import_coco
 from benchmark.data.sample import DataError
 
 
-@pytest.fixture()
-def photos(tiny_twin: Path, tmp_path: Path) -> Path:
-    """The twin's manifest, photos and masks (the masks moved aside to `<root>.truth`)."""
-    root, truth = tmp_path / "data", tmp_path / "truth"
+def _copy_twin(tiny_twin: Path, root: Path, masks_to: Path) -> Path:
+    """The twin's manifest and photos at `root` (no media: the mask tools read images), its
+    masks under `masks_to` at the same relative paths."""
     root.mkdir()
     shutil.copy(tiny_twin / MANIFEST_NAME, root / MANIFEST_NAME)
     for images in tiny_twin.glob("*/*/images"):
         run = images.parent.relative_to(tiny_twin)
         shutil.copytree(images, root / run / "images")
         if (images.parent / "masks").is_dir():
-            shutil.copytree(images.parent / "masks", truth / run / "masks")
+            shutil.copytree(images.parent / "masks", masks_to / run / "masks")
     return root
+
+
+@pytest.fixture()
+def photos(tiny_twin: Path, tmp_path: Path) -> Path:
+    """The twin's manifest, photos and masks (the masks moved aside to `<tmp>/truth`)."""
+    return _copy_twin(tiny_twin, tmp_path / "data", tmp_path / "truth")
 
 
 def _read(path: Path) -> np.ndarray:
@@ -137,15 +142,7 @@ def test_cli(photos: Path, tmp_path: Path, capsys):
 @pytest.fixture()
 def with_masks(tiny_twin: Path, tmp_path: Path) -> Path:
     """The twin's manifest, photos and masks, in the real layout."""
-    root = tmp_path / "data"
-    root.mkdir()
-    shutil.copy(tiny_twin / MANIFEST_NAME, root / MANIFEST_NAME)
-    for images in tiny_twin.glob("*/*/images"):
-        run = images.parent.relative_to(tiny_twin)
-        shutil.copytree(images, root / run / "images")
-        if (images.parent / "masks").is_dir():
-            shutil.copytree(images.parent / "masks", root / run / "masks")
-    return root
+    return _copy_twin(tiny_twin, tmp_path / "data", tmp_path / "data")
 
 
 def test_export_then_import_gives_the_masks_back(with_masks: Path, tmp_path: Path):

@@ -57,23 +57,26 @@ def add_parser(sub) -> None:
     mi = msub.add_parser("import", help="COCO polygons / RLE (CVAT, Label Studio) -> "
                                         "<run>/masks/<view stem>.png, one per view")
     mi.add_argument("--coco", type=Path, required=True, help="COCO annotation file (JSON)")
-    mi.add_argument("--root", type=Path, required=True, help="dataset folder (real layout)")
-    mi.add_argument("--manifest", type=Path,
-                    help="manifest CSV with SPLIT (default: <root>/manifest.csv, else derived)")
+    _add_masks_dataset(mi)
     mi.add_argument("--force", action="store_true", help="overwrite masks that exist")
     mi.set_defaults(func=masks_import)
     me = msub.add_parser("export", help="the defect views (and their masks, if any) -> a COCO file "
                                         "that CVAT or Label Studio loads and `import` reads back")
-    me.add_argument("--root", type=Path, required=True, help="dataset folder (real layout)")
+    _add_masks_dataset(me)
     me.add_argument("--out", type=Path, required=True, help="the COCO file to write (JSON)")
-    me.add_argument("--manifest", type=Path,
-                    help="manifest CSV with SPLIT (default: <root>/manifest.csv, else derived)")
     me.add_argument("--split", choices=("TEST", "VAL", "all"), default="TEST",
                     help="whose defect views (default: TEST, where pixel metrics are computed)")
     me.add_argument("--guarded-images", action="store_true",
                     help="also write the label-guarded views beside the file, under their paths "
                          "relative to the root (point the annotation tool at that folder)")
     me.set_defaults(func=masks_export)
+
+
+def _add_masks_dataset(p) -> None:
+    """The dataset the mask tools read: its folder and its manifest."""
+    p.add_argument("--root", type=Path, required=True, help="dataset folder (real layout)")
+    p.add_argument("--manifest", type=Path,
+                   help="manifest CSV with SPLIT (default: <root>/manifest.csv, else derived)")
 
 
 def synth(args) -> int:
