@@ -14,16 +14,18 @@ the twin makes possible: a category's defects against the TEST normals of their 
 configuration (weld type, steel, thickness), the I-AUROC of the seed-mean score over the pairs
 within a configuration, with its 95 % interval (stratified bootstrap over recording sessions, the
 seeds' scores resampled together; none below `MIN_CLUSTERS` sessions per class). The same weld type
-is not enough here: a process model scores some configurations higher than others, and a quick
-twin's 9-10 TEST normals of a weld type can miss a configuration that its defects have (seed 7:
-no FILLET/BSK46/7mm normal in TEST, where Late Fusion (V+A) scores every category ~1.5 above the
-rest, so it "detected" the photo-only fillet categories at 0.78-0.84 against the weld type's
-normals). Verdict per category: *detected* when the interval lies above 0.5, *at chance* when it
-contains 0.5, *worse than chance* below it; per method, the mean I-AUROC over its visible and over
-its invisible categories, and each side pooled (its categories' defects together against the
-normals of their configurations, one interval): one category meets a few TEST normals per
-configuration, too few for its interval to tell chance from a weak signal, while a side's pool
-decides it. Pure function of the results.
+is not enough here: a process model scores some configurations higher than others (Late Fusion
+(V+A) scores every weld of one configuration ~1.5 above the rest), so a category compared with
+normals of other configurations is "detected" by its configuration alone. The confound-free twin
+has 8 TEST normals in every configuration for this (`NEUTRAL_TEST_NORMALS`; the quick shuffle left
+0-5, and an unseen seed none in one configuration). Verdict per category: *detected* when the
+interval lies above 0.5, *at chance* when it contains 0.5, *worse than chance* below it; per
+method, the mean I-AUROC over its visible and over its invisible categories, and each side pooled
+(its categories' defects together against the normals of their configurations, one interval): a
+category has 12 TEST defects, too few for its interval to tell chance from a weak signal, while a
+side's pool decides it. The mean is not a verdict: a method at chance on two invisible categories
+(12 defects each against 32 normals) has a mean with a standard deviation of ~0.08. Pure function
+of the results.
 """
 from __future__ import annotations
 

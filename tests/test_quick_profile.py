@@ -127,14 +127,19 @@ MAIN_FILM = "causal_film"  # the main-table variant (benchmark.tables.build.MAIN
 
 # NOTE: known answers (benchmark.known_answers) of the neutral run: each method's mean I-AUROC over
 # the categories its media show >= 0.70 with the pooled visible side detected, and the pooled
-# invisible side at chance (its interval holds 0.5: with 8 non-fillet TEST normals a mean band
-# such as [0.40, 0.60] cannot be decided, a chance-level method falls outside it by the draw).
+# invisible side at chance (its interval holds 0.5). No band on the invisible mean: a method at
+# chance on two categories of 12 TEST defects each (32 normals) leaves [0.40, 0.60] one time in five.
 # The methods below do not reach it at the quick profile; each entry says what was measured
 # (`bench known-answers`, quick profile, confound-free twins; seed 0 is the neutral run's) and is
 # a strict xfail, so a fix shows up.
 NOT_YET = {
-    "causal_film_process_only": "mean 0.600 over the process-visible categories, pooled 0.592 "
-                                "[0.456, 0.718] (seed 0; seed 5: 0.658)",
+    "causal_film_process_only": "mean 0.644 over the process-visible categories, pooled 0.644 "
+                                "[0.512, 0.758] (seed 0, 8 TEST normals per configuration)",
+    "causal_film": "mean 0.681 over its visible categories (all: it reads every medium), pooled "
+                   "[0.582, 0.773] (seed 0; 0.737 with the 2-3 TEST normals per configuration of "
+                   "before): its score rests on the photos (reliance: swapping them 0.750 -> 0.534, "
+                   "the audio or sensors no change), so the process-only categories sit at chance "
+                   "(Porosity 0.43 [0.25, 0.63]) and the subtle photo ones near it",
 }
 KNOWN = [m for m in NEUTRAL_METHODS if not m.startswith("session_")]
 

@@ -117,6 +117,12 @@ SIZES: dict[str, dict[int, tuple[int, int]]] = {
                              for c in range(1, 13)}},
 }
 TRAIN_SHARE_OF_NORMALS = 576 / 819  # the real protocol
+# The confound-free twin is the known-answer test bed (`benchmark.known_answers`): a category is
+# judged against the TEST normals of its own configuration. Its normals are split configuration
+# by configuration, and each configuration's TEST normals are topped up to this many (TRAIN and
+# VAL as before): the quick size's shuffle left 0-5 per configuration, too few to tell chance
+# from a weak signal (an unseen seed put a method's invisible categories at 0.29).
+NEUTRAL_TEST_NORMALS = {"quick": 8}
 FOLDER_RUNS = 20  # runs per configuration folder (as in most real folders)
 
 
@@ -145,7 +151,8 @@ def _slug(code: int) -> str:
 
 
 def _neutral_groups(size: str) -> list[tuple[int, Config, Config, int]]:
-    """(code, config, photographed config, count): configurations cycle within the weld type."""
+    """(code, config, photographed config, count): configurations cycle within the weld type
+    (the normals' counts before `_neutral_normals` tops up their TEST)."""
     groups = []
     for code in sorted(SIZES[size]):
         n_nf, n_f = SIZES[size][code]
@@ -207,6 +214,22 @@ def _normal_splits_per_recipe(counts: list[int], rng: np.random.Generator) -> li
     return out
 
 
+def _neutral_normals(groups, size: str, rng: np.random.Generator) -> tuple[list, list[str]]:
+    """The confound-free twin's normals split per configuration (`_normal_splits_per_recipe`),
+    each configuration's TEST topped up to `NEUTRAL_TEST_NORMALS[size]`: (groups with the new
+    normal counts, the normals' splits in group order)."""
+    normal = [g for g in groups if g[0] == 0]
+    base = _normal_splits_per_recipe([m for *_, m in normal], rng)
+    wanted = NEUTRAL_TEST_NORMALS.get(size, 0)
+    out, splits, at = [], [], 0
+    for code, cfg, img_cfg, m in normal:
+        own = base[at: at + m] + ["TEST"] * max(0, wanted - base[at: at + m].count("TEST"))
+        at += m
+        out.append((code, cfg, img_cfg, len(own)))
+        splits += own
+    return out + [g for g in groups if g[0] != 0], splits
+
+
 @dataclass(frozen=True)
 class _Weld:
     code: int
@@ -234,8 +257,12 @@ def plan(seed: int, size: str = "quick", confounds: str = "real") -> list[Sample
         rest = n - n_train
         labels = ["TRAIN"] * n_train + ["VAL"] * ((rest + 1) // 2) + ["TEST"] * (rest // 2)
         splits[code] = [labels[i] for i in rng.permutation(n)]
+    totals = {code: sum(n) for code, n in SIZES[size].items()}
+    if not real:
+        groups, splits[0] = _neutral_normals(groups, size, rng)
+        totals[0] = len(splits[0])
     # 3. sessions: Weld-4M's category x day structure, scaled (sessions.py)
-    cells = session_cells({code: sum(n) for code, n in SIZES[size].items()})
+    cells = session_cells(totals)
     if real:
         welds = _real_sessions(groups, cells, splits, rng)
     else:
