@@ -44,7 +44,8 @@ VIEWS_DIR = "test_views"
 VERSIONED_PACKAGES = (
     "weld-bench", "torch", "torchvision", "timm", "transformers", "open-clip-torch", "safetensors",
     "huggingface-hub", "anomalib", "lightning", "kornia", "einops", "FrEIA", "numpy", "scipy",
-    "scikit-learn", "scikit-image", "pandas", "opencv-python-headless", "pillow", "av", "soundfile")
+    "scikit-learn", "scikit-image", "pandas", "opencv-python-headless", "pillow", "av", "soundfile",
+    "faiss-cpu", "faiss-gpu-cu12")  # NOTE: one faiss of the two is installed (docs/real-data.md)
 
 
 def unit_dir(run_dir: Path, method: str, seed: int) -> Path:

@@ -62,6 +62,7 @@ from scipy.ndimage import gaussian_filter
 from benchmark.method import (FitContext, Group, Hyperparameters, Inputs, Method, ProfileChanges, Scores,
                               ViewPooling, register_method)
 from methods._blocks import GRID_TO_VIEW, ONE_MODEL, ONE_MODEL_REASON, region_maps_to_views
+from methods._knn import BankIndex
 from methods._pairing import cross_modal_features, sigma_in_patches
 from methods._uff import (ORIGINAL_SELECTION, UFF_QUICK, UFF_REASONS, UFF_SMOKE, UFF_USED, UFFConfig,
                           UnsupervisedFeatureFusion)
@@ -140,23 +141,15 @@ class MemoryBank:
         if int(len(z) * ratio) < 1:  # NOTE: keep one entry (KCenterGreedy refuses an empty bank)
             ratio = 1.5 / len(z)
         self.entries = z[KCenterGreedy(embedding=z, sampling_ratio=ratio).select_coreset_idxs()]
+        self.index = BankIndex(self.entries)
         self.reweight_neighbors = reweight_neighbors
-
-    def _nearest(self, z: torch.Tensor, rows: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
-        dist, idx = [], []
-        for start in range(0, len(z), rows):  # NOTE: bounds the (rows x bank) distance matrix
-            d = torch.cdist(z[start:start + rows], self.entries)
-            best = d.min(1)
-            dist.append(best.values)
-            idx.append(best.indices)
-        return torch.cat(dist), torch.cat(idx)
 
     def score(self, patches: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Patches (b, K, D) of b welds -> (M3DM's reweighted weld score (b,), the nearest-entry
         distance of every patch (b, K))."""
         b, k, dim = patches.shape
         z = (patches.to(self.entries.device).float() - self.mean) / self.std
-        dist, idx = self._nearest(z.reshape(b * k, dim))
+        dist, idx = self.index.search(z.reshape(b * k, dim))
         dist, idx = dist.reshape(b, k), idx.reshape(b, k)
         rows = torch.arange(b, device=z.device)
         worst = dist.argmax(1)  # m_test: the patch farthest from the bank
@@ -164,7 +157,7 @@ class MemoryBank:
         m_test = z[rows, worst]
         m_star = self.entries[idx[rows, worst]]
         n = min(self.reweight_neighbors, len(self.entries))
-        support = torch.cdist(m_star, self.entries).topk(n, largest=False).indices[:, 1:]
+        support = self.index.search(m_star, n)[1][:, 1:]
         if support.shape[1] == 0:  # a one-entry bank has no neighbours to reweight with
             return s_star, dist
         scale = math.sqrt(dim)

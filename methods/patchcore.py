@@ -8,9 +8,10 @@ arXiv:2106.08265. Official code: https://github.com/amazon-science/patchcore-ins
 -le layer3 --pretrain_embed_dimension 1024 --target_embed_dimension 1024 --anomaly_scorer_num_nn 1
 --patchsize 3 sampler -p 0.1 approx_greedy_coreset dataset --resize 256 --imagesize 224`),
 `src/patchcore/patchcore.py` and `src/patchcore/common.py`. Read for facts only; nothing is copied.
-Implementation used: anomalib 2.7 `PatchcoreModel` (Apache-2.0) for the timm feature extractor,
-the k-center-greedy coreset, the nearest-neighbour search and the Gaussian-smoothed map (sigma 4);
-its pre-processing (resize, centre crop, ImageNet normalisation). Only the fitting loop is ours.
+Implementation used: anomalib 2.7 `PatchcoreModel` (Apache-2.0) for the timm feature extractor and
+the Gaussian-smoothed map (sigma 4); its pre-processing (resize, centre crop, ImageNet
+normalisation). The coreset is the official approximate greedy sampler and the nearest-neighbour
+search an exact faiss index, as the official code's (`methods/_knn.py`); the fitting loop is ours.
 
 The official defaults, which anomalib departs from, are the defaults here:
 
@@ -53,6 +54,7 @@ from benchmark.method import (FitContext, Group, Hyperparameters, Inputs, Method
                               register_method)
 from methods._blocks import (CROP_MAPPED_BACK, IMAGE_FEATURES, ONE_MODEL, ONE_MODEL_REASON, VIEW,
                              VIEW_REASON, crop_map_to_view, views_as_images, views_to_samples)
+from methods._knn import BankIndex, approximate_greedy_coreset
 
 
 IMAGE_SCORES = ("max_distance", "anomalib_reweighted")
@@ -85,11 +87,8 @@ HPARAMS = Hyperparameters(
     original=ORIGINAL,
     used=replace(ORIGINAL, fit_scope=ONE_MODEL, image_input=(
         f"{VIEW}; both sides resized, centre crop; {CROP_MAPPED_BACK}"),
-        coreset_sampler="anomalib's k-center greedy: 1 random start, sparse random projection (eps 0.9)",
         anomaly_map="L2 patch distances, nearest-neighbour upsampling, Gaussian sigma 4 (anomalib)"),
     reasons={
-        "coreset_sampler": f"{ANOMALIB_API}; both are greedy k-center coresets of the same size, "
-                           "they differ in the start and the projection that speeds the distances",
         "anomaly_map": f"{ANOMALIB_API}; squaring is monotone, so the image score's ranking and "
                        "the pixel ranking within a map are unchanged; nearest against bilinear "
                        "upsampling changes the maps between patch centres (pixel metrics only)",
@@ -160,6 +159,19 @@ def _patchcore_model_class():
                 return super().generate_embedding(features)
             return neighbourhood_embedding([features[layer] for layer in self.layers], self.embed_dim)
 
+        def subsample_embedding(self, sampling_ratio: float) -> None:
+            """The official approximate greedy coreset of the stored embeddings."""
+            bank = torch.vstack(self.embedding_store)
+            self.embedding_store.clear()
+            self.memory_bank = bank[approximate_greedy_coreset(bank, sampling_ratio)]
+            self.index = BankIndex(self.memory_bank)
+
+        def nearest_neighbors(self, embedding: torch.Tensor, n_neighbors: int):
+            distances, locations = self.index.search(embedding, n_neighbors)
+            if n_neighbors == 1:  # anomalib's shapes: (n,) for one neighbour, else (n, k)
+                return distances[:, 0], locations[:, 0]
+            return distances, locations
+
         def compute_anomaly_score(self, patch_scores, locations, embedding):
             if self.image_score == "max_distance":
                 return patch_scores.amax(1)  # (B, patches) nearest-neighbour distances
@@ -199,8 +211,8 @@ class PatchCore(Method):
         hp = self.hp
         self.device = ctx.device
         cfg = ctx.backbone(hp.encoder)
-        # NOTE: the coreset's random start (torch) and its projection (torch and numpy's global
-        # generator, through scikit-learn) are anomalib's; the runner's seed makes them reproducible.
+        # NOTE: the coreset's random starts and projection come from torch's generator, which the
+        # runner seeds
         if cfg.preset == "tiny":
             name, pretrained = timm_encoder(cfg)
             self.model = _patchcore_model_class()(hp, backbone=name, pre_trained=pretrained)

@@ -1,0 +1,72 @@
+"""Memory banks at Weld-4M's size: exact nearest neighbours through faiss, and PatchCore's own
+coreset.
+
+* `BankIndex`: every query's k nearest bank rows by Euclidean distance, from a flat faiss index (every
+  distance computed, nothing approximated; the official PatchCore scores through the same index
+  type). faiss-gpu where it is installed and CUDA is present, faiss-cpu otherwise. The bank is
+  searched in float32, as anomalib's and torch's distance code do.
+* `approximate_greedy_coreset`: the official PatchCore sampler (`approx_greedy_coreset` of
+  patchcore-inspection's `sampler.py`, read for its facts): the bank projected to 128 values by a
+  random bias-free linear map (torch's default uniform initialisation), every entry's starting
+  distance the mean of its distances to 10 random entries, then greedy k-centre selection of
+  int(ratio x N) entries on the projected bank; the chosen entries are kept unprojected. Memory
+  is linear in N (no N x N matrix), so it runs on the device for Weld-4M's 2.26 M patches.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+CORESET_STARTS = 10  # official number_of_starting_points
+CORESET_DIM = 128  # official dimension_to_project_features_to
+
+
+class BankIndex:
+    """An exact faiss index over the rows of a bank (N, D), built once and searched per batch."""
+
+    def __init__(self, bank: torch.Tensor):
+        import faiss
+
+        faiss.omp_set_num_threads(torch.get_num_threads())  # NOTE: the runner's thread budget per unit
+        self.bank, self.device = bank, bank.device
+        self.index = faiss.IndexFlatL2(bank.shape[1])
+        if torch.cuda.is_available() and hasattr(faiss, "StandardGpuResources"):
+            self.index = faiss.index_cpu_to_gpu(faiss.StandardGpuResources(), torch.cuda.current_device(),
+                                                self.index)
+        self.index.add(_float32(bank))
+
+    def search(self, queries: torch.Tensor, k: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+        """(distances (n, k) ascending, bank indices (n, k)) of each query's k nearest rows,
+        Euclidean, on the bank's device."""
+        if k > len(self.bank):
+            raise ValueError(f"{k} nearest neighbours asked of a bank of {len(self.bank)} entries")
+        squared, idx = self.index.search(_float32(queries), k)
+        distances = torch.from_numpy(np.sqrt(np.maximum(squared, 0)))  # NOTE: faiss gives squared L2
+        return distances.to(self.device), torch.from_numpy(idx).to(self.device)
+
+
+def _float32(x: torch.Tensor) -> np.ndarray:
+    return np.ascontiguousarray(x.detach().float().cpu().numpy())
+
+
+@torch.no_grad()
+def approximate_greedy_coreset(bank: torch.Tensor, ratio: float, starts: int = CORESET_STARTS,
+                               dim: int = CORESET_DIM) -> torch.Tensor:
+    """Indices of int(ratio x N) entries of `bank` (N, D) chosen as the official PatchCore does
+    (module docstring). Random draws from torch's generator, which the runner seeds."""
+    n, width = bank.shape
+    bank = bank.float()
+    if width != dim:  # official: projected unless the bank already has `dim` values
+        bound = 1 / math.sqrt(width)  # torch.nn.Linear's default initialisation
+        projection = torch.empty(width, dim, device=bank.device).uniform_(-bound, bound)
+        bank = bank @ projection
+    first = torch.randperm(n, device=bank.device)[:min(starts, n)]
+    distance = torch.cdist(bank, bank[first]).mean(1)
+    chosen = []
+    for _ in range(int(n * ratio)):
+        pick = int(distance.argmax())
+        chosen.append(pick)
+        distance = torch.minimum(distance, (bank - bank[pick]).norm(dim=1))
+    return torch.tensor(chosen, dtype=torch.long, device=bank.device)
