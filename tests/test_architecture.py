@@ -104,11 +104,12 @@ def test_no_import_cycle_at_load_time():
         visit(node)
 
 
-RESULT_READERS = ("benchmark.tables", "benchmark.plots", "benchmark.leaderboard",
-                  "benchmark.compare", "benchmark.report")
+RESULT_READERS = ("benchmark.results.tables", "benchmark.results.plots",
+                  "benchmark.results.leaderboard", "benchmark.results.compare",
+                  "benchmark.results.report")
 NOT_FOR_READERS = ("benchmark.data", "benchmark.features", "benchmark.method", "methods",
-                   "benchmark.plan", "benchmark.unit", "benchmark.runner", "benchmark.executors",
-                   "benchmark.dryrun")
+                   "benchmark.run.plan", "benchmark.run.unit", "benchmark.run.runner",
+                   "benchmark.run.executors", "benchmark.run.dryrun")
 
 
 def test_result_readers_read_results_only():

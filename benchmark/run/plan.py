@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from benchmark.data.loader import Dataset
 
 log = logging.getLogger("bench")
-DEFAULT_DATA = Path(__file__).resolve().parents[1] / "datasets"
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "datasets"
 SYNTHETIC_MARKER = "synthetic.json"  # written by the synthetic twin next to its manifest
 
 
@@ -179,7 +179,7 @@ def _some(items: list, shown: int = 6) -> str:
 
 
 def _refuse_unregistered(run_dir: Path, methods: list[str]) -> None:
-    from benchmark.results import ResultsError
+    from benchmark.results.store import ResultsError
 
     missing = [m for m in methods if m not in load_methods()]
     if missing:
@@ -210,7 +210,7 @@ def plan_run(config: RunConfig) -> tuple[RunPlan, Dataset]:
     covers the units its folder already holds (`join_held_units`)."""
     from benchmark.data.loader import load_dataset
     from benchmark.data.split import assert_train_normal
-    from benchmark.preflight import check_run_config
+    from benchmark.run.preflight import check_run_config
 
     check_run_config(config)  # NOTE: a bad option fails before anything is generated or written
     config = join_held_units(config)

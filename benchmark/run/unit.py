@@ -17,7 +17,6 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from benchmark import metrics as M
-from benchmark import results as R
 from benchmark.data import confounds
 from benchmark.data.confounds import SESSION_KEY, sample_session
 from benchmark.data.recipes import RECIPE_KEY
@@ -25,11 +24,12 @@ from benchmark.data.sample import CATEGORY_CODES, Sample
 from benchmark.features.backbones import BackboneConfig, TextEncoder
 from benchmark.features.cache import FeatureStore
 from benchmark.features.extractors import feature_modality
-from benchmark.fingerprint import run_fingerprint, unit_fingerprint
 from benchmark.method import METHODS, FitContext, Inputs, Role, Selector, load_methods, set_seed
-from benchmark.plan import RunPlan, jsonable_config
 from benchmark.profiles import FeatureOptions, Profile
-from benchmark.resources import PeakMemory, return_freed_memory, unit_costs
+from benchmark.results import store as R
+from benchmark.run.fingerprint import run_fingerprint, unit_fingerprint
+from benchmark.run.plan import RunPlan, jsonable_config
+from benchmark.run.resources import PeakMemory, return_freed_memory, unit_costs
 
 log = logging.getLogger("bench")
 #: The media a method may read; a method that reads two or more gets a modality-reliance check.

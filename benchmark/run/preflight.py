@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from benchmark.plan import RunConfig
+    from benchmark.run.plan import RunConfig
 
 SEED_MAX = 2**32 - 1  # numpy's and torch's seeds are unsigned 32-bit integers
 
