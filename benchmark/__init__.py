@@ -1,8 +1,8 @@
 """weld-bench: multimodal anomaly detection on Weld-4M.
 
 The package is laid out by stage and flows one way, left to right: a module imports only modules
-of its own stage or of stages to its left (tests/test_architecture.py checks the import graph
-against this order, and that no two modules import each other at load time).
+of its own stage or of stages to its left, and no modules import one another in a cycle
+(tests/test_architecture.py checks both, function-level imports included).
 """
 
 STAGES: tuple[tuple[str, ...], ...] = (

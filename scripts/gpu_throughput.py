@@ -167,7 +167,7 @@ def main(argv=None) -> dict:
 
     from benchmark.features.checkpoints import write_random_models
     from benchmark.features.extractors import EXTRACTORS
-    from benchmark.run.plan import RunConfig
+    from benchmark.run.config import RunConfig
     from benchmark.run.runner import prepare
     from benchmark.run.unit import run_unit
 

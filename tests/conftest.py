@@ -121,7 +121,7 @@ def quick_run(tmp_path_factory, request) -> Path:
 
 def _quick_run(out: Path) -> Path:
     from benchmark.run import unit
-    from benchmark.run.plan import RunConfig
+    from benchmark.run.config import RunConfig
     from benchmark.run.runner import LocalExecutor, run
 
     reads = out / "val_reads.log"
@@ -150,7 +150,7 @@ def neutral_run(tmp_path_factory) -> Path:
 
 
 def _neutral_run(out: Path) -> Path:
-    from benchmark.run.plan import RunConfig
+    from benchmark.run.config import RunConfig
     from benchmark.run.runner import LocalExecutor, run
 
     return run(RunConfig(methods=NEUTRAL_METHODS, seeds=(0,), synth_confounds="none", out=out),

@@ -25,7 +25,7 @@ from markupsafe import escape
 from benchmark.cli import main
 from benchmark.method import METHODS, Group, Method, Scores, load_methods, register_method, unchanged
 from benchmark.results import store as R
-from benchmark.run.plan import RunConfig
+from benchmark.run.config import RunConfig
 from benchmark.run.runner import run
 
 MAPS_METHOD = "test_patch_maps"

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from benchmark.method import FitContext, Selector, load_methods, set_seed
-from benchmark.run.plan import RunConfig, plan_run
+from benchmark.run.config import RunConfig
+from benchmark.run.plan import plan_run
 from benchmark.run.unit import method_inputs, text_embedding
 
 SIZES = {"TRAIN": 8, "VAL": 4, "TEST": 6}  # NOTE: enough for every method's smallest fit

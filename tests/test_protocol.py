@@ -19,7 +19,8 @@ from benchmark.results import store as R
 from benchmark.results.store import StaleResultsError
 from benchmark.results.tables import build_tables
 from benchmark.results.tables.build import RunData
-from benchmark.run.plan import RunConfig, order_key
+from benchmark.run.config import RunConfig
+from benchmark.run.plan import order_key
 from benchmark.run.runner import LocalExecutor, prepare, run
 
 

@@ -16,7 +16,7 @@ import pytest
 from benchmark.method import load_methods
 from benchmark.profiles import get_profile
 from benchmark.results import store as R
-from benchmark.run.plan import RunConfig
+from benchmark.run.config import RunConfig
 from benchmark.run.runner import prepare, run
 
 METHODS = ("concat_ae_av", "causal_film_result_only")  # cheap: one process-only, one result-only

@@ -83,7 +83,7 @@ def test_the_twin_has_the_real_recipe_structure_or_none():
 @pytest.mark.slow
 def test_recipe_floor_is_at_chance_on_the_neutral_twin(tmp_path):
     from benchmark.data.synth import synthesize
-    from benchmark.run.plan import RunConfig
+    from benchmark.run.config import RunConfig
     from benchmark.run.runner import run
 
     twin = synthesize(tmp_path / "neutral", seed=0, size="tiny", confounds="none")
@@ -152,7 +152,7 @@ class _Nothing:
 
 @pytest.mark.slow
 def test_a_method_that_sees_the_weld_is_above_chance_on_the_matched_subset(quick_run, tmp_path):
-    from benchmark.run.plan import RunConfig
+    from benchmark.run.config import RunConfig
     from benchmark.run.runner import run
 
     load_methods()

@@ -23,7 +23,8 @@ from benchmark.data.recipes import RecipeDistance
 from benchmark.method import (METHODS, FitContext, Group, Inputs, Method, Role, Scores, load_methods,
                               register_method, unchanged)
 from benchmark.results import store as R
-from benchmark.run.plan import RunConfig, join_held_units
+from benchmark.run.config import RunConfig
+from benchmark.run.plan import join_held_units
 
 from test_tables import make_fixture_run
 

@@ -16,7 +16,7 @@ from benchmark.method import METHODS, load_methods
 from benchmark.profiles import get_profile
 from benchmark.results import store as R
 from benchmark.run import runner
-from benchmark.run.plan import RunConfig
+from benchmark.run.config import RunConfig
 from benchmark.run.runner import LocalExecutor, prepare, run
 
 

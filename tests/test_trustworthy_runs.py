@@ -30,8 +30,9 @@ from benchmark.profiles import get_profile
 from benchmark.results import store as R
 from benchmark.results.tables import build_tables
 from benchmark.run import fingerprint as F
+from benchmark.run.config import RunConfig
 from benchmark.run.lock import LOCK_NAME, RunLock, RunLockedError
-from benchmark.run.plan import RunConfig, plan_run, results_folder
+from benchmark.run.plan import plan_run, results_folder
 from benchmark.run.runner import run
 
 FLOORS = ("recipe_manifest", "session_manifest")

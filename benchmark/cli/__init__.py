@@ -10,13 +10,14 @@ import sys
 
 from benchmark.cli import (audit, compare, data, golden, known, listing, models, plot, report, run,
                            runs, show, table)
+from benchmark.cli._options import PROG
 
 SUBCOMMANDS = (run, listing, data, models, runs, show, table, compare, plot, report, golden, audit,
                known)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="bench", description="Weld-4M multimodal anomaly detection benchmark")
+    p = argparse.ArgumentParser(prog=PROG, description="Weld-4M multimodal anomaly detection benchmark")
     p.add_argument("-v", "--verbose", action="store_true", help="log debug messages too")
     sub = p.add_subparsers(dest="command", required=True)
     for module in SUBCOMMANDS:

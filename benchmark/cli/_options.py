@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+PROG = "bench"  # the command's name, first word of every parser's usage line
+
 
 class DefaultsFormatter(argparse.HelpFormatter):
     """`--help` with each option's default once, as it would be typed: a list as 'a,b', no

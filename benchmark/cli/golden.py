@@ -25,7 +25,7 @@ def add_parser(sub) -> None:
 
 def _fresh_quick_run(tmp: Path) -> Path:
     from benchmark.results.golden import PROFILE, SEED
-    from benchmark.run.plan import RunConfig
+    from benchmark.run.config import RunConfig
     from benchmark.run.runner import run
 
     print(f"running the quick profile (all methods, seed {SEED}) into {tmp} ...")

@@ -78,8 +78,8 @@ def add_parser(sub) -> None:
 
 
 def command(args) -> int:
+    from benchmark.run.config import RunConfig
     from benchmark.run.executors import EXECUTORS
-    from benchmark.run.plan import RunConfig
     from benchmark.run.runner import run
 
     from benchmark.profiles import get_profile
@@ -131,7 +131,12 @@ def saved_config(args: argparse.Namespace, config) -> str:
     results/<run>/run.toml` is the whole folder again."""
     if (tuple(config.methods), tuple(config.seeds)) == (tuple(args.method), tuple(args.seeds)):
         return args.config_text
-    from benchmark.cli import build_parser
-
     joined = argparse.Namespace(**{**vars(args), "method": config.methods, "seeds": config.seeds})
-    return C.dumps(joined, build_parser().subcommands["run"])
+    return C.dumps(joined, _run_parser())
+
+
+def _run_parser() -> argparse.ArgumentParser:
+    """`bench run`'s parser, built alone (`benchmark.cli.build_parser` imports this module)."""
+    sub = argparse.ArgumentParser(prog=O.PROG).add_subparsers()
+    add_parser(sub)
+    return sub.choices["run"]

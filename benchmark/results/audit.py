@@ -149,7 +149,8 @@ def audit(config: AuditConfig) -> dict:
     """Run every method with the guard off and on, compare, write <out>/audit.md and .json."""
     from benchmark.data.sample import DataError
     from benchmark.results.store import load_run, run_info
-    from benchmark.run.plan import RunConfig, default_dataset, resolve_methods
+    from benchmark.run.config import RunConfig
+    from benchmark.run.plan import default_dataset, resolve_methods
     from benchmark.run.runner import run as run_bench
 
     t_start = time.perf_counter()

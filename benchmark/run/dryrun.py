@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmark.results import store as R
+from benchmark.run.config import RunConfig
 from benchmark.run.fingerprint import describe_stale, stale_units
-from benchmark.run.plan import (RunConfig, plan_run, resolve_methods, results_folder, twin_path,
-                                twin_ready)
+from benchmark.run.plan import plan_run, resolve_methods, results_folder, twin_path, twin_ready
 from benchmark.run.preflight import check_run_config
 
 

@@ -32,10 +32,10 @@ from benchmark.method import METHODS, Selector
 from benchmark.profiles import Profile
 from benchmark.results import store as R
 from benchmark.run import stages as S
+from benchmark.run.config import RunConfig
 from benchmark.run.fingerprint import refuse_stale_units, run_fingerprint
 from benchmark.run.lock import RunLock
-from benchmark.run.plan import (RunConfig, RunPlan, jsonable_config, plan_run, results_folder,
-                                twin_ready)
+from benchmark.run.plan import RunPlan, jsonable_config, plan_run, results_folder, twin_ready
 from benchmark.run.resources import return_freed_memory
 from benchmark.run.unit import run_unit
 

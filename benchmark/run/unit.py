@@ -23,6 +23,7 @@ from benchmark.data.recipes import RECIPE_KEY
 from benchmark.data.sample import CATEGORY_CODES, Sample
 from benchmark.features.backbones import BackboneConfig, TextEncoder
 from benchmark.features.cache import FeatureStore
+from benchmark.features.checkpoints import backbone_config
 from benchmark.features.extractors import feature_modality
 from benchmark.method import METHODS, FitContext, Inputs, Role, Selector, load_methods, set_seed
 from benchmark.profiles import FeatureOptions, Profile
@@ -71,7 +72,7 @@ def text_embedding(profile: Profile, options: FeatureOptions, device: str,
 
     @functools.lru_cache(maxsize=None)
     def embed(text: str) -> np.ndarray:
-        cfg = BackboneConfig.of("clip_text", profile, options)
+        cfg = backbone_config("clip_text", profile, options)
         if used is not None:
             used[cfg.name] = cfg.record()
         return _text_encoder(cfg, device)(text)
