@@ -171,9 +171,9 @@ class FitContext:
 
     def backbone(self, name: str):
         """The run's BackboneConfig for `name`, for methods that run their own frozen encoder."""
-        from benchmark.features.backbones import BackboneConfig
+        from benchmark.features.checkpoints import backbone_config
 
-        cfg = BackboneConfig.of(name, self.profile, self.options)
+        cfg = backbone_config(name, self.profile, self.options)
         self.backbones[cfg.name] = cfg.record()
         return cfg
 

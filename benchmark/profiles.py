@@ -4,7 +4,7 @@ A profile fixes backbone presets, preprocessing resolutions and the resources a 
 is one typed object that travels from the CLI to the adapters and is stored with every result.
 Options of one run (label guard, where each backbone's weights come from, the selection policy)
 are not part of a profile: they live in the run's configuration (`FeatureOptions`,
-`benchmark.plan.RunConfig`).
+`benchmark.run.config.RunConfig`).
 """
 from __future__ import annotations
 

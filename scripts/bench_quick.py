@@ -24,7 +24,7 @@ from pathlib import Path
 
 import psutil
 
-from benchmark.plan import twin_path
+from benchmark.run.plan import twin_path
 
 
 def timed(cmd: list[str]) -> tuple[float, int]:

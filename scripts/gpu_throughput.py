@@ -167,9 +167,9 @@ def main(argv=None) -> dict:
 
     from benchmark.features.checkpoints import write_random_models
     from benchmark.features.extractors import EXTRACTORS
-    from benchmark.plan import RunConfig
-    from benchmark.runner import prepare
-    from benchmark.unit import run_unit
+    from benchmark.run.config import RunConfig
+    from benchmark.run.runner import prepare
+    from benchmark.run.unit import run_unit
 
     if args.device == "cuda" and not torch.cuda.is_available():
         sys.exit("gpu_throughput: no CUDA device (use --device cpu --profile quick to check the script)")

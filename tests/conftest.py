@@ -82,7 +82,7 @@ def tiny_cache(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def quick_twin(tmp_path_factory) -> Path:
     """The embedded default (`make run`'s twin, in datasets/), generated once if absent."""
-    from benchmark.plan import default_dataset
+    from benchmark.run.plan import default_dataset
 
     return made_once(tmp_path_factory, "quick-twin", lambda _: default_dataset())
 
@@ -90,7 +90,7 @@ def quick_twin(tmp_path_factory) -> Path:
 def _install_val_spy(reads: Path) -> None:
     """Wrap the unit's one VAL-label query function (in this process: a run's worker) so that
     every read appends a line to `reads`."""
-    from benchmark import unit
+    from benchmark.run import unit
 
     val_query = unit.val_query
 
@@ -120,9 +120,9 @@ def quick_run(tmp_path_factory, request) -> Path:
 
 
 def _quick_run(out: Path) -> Path:
-    from benchmark import unit
-    from benchmark.plan import RunConfig
-    from benchmark.runner import LocalExecutor, run
+    from benchmark.run import unit
+    from benchmark.run.config import RunConfig
+    from benchmark.run.runner import LocalExecutor, run
 
     reads = out / "val_reads.log"
     reads.touch()
@@ -150,8 +150,8 @@ def neutral_run(tmp_path_factory) -> Path:
 
 
 def _neutral_run(out: Path) -> Path:
-    from benchmark.plan import RunConfig
-    from benchmark.runner import LocalExecutor, run
+    from benchmark.run.config import RunConfig
+    from benchmark.run.runner import LocalExecutor, run
 
     return run(RunConfig(methods=NEUTRAL_METHODS, seeds=(0,), synth_confounds="none", out=out),
                LocalExecutor(workers=None))

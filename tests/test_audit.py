@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmark import audit as A
 from benchmark.data.sample import CATEGORIES
+from benchmark.results import audit as A
 
 
 # ---------------------------------------------------------------------------- the chance rule
@@ -115,7 +115,7 @@ def test_audit_table_has_every_category_and_both_settings(tiny_audit, tiny_twin)
 
 @pytest.mark.slow
 def test_audit_runs_differ_in_guard_and_feature_cache_key(tiny_audit):
-    from benchmark.results import load_run
+    from benchmark.results.store import load_run
 
     report, _ = tiny_audit
     runs = report["runs"]

@@ -103,13 +103,13 @@ def _models(tmp_path: Path) -> Path:
 def test_models_folder_is_checked_against_its_lock(tmp_path):
     models = _models(tmp_path)
     options = FeatureOptions.make(models=str(models))
-    cfg = BackboneConfig.of("ast", PAPER, options)
+    cfg = C.backbone_config("ast", PAPER, options)
     assert cfg.source == str(models / "ast") and cfg.weights == C.read_lock(models)["ast"].weights
     (models / "ast" / "config.json").write_text((models / "ast" / "config.json").read_text() + " ")
     with pytest.raises(C.CheckpointError, match=r"ast/config.json: sha256"):
         C.read_lock(models)
     with pytest.raises(C.CheckpointError, match="has no checkpoint for backbone 'vjepa2'"):
-        BackboneConfig.of("vjepa2", PAPER, FeatureOptions.make(models=str(_models(tmp_path / "b"))))
+        C.backbone_config("vjepa2", PAPER, FeatureOptions.make(models=str(_models(tmp_path / "b"))))
 
 
 def test_a_backbone_folder_overrides_the_models_folder_and_changes_the_cache_key(tmp_path):
@@ -120,7 +120,7 @@ def test_a_backbone_folder_overrides_the_models_folder_and_changes_the_cache_key
     C.write_random("ast", other, seed=1)  # same shapes, other weights
     locked = FeatureOptions.make(models=str(models))
     override = FeatureOptions.make({"ast": str(other)}, models=str(models))
-    a, b = BackboneConfig.of("ast", PAPER, locked), BackboneConfig.of("ast", PAPER, override)
+    a, b = C.backbone_config("ast", PAPER, locked), C.backbone_config("ast", PAPER, override)
     assert b.source == str(other) and a.weights != b.weights
     assert a.key() != b.key()
     settings = [EXTRACTORS.get("ast")(PAPER, o).settings() for o in (locked, override)]
@@ -128,7 +128,7 @@ def test_a_backbone_folder_overrides_the_models_folder_and_changes_the_cache_key
     # the same files in another folder share the key: it names weights, not paths
     copy = tmp_path / "copy-ast"
     shutil.copytree(other, copy)
-    assert BackboneConfig.of("ast", PAPER, FeatureOptions.make({"ast": str(copy)})).key() == b.key()
+    assert C.backbone_config("ast", PAPER, FeatureOptions.make({"ast": str(copy)})).key() == b.key()
 
 
 def test_hub_snapshots_record_their_commit(tmp_path, hub, monkeypatch):

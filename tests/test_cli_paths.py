@@ -180,12 +180,12 @@ def test_ctrl_c_in_a_command_is_one_line_exit_130(here, capsys, monkeypatch):
 
 
 def test_ctrl_c_in_a_run_says_it_resumes(here, capsys, monkeypatch):
-    import benchmark.runner
+    import benchmark.run.runner
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(benchmark.runner, "run", interrupted)
+    monkeypatch.setattr(benchmark.run.runner, "run", interrupted)
     assert main(["run", "--method", "late_fusion", "--out", str(here / "runs"), "--no-table"]) == 130
     assert _one_line(capsys) == "bench: interrupted; rerun to resume"
 

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from benchmark import compare as C
-from benchmark import results as R
 from benchmark.cli import main
 from benchmark.metrics import bootstrap_auroc_ci, bootstrap_auroc_diff_ci, statistics
-from benchmark.tables import RunData, to_text
+from benchmark.results import compare as C
+from benchmark.results import store as R
+from benchmark.results.tables import RunData, to_text
 
 CATEGORIES = ["Good"] * 12 + ["Porosity"] * 6 + ["Undercut"] * 6
 LABELS = [int(c != "Good") for c in CATEGORIES]

@@ -48,14 +48,14 @@ def test_matched_subsets_keep_every_normal_and_the_defects_that_share_their_conf
 # ---------------------------------------------------------------------------- the published manifest
 @pytest.fixture(scope="module")
 def report():
-    from benchmark.confound_report import confound_report
+    from benchmark.data.confound_report import confound_report
 
     assert MANIFEST.exists(), f"{MANIFEST}: the published manifest (../shared) is missing"
     return confound_report(MANIFEST)
 
 
 def test_the_published_manifest_has_the_session_shortcut(report):
-    from benchmark.confound_report import overall
+    from benchmark.data.confound_report import overall
 
     # the figures of issue 21, recomputed: day alone 0.937 on TEST, 0.934 on the recipe-matched
     # subset, recipe or day unseen 0.997; the recipe floor at chance on its own subset
@@ -176,7 +176,7 @@ def test_evaluate_gives_the_folder_interval_and_keeps_the_weld_one():
 def _fixture_run(root: Path) -> Path:
     """A FIXTURE run (FABRICATED scores): two methods and a shortcut floor that beats both, 8
     folders of 4 welds, the confound-free subset recorded as the runner records it."""
-    from benchmark import results as R
+    from benchmark.results import store as R
 
     rng = np.random.default_rng(0)
     folders = np.repeat(np.arange(12), 4)
@@ -204,7 +204,7 @@ def _fixture_run(root: Path) -> Path:
 
 
 def test_the_main_table_shows_the_floors_unranked_and_the_confound_free_column(tmp_path):
-    from benchmark.tables.build import RunData, main_table
+    from benchmark.results.tables.build import RunData, main_table
 
     data = RunData.load(_fixture_run(tmp_path / "run"))
     table = main_table(data)
@@ -222,8 +222,8 @@ def test_the_main_table_shows_the_floors_unranked_and_the_confound_free_column(t
 
 
 def test_compare_on_a_subset_resamples_sessions(tmp_path):
-    from benchmark.compare import compare, significance_table
-    from benchmark.tables.build import RunData
+    from benchmark.results.compare import compare, significance_table
+    from benchmark.results.tables.build import RunData
 
     data = RunData.load(_fixture_run(tmp_path / "run"))
     whole, free = compare(data, "film", "base"), compare(data, "film", "base", subset="both_matched")
@@ -253,7 +253,7 @@ def _auroc_ci(run_dir: Path, method: str, subset: str | None = None,
 
     from sklearn.metrics import roc_auc_score
 
-    from benchmark import results as R
+    from benchmark.results import store as R
 
     with open(R.unit_dir(run_dir, method, 0) / "scores.csv") as f:
         rows = [r for r in csv.DictReader(f) if subset is None or r[subset] == "1"]

@@ -9,9 +9,9 @@ import pytest
 
 from benchmark.method import Hyperparameters, ProfileChanges, Scores, SelectionBudgetError, Selector
 from benchmark.profiles import Selection
-from benchmark.unit import val_query
-from benchmark.registry import Registry, UnknownNameError
 from benchmark.profiles import get_profile
+from benchmark.registry import Registry, UnknownNameError
+from benchmark.run.unit import val_query
 
 
 def test_registry_refuses_duplicates_and_hints_on_typos():
@@ -139,7 +139,7 @@ def test_main_table_rows_carry_the_papers_labels():
     from types import SimpleNamespace
 
     from benchmark.method import load_methods
-    from benchmark.tables.build import MethodRuns
+    from benchmark.results.tables.build import MethodRuns
 
     methods = load_methods()
     for name, label in PAPER_ROW_LABELS.items():

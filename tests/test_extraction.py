@@ -63,7 +63,7 @@ def test_image_models_read_the_weld_region_unless_told_the_whole_view(tiny_twin,
     """By default what image models read of a view (`image_region_pixels`) is its weld region,
     a part of the view; `--whole-view` (`FeatureOptions.weld_region` False) makes it the view
     itself, and the cache keys the two apart."""
-    from benchmark.plan import RunConfig
+    from benchmark.run.config import RunConfig
 
     assert RunConfig(weld_region=False).feature_options().weld_region is False
     quick = get_profile("quick")

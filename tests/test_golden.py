@@ -1,7 +1,7 @@
 """Metric regression: the quick profile's seed-0 metrics against tests/golden/quick_metrics.json.
 
-The fast tests check `benchmark.golden.compare` on a FIXTURE run with FABRICATED metrics written
-with `benchmark.results.write_unit` (numbers that belong to no method). The slow test reruns the
+The fast tests check `benchmark.results.golden.compare` on a FIXTURE run with FABRICATED metrics written
+with `benchmark.results.store.write_unit` (numbers that belong to no method). The slow test reruns the
 quick profile and compares it with the committed goldens.
 """
 from __future__ import annotations
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from benchmark import golden as G
-from benchmark import results as R
 from benchmark.metrics import Undefined
+from benchmark.results import golden as G
+from benchmark.results import store as R
 
 
 def fixture_run(root: Path, values: dict[str, float], profile: str = "quick") -> Path:

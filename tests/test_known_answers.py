@@ -1,5 +1,5 @@
-"""`benchmark.known_answers` and `bench known-answers` on FABRICATED runs: a run folder written with
-`benchmark.results.write_unit` whose scores are built so that the answer is known (a method that
+"""`benchmark.results.known_answers` and `bench known-answers` on FABRICATED runs: a run folder written with
+`benchmark.results.store.write_unit` whose scores are built so that the answer is known (a method that
 scores each defect by whether its media show the category, plus noise)."""
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import json
 import numpy as np
 import pytest
 
-from benchmark import known_answers as K
-from benchmark import results as R
 from benchmark.cli import main
 from benchmark.data.sample import CATEGORY_CODES
-from benchmark.plan import SYNTHETIC_MARKER
+from benchmark.results import known_answers as K
+from benchmark.results import store as R
+from benchmark.run.plan import SYNTHETIC_MARKER
 
 
 def test_expectations_follow_the_twins_visibility_table():

@@ -1,5 +1,5 @@
 """leaderboard.csv and summary.csv against the FIXTURE run of test_tables (FABRICATED numbers of
-no method, written with `benchmark.results.write_unit`), and `bench show` / `bench runs`."""
+no method, written with `benchmark.results.store.write_unit`), and `bench show` / `bench runs`."""
 from __future__ import annotations
 
 import csv
@@ -11,9 +11,9 @@ import shutil
 import pytest
 from test_tables import CATS, FAKE, NO_MAPS, make_fixture_run
 
-from benchmark import leaderboard as L
 from benchmark.cli import main
 from benchmark.metrics import HIGHER_IS_BETTER
+from benchmark.results import leaderboard as L
 
 
 @pytest.fixture(scope="module")

@@ -22,11 +22,11 @@ import numpy as np
 import pytest
 from markupsafe import escape
 
-from benchmark import results as R
 from benchmark.cli import main
 from benchmark.method import METHODS, Group, Method, Scores, load_methods, register_method, unchanged
-from benchmark.plan import RunConfig
-from benchmark.runner import run
+from benchmark.results import store as R
+from benchmark.run.config import RunConfig
+from benchmark.run.runner import run
 
 MAPS_METHOD = "test_patch_maps"
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -110,7 +110,7 @@ def test_maps_saved_and_read_back(maps_run, maps_method, readme_method):
 
 
 def test_kept_views_are_the_guarded_pixels(maps_run):
-    from benchmark.plan import plan_run
+    from benchmark.run.plan import plan_run
 
     config = R.load_run(maps_run)[0].config["run"]
     plan, _ = plan_run(RunConfig(methods=(MAPS_METHOD,), root=Path(config["root"]),
@@ -137,8 +137,8 @@ def test_no_maps_without_the_option(maps_run, maps_method):
 
 @pytest.mark.slow
 def test_bench_plot_maps(maps_run, maps_method, tmp_path, capsys):
-    from benchmark.plots import extreme_samples
-    from benchmark.tables import RunData
+    from benchmark.results.plots import extreme_samples
+    from benchmark.results.tables import RunData
 
     assert main(["plot", str(maps_run), "--maps", "--out", str(tmp_path / "plots")]) == 0
     path = tmp_path / "plots" / f"maps_{maps_method}.png"
@@ -220,7 +220,7 @@ def test_html_report_renders_in_chromium(maps_run, maps_method, tmp_path, capsys
 def test_report_of_a_run_without_maps_or_run_json(tmp_path):
     from test_tables import make_fixture_run
 
-    from benchmark.report import write_report
+    from benchmark.results.report import write_report
 
     page = write_report(make_fixture_run(tmp_path), tmp_path / "html").read_text()
     assert "This run saved no anomaly maps" in page and "maps_" not in page
@@ -233,7 +233,7 @@ def test_provenance_settings_read_as_words_not_json():
     import dataclasses
 
     from benchmark.profiles import FeatureOptions, get_profile
-    from benchmark.report import _readable
+    from benchmark.results.report import _readable
 
     text = _readable(dataclasses.asdict(get_profile("quick")))
     assert text.startswith("name: quick; preset: tiny;") and "pixel size: 112, 112" in text

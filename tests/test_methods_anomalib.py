@@ -16,7 +16,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from benchmark.data.sample import WeldConfig  # noqa: E402
 from benchmark.method import FitContext, Inputs, Selector, load_methods, set_seed  # noqa: E402
 from benchmark.profiles import Selection, get_profile
-from benchmark.unit import val_query
+from benchmark.run.unit import val_query
 
 V, SIDE = 5, 112
 CONFIG = WeldConfig("FILLET", 8.0, "FE410", 180, 24, 4, 30)

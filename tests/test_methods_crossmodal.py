@@ -19,7 +19,7 @@ import methods.m3dm  # noqa: F401
 import methods.m3dm_nobank  # noqa: F401
 from benchmark.method import METHODS, FitContext, Inputs, Selector, set_seed
 from benchmark.profiles import Selection, get_profile
-from benchmark.unit import val_query
+from benchmark.run.unit import val_query
 from methods._blocks import GRID_TO_VIEW, region_maps_to_views
 
 NAMES = ("crossmodal_mapping", "m3dm_nobank", "m3dm")

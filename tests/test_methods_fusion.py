@@ -19,7 +19,7 @@ from benchmark.data.sample import WeldConfig
 from benchmark.method import (METHODS, FitContext, Group, Inputs, Method, ProfileChanges, Scores, Selector,
                               register_method, set_seed, unchanged)
 from benchmark.profiles import Selection, get_profile
-from benchmark.unit import val_query
+from benchmark.run.unit import val_query
 from methods.late_fusion_av import moving_average_max, segments
 
 CONFIG = WeldConfig("FILLET", 8.0, "FE410", 180, 24, 4, 30)

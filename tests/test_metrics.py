@@ -28,7 +28,7 @@ from benchmark.metrics import (
 )
 from benchmark.metrics.pixel import _integrate_to_limit
 from benchmark.metrics.statistics import _weighted_aurocs
-from benchmark.results import from_jsonable, to_jsonable
+from benchmark.results.store import from_jsonable, to_jsonable
 
 
 # ----------------------------------------------------------------------------------------------

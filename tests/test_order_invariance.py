@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from benchmark.method import FitContext, Selector, load_methods, set_seed
-from benchmark.plan import RunConfig, plan_run
-from benchmark.unit import method_inputs, text_embedding
+from benchmark.run.config import RunConfig
+from benchmark.run.plan import plan_run
+from benchmark.run.unit import method_inputs, text_embedding
 
 SIZES = {"TRAIN": 8, "VAL": 4, "TEST": 6}  # NOTE: enough for every method's smallest fit
 METHOD_NAMES = sorted(load_methods())

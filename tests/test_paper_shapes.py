@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmark import results as R
 from benchmark.features.checkpoints import LOCK_NAME, read_lock
 from benchmark.method import Group, load_methods
 from benchmark.profiles import get_profile
+from benchmark.results import store as R
 
 pytestmark = pytest.mark.paper
 METHODS = load_methods()

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 from test_maps_report import PatchMaps, maps_method  # noqa: F401 (a fixture)
 
-from benchmark import results as R
 from benchmark.data.decode import read_masks
-from benchmark.leaderboard import leaderboard_rows
 from benchmark.metrics import pixel_metrics
-from benchmark.runner import RunConfig, plan_run, run
-from benchmark.tables import RunData, build_tables, to_latex, to_text
+from benchmark.results import store as R
+from benchmark.results.leaderboard import leaderboard_rows
+from benchmark.results.tables import RunData, build_tables, to_latex, to_text
+from benchmark.run.runner import RunConfig, plan_run, run
 
 
 @pytest.fixture(scope="module")

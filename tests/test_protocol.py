@@ -13,14 +13,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmark import results as R
 from benchmark.method import METHODS, Group, Method, Scores, load_methods, register_method, unchanged
 from benchmark.metrics import bootstrap_auroc_ci
-from benchmark.results import StaleResultsError
-from benchmark.plan import RunConfig, order_key
-from benchmark.runner import LocalExecutor, prepare, run
-from benchmark.tables import build_tables
-from benchmark.tables.build import RunData
+from benchmark.results import store as R
+from benchmark.results.store import StaleResultsError
+from benchmark.results.tables import build_tables
+from benchmark.results.tables.build import RunData
+from benchmark.run.config import RunConfig
+from benchmark.run.plan import order_key
+from benchmark.run.runner import LocalExecutor, prepare, run
 
 
 @pytest.fixture(scope="module")
@@ -181,7 +182,7 @@ def test_a_changed_setting_stops_the_run_and_rerun_redoes_exactly_those_units(
             prepare(dataclasses.replace(config, **changed))
     assert before == {m: mtime(m) for m in methods}  # nothing was rewritten
     # the dry run says so before anything runs, and counts them to run under --rerun
-    from benchmark.dryrun import dry_run
+    from benchmark.run.dryrun import dry_run
 
     changed = dataclasses.replace(config, label_guard=False)
     plan = dry_run(changed)

@@ -16,9 +16,9 @@ import os
 import numpy as np
 import pytest
 
-from benchmark import results as R
 from benchmark.method import Group, load_methods
 from benchmark.metrics import bootstrap_auroc_ci
+from benchmark.results import store as R
 from conftest import NEUTRAL_METHODS, VAL_READS
 
 pytestmark = pytest.mark.slow
@@ -123,9 +123,9 @@ def test_causal_film_detects_chain_breakers(neutral_run):
     assert lo > 0.5, f"{MAIN_FILM}: pooled chain-breaker CI low {lo:.3f}"
 
 
-MAIN_FILM = "causal_film"  # the main-table variant (benchmark.tables.build.MAIN_TABLE_FILM)
+MAIN_FILM = "causal_film"  # the main-table variant (benchmark.results.tables.build.MAIN_TABLE_FILM)
 
-# NOTE: known answers (benchmark.known_answers) of the neutral run: each method's mean I-AUROC over
+# NOTE: known answers (benchmark.results.known_answers) of the neutral run: each method's mean I-AUROC over
 # the categories its media show >= 0.70 with the pooled visible side detected, and the pooled
 # invisible side at chance (its interval holds 0.5). No band on the invisible mean: a method at
 # chance on two categories of 12 TEST defects each (32 normals) leaves [0.40, 0.60] one time in five.
@@ -150,7 +150,7 @@ def test_known_answers(neutral_run, method):
     """On the confound-free twin a method detects the categories its media show (mean like-with-
     like I-AUROC >= 0.70, the pooled interval above 0.5) and sits at chance on the others (their
     pooled interval holds 0.5)."""
-    from benchmark.known_answers import check_run, render
+    from benchmark.results.known_answers import check_run, render
 
     answer = check_run(neutral_run, [method], n_boot=200)[0]
     print(render([answer]))

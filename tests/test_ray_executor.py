@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from benchmark import results as R
 from benchmark.method import load_methods
 from benchmark.profiles import get_profile
-from benchmark.plan import RunConfig
-from benchmark.runner import prepare, run
+from benchmark.results import store as R
+from benchmark.run.config import RunConfig
+from benchmark.run.runner import prepare, run
 
 METHODS = ("concat_ae_av", "causal_film_result_only")  # cheap: one process-only, one result-only
 SEEDS = (0, 1)
@@ -25,7 +25,7 @@ SEEDS = (0, 1)
 
 def _ray_executor():
     pytest.importorskip("ray", reason="the optional Ray extra is not installed (pip install .[ray])")
-    from benchmark.executors.ray_executor import RayExecutor
+    from benchmark.run.executors.ray_executor import RayExecutor
 
     return RayExecutor(num_cpus=2)
 
@@ -48,7 +48,7 @@ def both_runs(tiny_twin, tmp_path_factory):
     executor = _ray_executor()
     import torch
 
-    from benchmark.executors.ray_executor import UnitResources
+    from benchmark.run.executors.ray_executor import UnitResources
 
     tmp = tmp_path_factory.mktemp("ray-vs-local")
     # NOTE: a unit's float32 sums depend on torch's intra-op thread count (reduction order, ~1e-7),
@@ -101,7 +101,7 @@ def test_ray_never_reruns_finished_units(both_runs, first_extraction):  # read b
 @pytest.mark.ray
 def test_ray_reports_every_failed_unit(both_runs, tmp_path):
     _, _, ray_config, executor = both_runs
-    from benchmark.executors.ray_executor import UnitsFailed
+    from benchmark.run.executors.ray_executor import UnitsFailed
 
     # A new run name in the same out folder: the warm feature cache, units not done yet.
     plan = prepare(dataclasses.replace(ray_config, run="broken", methods=METHODS[:1]))
@@ -117,7 +117,7 @@ def test_ray_reports_every_failed_unit(both_runs, tmp_path):
 
 
 def test_unit_resources_follow_profile_device_and_method():
-    from benchmark.executors.ray_executor import UnitResources, unit_resources
+    from benchmark.run.executors.ray_executor import UnitResources, unit_resources
 
     spec = load_methods().get("concat_ae_av")
     quick, paper = get_profile("quick"), get_profile("paper")

@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmark import results as R
 from benchmark.data.recipes import RecipeDistance, recipe_matched, recipe_of, twin_recipes
 from benchmark.data.sample import WeldConfig
 from benchmark.method import METHODS, Group, Method, Scores, load_methods, register_method, unchanged
 from benchmark.metrics import bootstrap_auroc_ci
+from benchmark.results import store as R
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = ROOT.parent / "shared" / "weld4m" / "manifest.csv"
@@ -51,7 +51,7 @@ def test_the_twin_recipe_table_is_the_published_manifest_aggregated():
 
 
 def test_the_recipe_floor_on_the_published_manifest():
-    from benchmark.confound_report import confound_report, overall
+    from benchmark.data.confound_report import confound_report, overall
 
     report = confound_report(MANIFEST)
     assert overall(report, "recipe") > 0.95  # the floor
@@ -83,8 +83,8 @@ def test_the_twin_has_the_real_recipe_structure_or_none():
 @pytest.mark.slow
 def test_recipe_floor_is_at_chance_on_the_neutral_twin(tmp_path):
     from benchmark.data.synth import synthesize
-    from benchmark.plan import RunConfig
-    from benchmark.runner import run
+    from benchmark.run.config import RunConfig
+    from benchmark.run.runner import run
 
     twin = synthesize(tmp_path / "neutral", seed=0, size="tiny", confounds="none")
     run_dir = run(RunConfig(methods=("recipe_manifest",), root=twin, out=tmp_path / "out"))
@@ -152,8 +152,8 @@ class _Nothing:
 
 @pytest.mark.slow
 def test_a_method_that_sees_the_weld_is_above_chance_on_the_matched_subset(quick_run, tmp_path):
-    from benchmark.plan import RunConfig
-    from benchmark.runner import run
+    from benchmark.run.config import RunConfig
+    from benchmark.run.runner import run
 
     load_methods()
     register_method("signature_probe", SignatureProbe, hparams=unchanged(_Nothing()),
@@ -170,7 +170,7 @@ def test_a_method_that_sees_the_weld_is_above_chance_on_the_matched_subset(quick
 
 @pytest.mark.slow
 def test_main_table_shows_the_recipe_floor_and_the_matched_column(quick_run):
-    from benchmark.tables import build_tables
+    from benchmark.results.tables import build_tables
 
     data, tables = build_tables(quick_run)
     main = tables[0]

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from benchmark import results as R
 from benchmark.cli import _config as C
 from benchmark.cli import _options as O
 from benchmark.cli import build_parser, main
 from benchmark.cli import run as run_cli
+from benchmark.results import store as R
 
 
 def _run_parser() -> argparse.ArgumentParser:

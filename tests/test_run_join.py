@@ -18,12 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from benchmark import results as R
 from benchmark.cli import main as bench
 from benchmark.data.recipes import RecipeDistance
 from benchmark.method import (METHODS, FitContext, Group, Inputs, Method, Role, Scores, load_methods,
                               register_method, unchanged)
-from benchmark.plan import RunConfig, join_held_units
+from benchmark.results import store as R
+from benchmark.run.config import RunConfig
+from benchmark.run.plan import join_held_units
 
 from test_tables import make_fixture_run
 

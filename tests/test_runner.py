@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from benchmark import results as R
-from benchmark.method import METHODS, load_methods
 from benchmark.data.split import ProtocolError
-from benchmark.plan import RunConfig
+from benchmark.method import METHODS, load_methods
 from benchmark.profiles import get_profile
-from benchmark import runner
-from benchmark.runner import LocalExecutor, prepare, run
+from benchmark.results import store as R
+from benchmark.run import runner
+from benchmark.run.config import RunConfig
+from benchmark.run.runner import LocalExecutor, prepare, run
 
 
 def _config(twin, cache, out, **kw) -> RunConfig:
@@ -161,7 +161,7 @@ def test_how_many_workers(tiny_twin, tiny_cache, tmp_path, monkeypatch):
     assert auto.plan_workers(paper, "cpu", units) == 2  # 8 cores a unit
     monkeypatch.setattr(psutil, "virtual_memory", lambda: type("Memory", (), {"available": 7 * 2**30}))
     assert auto.plan_workers(quick, "cpu", units * 10) == 2  # one per 3 GiB free
-    from benchmark.dryrun import dry_run
+    from benchmark.run.dryrun import dry_run
 
     config = _config(tiny_twin, tiny_cache, tmp_path / "out", methods=("concat_ae_av", "recipe_manifest"))
     assert "2 worker processes side by side" in dry_run(config, workers=2).render()

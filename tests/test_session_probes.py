@@ -197,9 +197,9 @@ def test_frame_stats_extractor_sees_the_arc_light_up(tmp_path):
 # ---------------------------------------------------------------------------- end to end
 @pytest.mark.slow
 def test_probes_run_through_the_runner_on_the_tiny_twin(tiny_twin, tiny_cache, tmp_path):
-    from benchmark import results as R
-    from benchmark.plan import RunConfig
-    from benchmark.runner import run
+    from benchmark.results import store as R
+    from benchmark.run.config import RunConfig
+    from benchmark.run.runner import run
 
     run_dir = run(RunConfig(methods=tuple(PROBES), seeds=(0,), root=tiny_twin, out=tmp_path, cache=tiny_cache))
     units = {u.method: u for u in R.load_run(run_dir)}

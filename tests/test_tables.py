@@ -2,7 +2,7 @@
 say the profile, terminal/Markdown output, and pdflatex compilation of every .tex file.
 
 FIXTURE: the run built by `make_fixture_run` holds FABRICATED numbers, written with
-`benchmark.results.write_unit` into a temporary folder. They exist only to test table formatting
+`benchmark.results.store.write_unit` into a temporary folder. They exist only to test table formatting
 and are not results of any method.
 """
 from __future__ import annotations
@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from benchmark import results as R
 from benchmark.metrics import Undefined
-from benchmark.tables import build_tables, print_main_table, tex_escape, to_text, write_tables
-from benchmark.tables.build import RunData, main_table, per_config_table
+from benchmark.results import store as R
+from benchmark.results.tables import build_tables, print_main_table, tex_escape, to_text, write_tables
+from benchmark.results.tables.build import RunData, main_table, per_config_table
 
 CATS = ("Excessive_Penetration", "Porosity", "Undercut")
 NO_MAPS = "method gives no anomaly maps"
@@ -155,7 +155,7 @@ def test_best_bold_second_underlined(run_dir):
     assert ranks["causal_film"] == 1 and ranks["late_fusion"] == 2
     assert sum(v == 1 for v in ranks.values()) == 1 and sum(v == 2 for v in ranks.values()) == 1
     tex = (run_dir.parent / "x.tex")
-    tex.write_text(__import__("benchmark.tables", fromlist=["to_latex"]).to_latex(t))
+    tex.write_text(__import__("benchmark.results.tables", fromlist=["to_latex"]).to_latex(t))
     text = tex.read_text()
     assert r"\textbf{94.0{\scriptsize\,$\pm$\,1.4}}" in text
     assert r"\underline{91.0{\scriptsize\,$\pm$\,1.4}}" in text
@@ -184,7 +184,7 @@ def test_undefined_gets_dash_and_footnote(run_dir, written):
     assert partial.defined and partial.n == 1 and "defined in 1 of 2 seeds" in partial.reason
     # per-category: undefined category of sensor_knn
     det = RunData.load(run_dir)
-    from benchmark.tables.build import per_category_table
+    from benchmark.results.tables.build import per_category_table
 
     pc = per_category_table(det, "I-AUROC", maps_only=False)
     c = _row(pc, "sensor_knn").cells["Undercut"]
@@ -296,7 +296,7 @@ def _compile(exe: str, path: Path, out: Path) -> str:
 def test_fragments_compile_in_a_two_column_paper(written, tmp_path):
     """A paper \\inputs every fragment (nothing else, the packages of docs/results.md) and
     compiles; no table is wider than its column (table) or page (table*)."""
-    from benchmark.tables import PACKAGES
+    from benchmark.results.tables import PACKAGES
 
     exe = _pdflatex()
     fragments = [p for p in written if p.suffix == ".tex"]
@@ -313,7 +313,7 @@ def test_fragments_compile_in_a_two_column_paper(written, tmp_path):
 
 
 def test_fragments_state_their_needs(written):
-    from benchmark.tables import PACKAGES
+    from benchmark.results.tables import PACKAGES
 
     labels = []
     for path in written:
@@ -360,7 +360,7 @@ def test_bench_table_writes_into_the_run_by_default(run_dir, tmp_path, monkeypat
 
 
 def test_captions_are_short(run_dir):
-    from benchmark.compare import significance_table
+    from benchmark.results.compare import significance_table
 
     data, tables = build_tables(run_dir)
     for table in [*tables, significance_table(data, n_boot=50)]:
@@ -391,7 +391,7 @@ def test_plots_and_cli_parsers(run_dir, tmp_path):
     import argparse
 
     from benchmark.cli import golden, plot
-    from benchmark.plots import write_plots
+    from benchmark.results.plots import write_plots
 
     paths = write_plots(run_dir, tmp_path / "plots", seed=1)
     names = {p.name for p in paths}
@@ -418,8 +418,8 @@ def test_plot_legends_name_rows_as_the_tables_do(tmp_path, monkeypatch):
     have their own figure."""
     import matplotlib.figure
 
-    from benchmark import plots
-    from benchmark.plots import write_plots
+    from benchmark.results import plots
+    from benchmark.results.plots import write_plots
 
     monkeypatch.setattr(plots, "FORMATS", ("pdf",))  # one format is enough to read the legends
     figures = {}

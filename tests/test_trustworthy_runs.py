@@ -23,16 +23,17 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from benchmark import fingerprint as F
-from benchmark import results as R
 from benchmark.cli import main as bench
 from benchmark.data.loader import load_dataset
 from benchmark.features.cache import FeatureStore
 from benchmark.profiles import get_profile
-from benchmark.run_lock import LOCK_NAME, RunLock, RunLockedError
-from benchmark.plan import RunConfig, plan_run, results_folder
-from benchmark.runner import run
-from benchmark.tables import build_tables
+from benchmark.results import store as R
+from benchmark.results.tables import build_tables
+from benchmark.run import fingerprint as F
+from benchmark.run.config import RunConfig
+from benchmark.run.lock import LOCK_NAME, RunLock, RunLockedError
+from benchmark.run.plan import plan_run, results_folder
+from benchmark.run.runner import run
 
 FLOORS = ("recipe_manifest", "session_manifest")
 
@@ -221,10 +222,11 @@ def test_the_check_and_the_run_flag_the_same_short_recordings(damaged_twin):
 # ---------------------------------------------------------------------------- fingerprints
 def test_the_fingerprint_covers_the_code_that_shapes_scores_and_no_reader():
     files = set(F.code_digests(F.SHARED_ROOTS))
-    assert {"benchmark/runner.py", "benchmark/metrics/image.py", "benchmark/features/extractors.py",
+    assert {"benchmark/run/runner.py", "benchmark/metrics/image.py", "benchmark/features/extractors.py",
             "benchmark/data/decode.py", "benchmark/method.py"} <= files
-    readers = ("benchmark/tables/", "benchmark/cli/", "benchmark/plots.py", "benchmark/compare.py",
-               "benchmark/report.py", "benchmark/leaderboard.py", "benchmark/dryrun.py", "tests/")
+    readers = ("benchmark/results/tables/", "benchmark/cli/", "benchmark/results/plots.py",
+               "benchmark/results/compare.py", "benchmark/results/report.py",
+               "benchmark/results/leaderboard.py", "benchmark/run/dryrun.py", "tests/")
     assert not [f for f in files if f.startswith(readers)]
 
 
@@ -234,7 +236,7 @@ def test_a_comment_in_a_reader_keeps_the_run_valid_an_edit_to_a_metric_marks_it_
         shutil.copytree(F.SUITE / package, suite / package,
                         ignore=shutil.ignore_patterns("__pycache__"))
     before = F.code_digests(F.SHARED_ROOTS, suite)
-    with open(suite / "benchmark/tables/render.py", "a") as f:
+    with open(suite / "benchmark/results/tables/render.py", "a") as f:
         f.write("# a comment\n")
     assert F.code_digests(F.SHARED_ROOTS, suite) == before
     with open(suite / "benchmark/metrics/image.py", "a") as f:

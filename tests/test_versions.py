@@ -5,7 +5,7 @@ import types
 
 import torch
 
-from benchmark import results as R
+from benchmark.results import store as R
 
 
 def test_versions_name_every_package_that_shapes_a_number():

@@ -1,6 +1,6 @@
 """The `bench` command: one module per subcommand, each with `add_parser(sub)` and its command
-function; heavy imports stay inside the commands so that `bench --help` is fast. No library
-module imports this package."""
+function; heavy imports stay inside the commands so that `bench --help` is fast. It may import
+every stage; no library module imports this package."""
 from __future__ import annotations
 
 import argparse
@@ -10,13 +10,14 @@ import sys
 
 from benchmark.cli import (audit, compare, data, golden, known, listing, models, plot, report, run,
                            runs, show, table)
+from benchmark.cli._options import PROG
 
 SUBCOMMANDS = (run, listing, data, models, runs, show, table, compare, plot, report, golden, audit,
                known)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="bench", description="Weld-4M multimodal anomaly detection benchmark")
+    p = argparse.ArgumentParser(prog=PROG, description="Weld-4M multimodal anomaly detection benchmark")
     p.add_argument("-v", "--verbose", action="store_true", help="log debug messages too")
     sub = p.add_subparsers(dest="command", required=True)
     for module in SUBCOMMANDS:
@@ -48,9 +49,9 @@ def _call(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[
     from benchmark.data.sample import DataError
     from benchmark.data.split import ProtocolError
     from benchmark.method import ShadowedPackageError
-    from benchmark.preflight import RunOptionError
     from benchmark.registry import UnknownNameError
-    from benchmark.results import ResultsError
+    from benchmark.results.store import ResultsError
+    from benchmark.run.preflight import RunOptionError
 
     try:
         if hasattr(args, "config"):  # a subcommand that takes --config

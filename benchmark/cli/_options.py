@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+PROG = "bench"  # the command's name, first word of every parser's usage line
+
 
 class DefaultsFormatter(argparse.HelpFormatter):
     """`--help` with each option's default once, as it would be typed: a list as 'a,b', no
@@ -26,7 +28,7 @@ def csv_list(text: str) -> tuple[str, ...]:
 
 def seeds(text: str) -> tuple[int, ...]:
     """'0, 1,2' -> (0, 1, 2); their range is checked with the other run options
-    (`benchmark.preflight`)."""
+    (`benchmark.run.preflight`)."""
     try:
         return tuple(int(t) for t in csv_list(text))
     except ValueError:
@@ -105,7 +107,7 @@ def find_run(run: Path | str | None, results: Path = RESULTS) -> Path:
     under `results` (the path wins where both exist: it was always read so); None: the latest
     run under `results`. An unknown run raises FileNotFoundError naming where it was looked for."""
     if run is None:
-        from benchmark.tables import latest_run
+        from benchmark.results.tables import latest_run
 
         return latest_run(results)
     path = Path(run)
@@ -124,6 +126,6 @@ def find_run(run: Path | str | None, results: Path = RESULTS) -> Path:
 def check_output_folder(option: str, folder: Path) -> None:
     """Fail before any work when `folder` cannot be made or written to (a parent that is a
     file, no permission), with one line naming the option and the place."""
-    from benchmark.preflight import check_writable  # the check `bench run --out` makes
+    from benchmark.run.preflight import check_writable  # the check `bench run --out` makes
 
     check_writable(option, Path(folder))

@@ -7,7 +7,7 @@ from benchmark.cli import _options as O
 
 
 def add_parser(sub) -> None:
-    from benchmark.audit import DEFAULT_METHODS
+    from benchmark.results.audit import DEFAULT_METHODS
 
     a = sub.add_parser("audit", help="label-guard leakage audit: result-only methods, guard off vs on",
                        formatter_class=O.DefaultsFormatter)
@@ -31,7 +31,7 @@ def add_parser(sub) -> None:
 
 
 def command(args) -> int:
-    from benchmark.audit import DEFAULT_METHODS, AuditConfig, audit, render_markdown
+    from benchmark.results.audit import DEFAULT_METHODS, AuditConfig, audit, render_markdown
 
     methods = tuple(m for group in (args.method or [DEFAULT_METHODS]) for m in group)
     config = AuditConfig(methods=methods, seeds=args.seeds, root=args.root, out=args.out,

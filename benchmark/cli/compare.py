@@ -8,8 +8,8 @@ from benchmark.cli import _options as O
 
 
 def add_parser(sub) -> None:
-    from benchmark.compare import ALPHA, N_BOOT
-    from benchmark.tables.build import SUBSET_TEXT
+    from benchmark.results.compare import ALPHA, N_BOOT
+    from benchmark.results.tables.build import SUBSET_TEXT
 
     c = sub.add_parser("compare", help="is A better than B? paired DeLong test and bootstrap interval")
     c.add_argument("run_dir", type=Path, metavar="RUN", help=O.RUN_HELP)
@@ -29,8 +29,8 @@ def command(args) -> int:
     import json
     import sys
 
-    from benchmark.compare import compare
-    from benchmark.tables import RunData
+    from benchmark.results.compare import compare
+    from benchmark.results.tables import RunData
 
     try:
         result = compare(RunData.load(O.find_run(args.run_dir)), args.a, args.b, alpha=args.alpha,

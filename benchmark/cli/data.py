@@ -137,7 +137,7 @@ def masks_export(args) -> int:
 
 
 def confounds(args) -> int:
-    from benchmark.confound_report import confound_report, render, write_matched
+    from benchmark.data.confound_report import confound_report, render, write_matched
     from benchmark.data.sample import DataError
 
     try:

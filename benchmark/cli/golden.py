@@ -8,7 +8,7 @@ from benchmark.cli import _options as O
 
 
 def add_parser(sub) -> None:
-    from benchmark.golden import GOLDEN_PATH, SEED
+    from benchmark.results.golden import GOLDEN_PATH, SEED
 
     g = sub.add_parser("golden", help="metric-regression goldens of the quick profile")
     gsub = g.add_subparsers(dest="golden_command", required=True)
@@ -24,9 +24,9 @@ def add_parser(sub) -> None:
 
 
 def _fresh_quick_run(tmp: Path) -> Path:
-    from benchmark.golden import PROFILE, SEED
-    from benchmark.plan import RunConfig
-    from benchmark.runner import run
+    from benchmark.results.golden import PROFILE, SEED
+    from benchmark.run.config import RunConfig
+    from benchmark.run.runner import run
 
     print(f"running the quick profile (all methods, seed {SEED}) into {tmp} ...")
     return run(RunConfig(methods=("all",), seeds=(SEED,), profile=PROFILE, out=tmp))
@@ -38,7 +38,7 @@ def _run_or_fresh(run: Path | None, tmp: Path) -> Path:
 
 
 def update(args) -> int:
-    from benchmark import golden
+    from benchmark.results import golden
 
     with tempfile.TemporaryDirectory(prefix="bench-golden-") as tmp:
         changes = golden.update(_run_or_fresh(args.run_dir, Path(tmp)), args.golden)
@@ -48,7 +48,7 @@ def update(args) -> int:
 
 
 def check(args) -> int:
-    from benchmark import golden
+    from benchmark.results import golden
 
     with tempfile.TemporaryDirectory(prefix="bench-golden-") as tmp:
         diffs = golden.compare(_run_or_fresh(args.run_dir, Path(tmp)), args.golden)

@@ -1,5 +1,5 @@
 """`bench known-answers RUN`: does each method of a run on the confound-free twin detect the
-categories its media show and sit at chance on the others (`benchmark.known_answers`)."""
+categories its media show and sit at chance on the others (`benchmark.results.known_answers`)."""
 from __future__ import annotations
 
 import json
@@ -24,7 +24,7 @@ def add_parser(sub) -> None:
 
 
 def command(args) -> int:
-    from benchmark.known_answers import check_run, render, to_json, twin_confounds
+    from benchmark.results.known_answers import check_run, render, to_json, twin_confounds
 
     run_dir = O.find_run(args.run_dir)
     confounds = twin_confounds(run_dir)

@@ -12,7 +12,7 @@ def command(args) -> int:
     from tabulate import tabulate
 
     from benchmark.method import load_methods
-    from benchmark.tables.build import MODALITY_LETTERS as letters
+    from benchmark.results.tables.build import MODALITY_LETTERS as letters
 
     def package(spec) -> str:
         top = spec.cls.__module__.split(".")[0]

@@ -20,8 +20,8 @@ def add_parser(sub) -> None:
 
 
 def command(args) -> int:
-    from benchmark.plots import write_plots
-    from benchmark.tables import default_out
+    from benchmark.results.plots import write_plots
+    from benchmark.results.tables import default_out
 
     if args.out is not None:
         O.check_output_folder("--out", args.out)

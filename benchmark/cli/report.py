@@ -7,7 +7,7 @@ from benchmark.cli import _options as O
 
 
 def add_parser(sub) -> None:
-    from benchmark.tables.build import SUBSET_TEXT
+    from benchmark.results.tables.build import SUBSET_TEXT
 
     r = sub.add_parser("report", help="a run as one static HTML page (tables, heatmap, curves, maps, "
                                       "provenance)")
@@ -23,7 +23,7 @@ def add_parser(sub) -> None:
 
 
 def command(args) -> int:
-    from benchmark.report import write_report
+    from benchmark.results.report import write_report
 
     O.check_output_folder("--html", args.html)
     page = write_report(O.find_run(args.run_dir), args.html, seed=args.seed, subset=args.subset)

@@ -17,8 +17,8 @@ CONFIG_FILE = "run.toml"  # the resolved configuration, saved in the run folder
 
 
 def add_parser(sub) -> None:
-    from benchmark.executors import EXECUTORS
     from benchmark.profiles import SELECTION_POLICIES
+    from benchmark.run.executors import EXECUTORS
 
     r = sub.add_parser("run", help="fit on TRAIN, score TEST once (label-free selection unless "
                                    "--selection val); write or add to results/<run>/",
@@ -78,9 +78,9 @@ def add_parser(sub) -> None:
 
 
 def command(args) -> int:
-    from benchmark.executors import EXECUTORS
-    from benchmark.plan import RunConfig
-    from benchmark.runner import run
+    from benchmark.run.config import RunConfig
+    from benchmark.run.executors import EXECUTORS
+    from benchmark.run.runner import run
 
     from benchmark.profiles import get_profile
 
@@ -98,7 +98,7 @@ def command(args) -> int:
         selection=args.selection, selection_budget=args.selection_budget, rerun=args.rerun,
         save_maps=args.save_maps)
     if args.dry_run:
-        from benchmark.dryrun import dry_run
+        from benchmark.run.dryrun import dry_run
 
         print(dry_run(config, args.executor, args.address, args.workers).render())
         return 0
@@ -108,14 +108,14 @@ def command(args) -> int:
         saved_config(args, plan.config)))
     run_dir = run(config, executor, on_prepared=save)
     print(f"results: {run_dir}")
-    from benchmark import stages as S
-    from benchmark.leaderboard import write_leaderboard
+    from benchmark.results.leaderboard import write_leaderboard
+    from benchmark.run import stages as S
 
     t0 = time.perf_counter()
     for path in write_leaderboard(run_dir):
         print(f"wrote {path}")
     if not args.no_table:
-        from benchmark.tables import print_main_table
+        from benchmark.results.tables import print_main_table
 
         print_main_table(run_dir)
     stages = S.load(run_dir) + [S.Stage("tables", time.perf_counter() - t0,
@@ -131,7 +131,12 @@ def saved_config(args: argparse.Namespace, config) -> str:
     results/<run>/run.toml` is the whole folder again."""
     if (tuple(config.methods), tuple(config.seeds)) == (tuple(args.method), tuple(args.seeds)):
         return args.config_text
-    from benchmark.cli import build_parser
-
     joined = argparse.Namespace(**{**vars(args), "method": config.methods, "seeds": config.seeds})
-    return C.dumps(joined, build_parser().subcommands["run"])
+    return C.dumps(joined, _run_parser())
+
+
+def _run_parser() -> argparse.ArgumentParser:
+    """`bench run`'s parser, built alone (`benchmark.cli.build_parser` imports this module)."""
+    sub = argparse.ArgumentParser(prog=O.PROG).add_subparsers()
+    add_parser(sub)
+    return sub.choices["run"]

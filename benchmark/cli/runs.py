@@ -17,7 +17,7 @@ def add_parser(sub) -> None:
 def command(args) -> int:
     from tabulate import tabulate
 
-    from benchmark.leaderboard import list_runs
+    from benchmark.results.leaderboard import list_runs
 
     runs = list_runs(args.out)
     if not runs:

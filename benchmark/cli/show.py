@@ -18,14 +18,14 @@ def add_parser(sub) -> None:
 def command(args) -> int:
     import sys
 
-    from benchmark.tables import build_tables, to_text
+    from benchmark.results.tables import build_tables, to_text
 
     run_dir = O.find_run(args.run_dir)
     data, tables = build_tables(run_dir)
     if not args.all:
         tables = tables[:1]
     if args.ci:
-        from benchmark.compare import significance_table
+        from benchmark.results.compare import significance_table
 
         tables = [significance_table(data), *tables[1:]]
     style = "markdown" if args.markdown else ("ansi" if sys.stdout.isatty() else "plain")

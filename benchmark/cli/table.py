@@ -44,7 +44,7 @@ def main_table_file(out: str) -> Path:
 def command(args) -> int:
     import sys
 
-    from benchmark.tables import write_tables
+    from benchmark.results.tables import write_tables
 
     out = None
     if args.out is not None:

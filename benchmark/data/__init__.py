@@ -1,4 +1,6 @@
-"""Weld-4M data layer: Sample contract, loader, decoders, split, recipes, data check, twin.
+"""Weld-4M data layer: Sample contract, loader, decoders, split, recipes, confounds (and their
+report), data check, twin. Imports nothing of the suite but `benchmark.metrics` (the confounds
+report scores its floors with it).
 
 Names are loaded on first use, so that importing one module of the layer (the Sample contract,
 the twin's recipe modes for `bench --help`) does not import pandas and the decoders.

@@ -7,23 +7,21 @@ modalities by default: every Weld-4M sample ships them, and `bench run --method 
 them), zero images, unreadable or truncated media (FLAC decoded fully; AVI demuxed fully,
 first and last frame decoded; JPEGs decoded at reduced scale), sensor CSVs without the named
 channels or with NaNs, audio vs sensor durations that disagree, and recordings far shorter than
-the dataset's median (`length_problems`). With `label_guard` the
+the dataset's median (`benchmark.data.screen.length_problems`). With `label_guard` the
 label guard also runs over every view: a view it is unsure of, or finds no label in, is a
 problem (every real photo shows one), and a contact sheet shows those views.
 
 The terminal gets every problem as `file: kind: detail` (the first `SHOWN`, then how many
 more), the JSON report all of them.
 
-`bench run` applies the length checks too (`screen_samples`, through the loader), from what each
-file declares (audio and video headers, the sensor log's rows), which costs seconds for the
-4,040 welds where decoding every file costs many minutes: a sample cut short is excluded for
-every method instead of going into the features resampled.
+`bench run` applies the length checks too (`benchmark.data.screen.screen_samples`, through the
+loader), from what each file declares (audio and video headers, the sensor log's rows), which
+costs seconds for the 4,040 welds where decoding every file costs many minutes: a sample cut short
+is excluded for every method instead of going into the features resampled.
 """
 from __future__ import annotations
 
 import json
-import math
-import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,12 +37,11 @@ from .loader import (BAD_MANIFEST_ROW, CODE_MISMATCH, DUPLICATE_ID, MISSING_FILE
                      category_code, find_manifest, find_run_files, manifest_issues, read_manifest,
                      run_id_of, sample_ids, scan_runs)
 from .sample import MODALITIES, DataError
+# The kinds of unreadable recordings and of lengths are the screen's (`bench run` excludes
+# samples with them); re-exported for callers.
+from .screen import (BAD_AUDIO, BAD_SENSOR, BAD_VIDEO, DURATION_MISMATCH, SHORT_RECORDING,
+                     length_problems, sensor_lengths)
 
-# Audio (~38 s) and the sensor log (~37 s) are cut by different devices; a few seconds of slack.
-DURATION_TOLERANCE_S = 5.0
-# A recording under this fraction of the dataset's median length (seconds, sensor rows) was cut
-# short: Weld-4M's welds of one plate differ by a few seconds, not by a factor of two.
-SHORT_FRACTION = 0.5
 _CHECK_IMAGE_SIZE = (96, 128)  # decode JPEGs at 1/8 scale: truncation still raises
 SHOWN = 50  # problems printed on the terminal; the JSON report has them all
 SHEET_VIEWS = 60  # views drawn on the label guard's contact sheet; the JSON lists them all
@@ -54,18 +51,14 @@ __all__ = [
     "CODE_MISMATCH", "DUPLICATE_ID", "MISSING_FILE", "MISSING_FOLDER", "MISSING_MASK", "NO_IMAGES",
     "NO_MANIFEST_ROW", "UNKNOWN_CODE", "NO_MANIFEST", "BAD_MANIFEST", "BAD_AUDIO", "BAD_VIDEO",
     "BAD_IMAGE", "BAD_SENSOR", "DURATION_MISMATCH", "LABEL_UNSURE", "LABEL_NOT_FOUND",
-    "SHORT_RECORDING", "length_problems", "screen_samples",
+    "SHORT_RECORDING",
 ]
 
-# Problem kinds found by decoding media (the structural kinds above come from the loader).
+# Problem kinds found by decoding media (the structural and length kinds above come from the
+# loader and the screen).
 NO_MANIFEST = "no manifest"
 BAD_MANIFEST = "bad manifest"
-BAD_AUDIO = "unreadable audio"
-BAD_VIDEO = "unreadable video"
 BAD_IMAGE = "unreadable image"
-BAD_SENSOR = "bad sensor CSV"
-DURATION_MISMATCH = "duration mismatch"
-SHORT_RECORDING = "short recording"
 LABEL_UNSURE = "label guard unsure"
 LABEL_NOT_FOUND = "label not found"
 
@@ -225,77 +218,6 @@ def check_dataset(root: Path | str, manifest: Path | str | None = None, *,
     return report
 
 
-def length_problems(lengths: dict[str, dict[str, tuple[Path, float]]]) -> list[tuple[str, Path, str, str]]:
-    """(sample id, file, kind, detail) for every sample whose recording is under `SHORT_FRACTION`
-    of the dataset's median length, or whose audio and sensor log disagree. `lengths`: sample id
-    -> {"audio" | "video" | "sensor" (seconds) | "sensor rows": (file, length)}."""
-    out = []
-    keys = {k for own in lengths.values() for k in own}
-    for key in sorted(keys):
-        values = [own[key][1] for own in lengths.values() if key in own and math.isfinite(own[key][1])]
-        if not values:
-            continue
-        median = statistics.median(values)
-        unit = "rows" if key.endswith("rows") else "s"
-        for sample_id, own in lengths.items():
-            if key in own and own[key][1] < SHORT_FRACTION * median:
-                out.append((sample_id, own[key][0], SHORT_RECORDING,
-                            f"{key} {own[key][1]:.4g} {unit}, under {SHORT_FRACTION:g} of the "
-                            f"dataset's median {median:.4g} {unit}"))
-    for sample_id, own in lengths.items():
-        if "audio" in own and "sensor" in own \
-                and abs(own["audio"][1] - own["sensor"][1]) > DURATION_TOLERANCE_S:
-            out.append((sample_id, own["sensor"][0], DURATION_MISMATCH,
-                        f"audio lasts {own['audio'][1]:.1f} s but the sensor log spans "
-                        f"{own['sensor'][1]:.1f} s (tolerance {DURATION_TOLERANCE_S:g} s)"))
-    return out
-
-
-def screen_samples(samples, require: tuple[str, ...]) -> dict[str, tuple[Path, str]]:
-    """Sample id -> (file, "kind: detail") of the first problem of every sample that `bench run`
-    must not use: an unreadable header or sensor log, NaNs, lengths that disagree or are cut
-    short. Only the `require`d modalities are read, from what they declare (no decoding)."""
-    bad: dict[str, tuple[Path, str]] = {}
-    lengths: dict[str, dict[str, tuple[Path, float]]] = {}
-    readers = {"audio": lambda p: {"audio": decode.audio_duration(p)},
-               "video": lambda p: {"video": _video_header_seconds(p)},
-               "sensor": _sensor_lengths}
-    kinds = {"audio": BAD_AUDIO, "video": BAD_VIDEO, "sensor": BAD_SENSOR}
-    for sample in tqdm(samples, desc="input check", unit="sample", leave=False):
-        own = lengths.setdefault(sample.id, {})
-        for modality in (m for m in ("audio", "video", "sensor") if m in require):
-            path = getattr(sample, modality)
-            try:
-                own.update({k: (path, v) for k, v in readers[modality](path).items()})
-            except DataError as exc:
-                bad.setdefault(sample.id, (exc.path, f"{kinds[modality]}: {exc.problem}"))
-    for sample_id, path, kind, detail in length_problems(lengths):
-        bad.setdefault(sample_id, (path, f"{kind}: {detail}"))
-    return bad
-
-
-def _video_header_seconds(path: Path) -> float:
-    """The video's duration as its header declares it (frames / rate, else the container's)."""
-    import av
-
-    try:
-        with av.open(str(path)) as container:
-            stream = container.streams.video[0]
-            fps = float(stream.average_rate or stream.guessed_rate or 0)
-            if stream.frames and fps:
-                return stream.frames / fps
-            if container.duration:
-                return container.duration / av.time_base
-    except (av.error.FFmpegError, OSError, IndexError) as exc:
-        raise DataError(path, f"unreadable video: {exc}") from exc
-    raise DataError(path, "video declares no length")
-
-
-def _sensor_lengths(path: Path) -> dict[str, float]:
-    table = decode.read_sensor_table(path)  # named channels, NaNs, time stamps
-    return {"sensor": float(table["t"].iloc[-1]), "sensor rows": float(len(table))}
-
-
 def _manifest_or_none(root: Path, manifest: Path | str | None,
                       report: CheckReport) -> pd.DataFrame | None:
     try:
@@ -338,7 +260,7 @@ def _check_run(sample_id: str, folder: Path, run_id: str, require: tuple[str, ..
     if not decode_media:
         return files
     audio_s = _checked(report, sample_id, files.audio, BAD_AUDIO, _audio_seconds)
-    sensor = _checked(report, sample_id, files.sensor, BAD_SENSOR, _sensor_lengths)
+    sensor = _checked(report, sample_id, files.sensor, BAD_SENSOR, sensor_lengths)
     video = _checked(report, sample_id, files.video, BAD_VIDEO, decode.probe_video)
     for image in files.images:
         _checked(report, sample_id, image, BAD_IMAGE,

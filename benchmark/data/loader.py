@@ -24,6 +24,7 @@ import pandas as pd
 
 from .sample import CATEGORIES, CATEGORY_CODES, MANIFEST_COLUMNS, MODALITIES, SPLITS, DataError, \
     Sample, WeldConfig
+from .screen import screen_samples
 from .split import ProtocolError, assert_train_normal, derive_split
 
 MANIFEST_NAME = "manifest.csv"
@@ -314,7 +315,7 @@ def load_dataset(root: Path | str, manifest: Path | str | None = None, *, seed: 
     `allow_missing=True` exclude the sample and list it in `Dataset.excluded`. Inconsistencies
     (category code vs manifest, unknown codes, duplicate rows) always raise. `screen`: also
     exclude (or raise for) samples whose required recordings are unreadable, hold NaNs, or are
-    cut short (`benchmark.data.check.screen_samples`, the checks of `bench data check` that
+    cut short (`benchmark.data.screen.screen_samples`, the checks of `bench data check` that
     need no decoding). `masks`: look for each weld's pixel masks (False: leave them unread, and
     a weld with an empty or partial `masks/` folder in; the mask tools read them themselves).
     """
@@ -349,8 +350,6 @@ def load_dataset(root: Path | str, manifest: Path | str | None = None, *, seed: 
         excluded.append(_exclude_or_raise(Exclusion(ids[subdir], runs[subdir], reason),
                                           allow_missing))
     if screen:
-        from .check import screen_samples  # NOTE: check builds on the loader, hence imported here
-
         bad = screen_samples(samples, require)
         excluded += [_exclude_or_raise(Exclusion(s.id, *bad[s.id]), allow_missing)
                      for s in samples if s.id in bad]

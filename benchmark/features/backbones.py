@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from benchmark.profiles import FeatureOptions, Profile
 from benchmark.registry import Registry
 
 TINY_SEED = 0
@@ -159,7 +158,8 @@ for _spec in (
 
 @dataclass(frozen=True)
 class BackboneConfig:
-    """Everything that determines a backbone's weights (part of every feature-cache key)."""
+    """Everything that determines a backbone's weights (part of every feature-cache key); a run's
+    comes from `checkpoints.backbone_config`."""
 
     name: str  # a BACKBONES name
     preset: str  # tiny or pretrained
@@ -168,19 +168,6 @@ class BackboneConfig:
     hub_id: str | None = None  # pretrained: the hub repository, when known
     revision: str | None = None  # pretrained: the resolved commit, when known
     weights: str | None = None  # pretrained: sha256 digest of the weights files
-
-    @classmethod
-    def of(cls, name: str, profile: Profile, options: FeatureOptions) -> "BackboneConfig":
-        """The run's config of backbone `name`: the profile's preset; for `pretrained`, the
-        checkpoint the run's options resolve to (folder, id, revision, weights digest)."""
-        spec = BACKBONES.get(name)
-        if profile.preset != "pretrained":
-            return cls(spec.name, profile.preset)
-        from benchmark.features.checkpoints import resolve
-
-        ck = resolve(spec.name, options)
-        return cls(spec.name, "pretrained", ck.folder, hub_id=ck.id, revision=ck.revision,
-                   weights=ck.weights)
 
     @property
     def spec(self) -> BackboneSpec:

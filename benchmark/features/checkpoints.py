@@ -29,8 +29,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmark.features.backbones import BACKBONES, BackboneSpec
-from benchmark.profiles import FeatureOptions
+from benchmark.features.backbones import BACKBONES, BackboneConfig, BackboneSpec
+from benchmark.profiles import FeatureOptions, Profile
 
 LOCK_NAME = "models.lock.json"
 LOCK_FORMAT = 1
@@ -123,6 +123,17 @@ def resolve(name: str, options: FeatureOptions) -> Checkpoint:
                                   f"{spec.name}`) or pass --backbone {spec.name}=FOLDER")
         return lock[spec.name]
     return _from_hub(spec, spec.hub_id, spec.revision)
+
+
+def backbone_config(name: str, profile: Profile, options: FeatureOptions) -> BackboneConfig:
+    """The run's config of backbone `name`: the profile's preset; for `pretrained`, the checkpoint
+    the run's options resolve to (folder, id, revision, weights digest)."""
+    spec = BACKBONES.get(name)
+    if profile.preset != "pretrained":
+        return BackboneConfig(spec.name, profile.preset)
+    ck = resolve(spec.name, options)
+    return BackboneConfig(spec.name, "pretrained", ck.folder, hub_id=ck.id, revision=ck.revision,
+                          weights=ck.weights)
 
 
 def _provenance(folder: Path) -> dict:

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from benchmark.data.sample import Sample
+from benchmark.features import checkpoints
 from benchmark.features.backbones import BackboneConfig, build_backbone, load_processor
 from benchmark.profiles import FeatureOptions, Profile
 from benchmark.registry import Registry
@@ -68,7 +69,7 @@ class Extractor(ABC):
     def backbone_config(self) -> BackboneConfig | None:
         if self.backbone is None:
             return None
-        return BackboneConfig.of(self.backbone, self.profile, self.options)
+        return checkpoints.backbone_config(self.backbone, self.profile, self.options)
 
     def settings(self) -> dict:
         """What determines the output (cache key): backbone config and preprocessing."""

@@ -38,7 +38,7 @@ Modules: ``_base`` (:class:`Undefined`, metric directions, label/score checks), 
 ``pixel`` (P-AUROC, PRO curve, AU-PRO), ``statistics`` (bootstrap intervals, DeLong test),
 ``evaluation`` (:func:`evaluate`, :func:`aggregate_seeds`). Import from ``benchmark.metrics``
 itself: the split into modules is not part of the API. Results to and from JSON:
-``benchmark.results.to_jsonable`` / ``from_jsonable``.
+``benchmark.results.store.to_jsonable`` / ``from_jsonable``.
 """
 from __future__ import annotations
 

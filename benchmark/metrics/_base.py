@@ -16,7 +16,7 @@ class Undefined:
     """A metric value that cannot be computed, with the reason why.
 
     It is falsy, so ``value or default`` style code never mistakes it for a number, and it
-    serialises (via ``benchmark.results.to_jsonable``) as ``{"value": None, "reason": reason}``.
+    serialises (via ``benchmark.results.store.to_jsonable``) as ``{"value": None, "reason": reason}``.
 
     >>> u = Undefined("only normal samples (n=3)")
     >>> bool(u), str(u)

@@ -9,10 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmark import results as R
-from benchmark.fingerprint import describe_stale, stale_units
-from benchmark.preflight import check_run_config
-from benchmark.plan import RunConfig, plan_run, resolve_methods, results_folder, twin_path, twin_ready
+from benchmark.results import store as R
+from benchmark.run.config import RunConfig
+from benchmark.run.fingerprint import describe_stale, stale_units
+from benchmark.run.plan import plan_run, resolve_methods, results_folder, twin_path, twin_ready
+from benchmark.run.preflight import check_run_config
 
 
 @dataclass
@@ -86,12 +87,12 @@ def dry_run(config: RunConfig, executor: str = "local", address: str | None = No
 
 def _resources(config: RunConfig, executor: str, address: str | None, workers: int | None,
                todo: list[tuple[str, int]]) -> list[str]:
-    from benchmark.executors.ray_executor import unit_resources
     from benchmark.method import load_methods
+    from benchmark.run.executors.ray_executor import unit_resources
 
     profile = config.resolved_profile()
     if executor != "ray":
-        from benchmark.runner import LocalExecutor
+        from benchmark.run.runner import LocalExecutor
 
         n = LocalExecutor(workers).plan_workers(config.resolved_profile(), config.device, todo)
         where = "this process" if n == 1 else f"{n} worker processes side by side"

@@ -8,7 +8,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from benchmark import results as R
+from benchmark.results import store as R
 
 KEY = "stages"  # in run.json
 

@@ -27,9 +27,10 @@ import numpy as np
 
 from benchmark.metrics import (Undefined, bootstrap_auroc_ci, bootstrap_auroc_diff_ci, delong_test,
                                like_with_like)
-from benchmark.tables.build import REFERENCE, SUBSET_TEXT
-from benchmark.tables.build import MODALITY_COLUMN, MethodRuns, RunData, _finish, _grouped, main_rows
-from benchmark.tables.model import Cell, Column, Row, RowGroup, Table
+from benchmark.results.tables.build import (MODALITY_COLUMN, MethodRuns, RunData, _finish, _grouped,
+                                            main_rows)
+from benchmark.results.tables.build import REFERENCE, SUBSET_TEXT
+from benchmark.results.tables.model import Cell, Column, Row, RowGroup, Table
 
 ALPHA = 0.05
 N_BOOT = 2000
@@ -173,7 +174,7 @@ class Comparison:
                          for r in self.rows]}
 
     def render(self, style: str = "plain") -> str:
-        from benchmark.tables.render import to_text
+        from benchmark.results.tables.render import to_text
 
         return to_text(comparison_table(self), style)
 

@@ -123,7 +123,7 @@ def subset(rows: list[dict], category: str) -> tuple[np.ndarray, np.ndarray, np.
 # ---------------------------------------------------------------------------- the audit
 def dataset_label_info(root: Path) -> dict:
     """What the twin's marker says (seed, size, labels drawn); {} for a real dataset."""
-    from benchmark.plan import SYNTHETIC_MARKER
+    from benchmark.run.plan import SYNTHETIC_MARKER
 
     marker = Path(root) / SYNTHETIC_MARKER
     return json.loads(marker.read_text()) if marker.exists() else {}
@@ -133,7 +133,7 @@ def feature_cache_keys(run_config, methods) -> dict[str, str]:
     """Extractor name -> cache folder key (settings digest) used by the methods of a run."""
     from benchmark.features.cache import FeatureStore
     from benchmark.features.extractors import feature_index
-    from benchmark.plan import resolve_methods
+    from benchmark.run.plan import resolve_methods
 
     profile = run_config.resolved_profile()
     store = FeatureStore(run_config.cache or Path(run_config.out) / ".feature_cache", profile,
@@ -148,9 +148,10 @@ def feature_cache_keys(run_config, methods) -> dict[str, str]:
 def audit(config: AuditConfig) -> dict:
     """Run every method with the guard off and on, compare, write <out>/audit.md and .json."""
     from benchmark.data.sample import DataError
-    from benchmark.results import load_run, run_info
-    from benchmark.plan import RunConfig, default_dataset, resolve_methods
-    from benchmark.runner import run as run_bench
+    from benchmark.results.store import load_run, run_info
+    from benchmark.run.config import RunConfig
+    from benchmark.run.plan import default_dataset, resolve_methods
+    from benchmark.run.runner import run as run_bench
 
     t_start = time.perf_counter()
     root = Path(config.root) if config.root else default_dataset(config.synth_seed, config.synth_confounds)
@@ -211,7 +212,7 @@ def audit(config: AuditConfig) -> dict:
         for seed in config.seeds[:1]:
             report["results"][f"{PROBE}/seed{seed}"] = _compare(
                 PROBE, seed, {st: (None, rows) for st, rows in probe_rows.items()}, config.n_boot,
-                source={"detector": "label region only (audit-internal, see benchmark/audit.py)"})
+                source={"detector": "label region only (audit-internal, see benchmark/results/audit.py)"})
     report["seconds"] = time.perf_counter() - t_start
     out.mkdir(parents=True, exist_ok=True)
     (out / "audit.json").write_text(json.dumps(report, indent=2))

@@ -115,7 +115,7 @@ def check_method(units, n_boot: int = N_BOOT) -> MethodAnswer:
 
 def check_run(run_dir: Path, methods=None, n_boot: int = N_BOOT) -> list[MethodAnswer]:
     """Known answers of every (or the named) method of a run on a confound-free twin."""
-    from benchmark import results as R
+    from benchmark.results import store as R
 
     units = R.load_run(run_dir)
     by_method: dict[str, list] = {}
@@ -130,8 +130,8 @@ def check_run(run_dir: Path, methods=None, n_boot: int = N_BOOT) -> list[MethodA
 def twin_confounds(run_dir: Path) -> str:
     """The confounds of the synthetic twin a run was made on ("real", "none"), or what else its
     dataset is."""
-    from benchmark import results as R
-    from benchmark.plan import SYNTHETIC_MARKER
+    from benchmark.results import store as R
+    from benchmark.run.plan import SYNTHETIC_MARKER
 
     root = R.run_info(run_dir).get("dataset", {}).get("root")
     marker = Path(root) / SYNTHETIC_MARKER if root else None

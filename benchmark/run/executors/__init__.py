@@ -1,7 +1,7 @@
 """Executors: how the (method, seed) units of a prepared run are carried out.
 
 An executor takes a prepared `RunPlan` and the units still to do, runs each through
-`benchmark.unit.run_unit` and returns the unit folders. `EXECUTORS` maps a name to a factory
+`benchmark.run.unit.run_unit` and returns the unit folders. `EXECUTORS` maps a name to a factory
 that imports the executor only when it is chosen (`ray` needs `pip install .[ray]`).
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ EXECUTORS: Registry = Registry("executor")
 @EXECUTORS.register("local")
 def _local(address: str | None = None, workers: int | None = None):
     """Units on this machine, in `workers` processes (None: one per core on the CPU)."""
-    from benchmark.runner import LocalExecutor
+    from benchmark.run.runner import LocalExecutor
 
     if address:
         raise ValueError("--address is a Ray cluster address; it needs --executor ray")
@@ -24,7 +24,7 @@ def _local(address: str | None = None, workers: int | None = None):
 @EXECUTORS.register("ray")
 def _ray(address: str | None = None, workers: int | None = None):
     """Each unit one Ray task, on a local cluster or the one at `address`."""
-    from benchmark.executors.ray_executor import RayExecutor
+    from benchmark.run.executors.ray_executor import RayExecutor
 
     if workers is not None:
         raise ValueError("--workers sets the local executor's processes; Ray places units itself")

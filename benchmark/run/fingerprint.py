@@ -20,17 +20,17 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from benchmark import results as R
 from benchmark.method import METHODS, MethodSpec
+from benchmark.results import store as R
 
 if TYPE_CHECKING:
-    from benchmark.plan import RunPlan
+    from benchmark.run.plan import RunPlan
 
-SUITE = Path(__file__).resolve().parents[1]
+SUITE = Path(__file__).resolve().parents[2]
 PACKAGES = ("benchmark", "methods")  # the suite's own top-level packages
 # NOTE: the runner brings in data, results and the rest it calls; the feature and metric packages
 # are named whole because extractors and metrics are also reached by name, not only by import
-SHARED_ROOTS = ("benchmark.runner", "benchmark.features", "benchmark.metrics")
+SHARED_ROOTS = ("benchmark.run.runner", "benchmark.features", "benchmark.metrics")
 # NOTE: the twin's generator makes data, which the dataset fingerprint covers; it never touches
 # a score of the data it is given
 NOT_FOLLOWED = ("benchmark.data.synth",)

@@ -36,11 +36,11 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from benchmark import results as R
 from benchmark.method import MethodSpec, load_methods
 from benchmark.profiles import Profile
-from benchmark.plan import RunPlan
-from benchmark.unit import run_unit
+from benchmark.results import store as R
+from benchmark.run.plan import RunPlan
+from benchmark.run.unit import run_unit
 
 log = logging.getLogger("bench")
 

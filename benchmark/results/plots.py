@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # NOTE: heavy imports stay inside functions so that `bench --help` is fast
     import numpy as np
 
-    from benchmark import results as R
-    from benchmark.tables import RunData
+    from benchmark.results import store as R
+    from benchmark.results.tables import RunData
 
 MAP_SCALE_VALUES = 4096  # values per saved map that set the overlays' colour scale
 FORMATS = ("pdf", "png")  # every figure: vector for a paper, raster for a page
@@ -71,7 +71,7 @@ def write_plots(run_dir: Path | None, out: Path, seed: int | None = 0,
     (scores_<method>) and, when `maps` (None: when the run saved any), map overlays
     (maps_<method>); each as .pdf and .png. `maps=True` on a run without saved maps fails at
     once, before any figure is drawn."""
-    from benchmark.tables import RunData, resolve_run_dir
+    from benchmark.results.tables import RunData, resolve_run_dir
 
     data = RunData.load(resolve_run_dir(run_dir))
     units = _pick_seed(data.all_units(), seed)
@@ -176,7 +176,7 @@ def map_overlays(data: "RunData", unit: "R.UnitResult", stem: Path) -> list[Path
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
 
-    from benchmark import results as R
+    from benchmark.results import store as R
 
     # NOTE: every map contributes, evenly strided, so a paper-size run is never loaded whole
     values = [m.ravel()[:: max(1, m.size // MAP_SCALE_VALUES)].astype(np.float32) for _, m in unit.iter_maps()]

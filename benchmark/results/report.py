@@ -14,7 +14,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmark.tables.build import RunData
+from benchmark.results.tables.build import RunData
 
 TEMPLATE = Path(__file__).parent / "templates" / "report.html.j2"
 FIGURES = "figures"
@@ -99,11 +99,12 @@ def write_report(run_dir: Path | None, out: Path, seed: int | None = 0, subset: 
     import jinja2
     from markupsafe import Markup
 
-    from benchmark import leaderboard as L
-    from benchmark.compare import significance_table
-    from benchmark.plots import write_plots
-    from benchmark.tables import build_tables, resolve_run_dir, to_html
-    from benchmark.tables.build import efficiency_table, main_table, per_category_table, reliance_table
+    from benchmark.results import leaderboard as L
+    from benchmark.results.compare import significance_table
+    from benchmark.results.plots import write_plots
+    from benchmark.results.tables import build_tables, resolve_run_dir, to_html
+    from benchmark.results.tables.build import (efficiency_table, main_table, per_category_table,
+                                                reliance_table)
 
     run_dir = resolve_run_dir(run_dir)
     data, _ = build_tables(run_dir)

@@ -13,7 +13,7 @@ import socket
 import time
 from pathlib import Path
 
-from benchmark.results import ResultsError
+from benchmark.results.store import ResultsError
 
 LOCK_NAME = ".lock"
 

@@ -1,11 +1,11 @@
 """The runner: one protocol for every method.
 
-`prepare`: plan the run (`benchmark.plan`: dataset, split, exclusions, units, features; the units
+`prepare`: plan the run (`benchmark.run.plan`: dataset, split, exclusions, units, features; the units
 its folder already holds join it), refuse to mix in finished units made under other settings (each
 unit stores a fingerprint of what made it), extract every feature the run needs once (cached) and
 write `run.json`, which lists every unit of the folder. `run` then hands the (method, seed) units
-not done yet to an executor, which runs each through `benchmark.unit.run_unit`; finished units are
-skipped, so a killed run resumes. Where the time went is kept in `run.json` (`benchmark.stages`).
+not done yet to an executor, which runs each through `benchmark.run.unit.run_unit`; finished units are
+skipped, so a killed run resumes. Where the time went is kept in `run.json` (`benchmark.run.stages`).
 """
 from __future__ import annotations
 
@@ -24,19 +24,20 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from benchmark import results as R
-from benchmark import stages as S
 from benchmark.data.confounds import SESSION_KEY
 from benchmark.data.recipes import RECIPE_KEY
 from benchmark.data.sample import CATEGORY_CODES, Sample
 from benchmark.features.cache import FeatureStore
-from benchmark.fingerprint import refuse_stale_units, run_fingerprint
 from benchmark.method import METHODS, Selector
-from benchmark.plan import RunConfig, RunPlan, jsonable_config, plan_run, results_folder, twin_ready
 from benchmark.profiles import Profile
-from benchmark.resources import return_freed_memory
-from benchmark.run_lock import RunLock
-from benchmark.unit import run_unit
+from benchmark.results import store as R
+from benchmark.run import stages as S
+from benchmark.run.config import RunConfig
+from benchmark.run.fingerprint import refuse_stale_units, run_fingerprint
+from benchmark.run.lock import RunLock
+from benchmark.run.plan import RunPlan, jsonable_config, plan_run, results_folder, twin_ready
+from benchmark.run.resources import return_freed_memory
+from benchmark.run.unit import run_unit
 
 log = logging.getLogger("bench")
 EXCLUSIONS_SHOWN = 20  # excluded samples named on screen; run.json lists them all
@@ -283,7 +284,7 @@ def run(config: RunConfig, executor=None, on_prepared: Callable[[RunPlan], None]
     """Prepare (the executor may extract the features its own way), then run the units not done
     yet; `on_prepared(plan)` is called in between (the CLI saves its resolved configuration into
     the run folder there). The stages' times go into run.json."""
-    from benchmark.preflight import check_run_config
+    from benchmark.run.preflight import check_run_config
 
     started = time.perf_counter()
     check_run_config(config)  # NOTE: before the lock, which makes the run folder

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import jinja2
 
-from benchmark.tables.model import BEST, SECOND, Cell, Column, Table, format_number
+from benchmark.results.tables.model import BEST, SECOND, Cell, Column, Table, format_number
 
 TEMPLATES = Path(__file__).parent / "templates"
 # what a paper's preamble needs for every fragment (graphicx: a table wider than its column

@@ -24,7 +24,7 @@ import math
 from collections.abc import Iterable
 from pathlib import Path
 
-GOLDEN_PATH = Path(__file__).resolve().parents[1] / "tests" / "golden" / "quick_metrics.json"
+GOLDEN_PATH = Path(__file__).resolve().parents[2] / "tests" / "golden" / "quick_metrics.json"
 TOLERANCE = 0.02
 SEED = 0
 PROFILE = "quick"
@@ -37,9 +37,9 @@ UPDATE_HINT = "run bench golden update"
 
 def snapshot(run_dir: Path, tolerance: float = TOLERANCE) -> dict:
     """The golden record of a run's seed-0 units (plain JSON data)."""
-    from benchmark import results as R
     from benchmark.metrics import Undefined
-    from benchmark.results import to_jsonable
+    from benchmark.results import store as R
+    from benchmark.results.store import to_jsonable
 
     units = [u for u in R.load_run(run_dir) if u.seed == SEED]
     if not units:
@@ -63,7 +63,7 @@ def snapshot(run_dir: Path, tolerance: float = TOLERANCE) -> dict:
             "dataset_fingerprint": "/".join(fingerprints),
             "values": f"overall {', '.join(OVERALL_KEYS)}, {MATCHED_KEY}, {FREE_KEY} and per-category "
                       f"{CATEGORY_KEY}",
-            "tolerance_why": "absolute; see benchmark/golden.py: one swapped score pair moves a "
+            "tolerance_why": "absolute; see benchmark/results/golden.py: one swapped score pair moves a "
                              "per-category I-AUROC by ~0.0044 (19 normal x 12 anomalous), so 0.02 absorbs ~4 "
                              "swaps of float noise; a real regression moves AUROC by >= 0.05",
             "update": UPDATE_HINT}

@@ -10,9 +10,9 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from benchmark import results as R
 from benchmark.metrics import MIN_CLUSTERS, MIN_SUBSET_ANOMALOUS
-from benchmark.tables.model import Cell, Column, Row, RowGroup, Table, summarise
+from benchmark.results import store as R
+from benchmark.results.tables.model import Cell, Column, Row, RowGroup, Table, summarise
 
 MODALITY_LETTERS = {"video": "V", "audio": "A", "sensor": "S", "image": "I", "setpoints": "R",
                     "session": "D"}

@@ -1,4 +1,4 @@
-"""A run's plan: its configuration (`RunConfig`) and what it resolves to (`RunPlan`): the dataset
+"""A run's plan: what its configuration (`RunConfig`) resolves to (`RunPlan`): the dataset
 (the synthetic twin generated on first use, or a Weld-4M folder), the split with its exclusions,
 the (method, seed) units and the features they read. Nothing here writes results or extracts.
 
@@ -24,59 +24,16 @@ from typing import TYPE_CHECKING
 from benchmark.data.sample import MODALITIES, Sample
 from benchmark.features.cache import FeatureStore
 from benchmark.method import MethodSpec, load_methods
-from benchmark.profiles import FeatureOptions, Profile, Selection, get_profile
+from benchmark.profiles import FeatureOptions, Profile
+from benchmark.run.config import RunConfig
+from benchmark.run.preflight import check_run_config
 
 if TYPE_CHECKING:
     from benchmark.data.loader import Dataset
 
 log = logging.getLogger("bench")
-DEFAULT_DATA = Path(__file__).resolve().parents[1] / "datasets"
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "datasets"
 SYNTHETIC_MARKER = "synthetic.json"  # written by the synthetic twin next to its manifest
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    methods: tuple[str, ...] = ("all",)
-    seeds: tuple[int, ...] = (0,)
-    profile: str = "quick"
-    root: Path | None = None  # None: the synthetic twin (generated on first use)
-    manifest: Path | None = None
-    device: str = "cpu"
-    out: Path = Path("results")
-    run: str | None = None  # results/<run>/; default: <profile>-<dataset folder name>
-    cache: Path | None = None  # default: <out>/.feature_cache
-    label_guard: bool = True
-    weld_region: bool = True  # image models read each view's weld region (False: the whole view)
-    backbones: tuple[tuple[str, str], ...] = ()  # (backbone, hub id or local folder) overrides
-    models: Path | None = None  # checkpoints folder with its lock file (`bench models fetch`)
-    smoke: bool = False  # training cut to a few steps (loading/shape check; not a result)
-    split_seed: int = 0  # derives the split when the manifest has none
-    synth_seed: int = 0  # seed of the synthetic twin generated when no root is given
-    synth_confounds: str = "real"  # its confounds: real (Weld-4M's recipes and sessions) or none
-    selection: str = "last"  # the selection policy of every method: last (label-free) or val
-    selection_budget: int = 10  # K: VAL queries per method under `val`
-    rerun: bool = False  # redo finished units whose fingerprint differs (else: stop and say why)
-    save_maps: bool = False  # keep each TEST view's anomaly map (methods with maps) and the views
-
-    def selection_policy(self) -> Selection:
-        # NOTE: K means nothing under `last`, so it is no part of that policy (nor its fingerprint)
-        return Selection(self.selection, self.selection_budget if self.selection == "val" else 0)
-
-    def resolved_profile(self) -> Profile:
-        profile = get_profile(self.profile)
-        return dataclasses.replace(profile, smoke=True) if self.smoke else profile
-
-    def feature_options(self) -> FeatureOptions:
-        from benchmark.features.backbones import BACKBONES
-
-        for name, _ in self.backbones:
-            BACKBONES.get(name)  # an unknown name raises with "did you mean"
-        if (self.models or self.backbones) and get_profile(self.profile).preset != "pretrained":
-            raise ValueError(f"--models and --backbone choose pretrained checkpoints; profile "
-                             f"{self.profile!r} uses {get_profile(self.profile).preset} backbones")
-        return FeatureOptions.make(dict(self.backbones), self.label_guard,
-                                   None if self.models is None else Path(self.models).absolute(),
-                                   self.weld_region)
 
 
 @dataclass
@@ -179,7 +136,7 @@ def _some(items: list, shown: int = 6) -> str:
 
 
 def _refuse_unregistered(run_dir: Path, methods: list[str]) -> None:
-    from benchmark.results import ResultsError
+    from benchmark.results.store import ResultsError
 
     missing = [m for m in methods if m not in load_methods()]
     if missing:
@@ -210,7 +167,6 @@ def plan_run(config: RunConfig) -> tuple[RunPlan, Dataset]:
     covers the units its folder already holds (`join_held_units`)."""
     from benchmark.data.loader import load_dataset
     from benchmark.data.split import assert_train_normal
-    from benchmark.preflight import check_run_config
 
     check_run_config(config)  # NOTE: a bad option fails before anything is generated or written
     config = join_held_units(config)

@@ -24,7 +24,7 @@ import math
 from pathlib import Path
 
 from benchmark.metrics import HIGHER_IS_BETTER, Undefined, aggregate_seeds
-from benchmark.tables.build import MethodRuns, RunData
+from benchmark.results.tables.build import MethodRuns, RunData
 
 LEADERBOARD = "leaderboard.csv"
 SUMMARY = "summary.csv"
@@ -202,7 +202,7 @@ def list_runs(results: Path) -> list[dict]:
     changed, profile, dataset, fingerprint, units done / planned, methods and seeds."""
     import datetime as dt
 
-    from benchmark import results as R
+    from benchmark.results import store as R
 
     rows = []
     for folder in sorted(p for p in Path(results).glob("*") if p.is_dir() and not p.name.startswith(".")):

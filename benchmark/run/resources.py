@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import torch
 
 if TYPE_CHECKING:
-    from benchmark.plan import RunPlan
+    from benchmark.run.plan import RunPlan
 
 
 MMAP_THRESHOLD = 16 * 2**20  # bytes; see return_freed_memory

@@ -9,7 +9,7 @@ both like with like: a category's defects against the normals of their own weld 
 `ablation.tex` (Causal-FiLM variants), `reliance.tex` (each multimodal method's I-AUROC with one
 input swapped for another weld's of the same weld type), `efficiency.tex`, `tables.md` (all of them in Markdown),
 with `--ci` `significance.tex` (the main table with 95 % intervals and marks,
-`benchmark.compare`), with `--per-config` `per_config.tex` and `per_config.csv` (I-AUROC per
+`benchmark.results.compare`), with `--per-config` `per_config.tex` and `per_config.csv` (I-AUROC per
 weld configuration) and, with `--appendix`, `appendix.tex` (the adaptation chapter). Each .tex
 is a fragment (`render.PACKAGES` in the preamble); `--standalone` makes them documents. Tables
 are pure functions of the saved results.
@@ -20,12 +20,12 @@ import logging
 import sys
 from pathlib import Path
 
-from benchmark.tables.build import (MAIN_COLUMNS, RunData, ablation_table, adaptations,
-                                    efficiency_table, main_table, per_category_table,
-                                    per_config_rows, per_config_table, reliance_table)
-from benchmark.tables.model import Table
-from benchmark.tables.render import (PACKAGES, appendix_latex, tex_escape, to_html, to_latex,
-                                     to_text)
+from benchmark.results.tables.build import (MAIN_COLUMNS, RunData, ablation_table, adaptations,
+                                            efficiency_table, main_table, per_category_table,
+                                            per_config_rows, per_config_table, reliance_table)
+from benchmark.results.tables.model import Table
+from benchmark.results.tables.render import (PACKAGES, appendix_latex, tex_escape, to_html,
+                                             to_latex, to_text)
 
 __all__ = ["MAIN_COLUMNS", "PACKAGES", "RunData", "Table", "build_tables", "default_out",
            "latest_run", "print_main_table", "resolve_run_dir", "tex_escape", "to_html",
@@ -72,7 +72,7 @@ def write_tables(run_dir: Path | None, out: Path | None = None, appendix: bool =
     folder of the others (default `<run>/tables/main.tex`). Returns the written paths."""
     data, tables = build_tables(run_dir)
     if ci:
-        from benchmark.compare import significance_table
+        from benchmark.results.compare import significance_table
 
         tables.insert(1, significance_table(data))
     if per_config:

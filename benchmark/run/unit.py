@@ -17,19 +17,20 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from benchmark import metrics as M
-from benchmark import results as R
 from benchmark.data import confounds
 from benchmark.data.confounds import SESSION_KEY, sample_session
 from benchmark.data.recipes import RECIPE_KEY
 from benchmark.data.sample import CATEGORY_CODES, Sample
 from benchmark.features.backbones import BackboneConfig, TextEncoder
 from benchmark.features.cache import FeatureStore
+from benchmark.features.checkpoints import backbone_config
 from benchmark.features.extractors import feature_modality
-from benchmark.fingerprint import run_fingerprint, unit_fingerprint
 from benchmark.method import METHODS, FitContext, Inputs, Role, Selector, load_methods, set_seed
-from benchmark.plan import RunPlan, jsonable_config
 from benchmark.profiles import FeatureOptions, Profile
-from benchmark.resources import PeakMemory, return_freed_memory, unit_costs
+from benchmark.results import store as R
+from benchmark.run.fingerprint import run_fingerprint, unit_fingerprint
+from benchmark.run.plan import RunPlan, jsonable_config
+from benchmark.run.resources import PeakMemory, return_freed_memory, unit_costs
 
 log = logging.getLogger("bench")
 #: The media a method may read; a method that reads two or more gets a modality-reliance check.
@@ -71,7 +72,7 @@ def text_embedding(profile: Profile, options: FeatureOptions, device: str,
 
     @functools.lru_cache(maxsize=None)
     def embed(text: str) -> np.ndarray:
-        cfg = BackboneConfig.of("clip_text", profile, options)
+        cfg = backbone_config("clip_text", profile, options)
         if used is not None:
             used[cfg.name] = cfg.record()
         return _text_encoder(cfg, device)(text)

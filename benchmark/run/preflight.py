@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from benchmark.plan import RunConfig
+from benchmark.run.config import RunConfig
 
 SEED_MAX = 2**32 - 1  # numpy's and torch's seeds are unsigned 32-bit integers
 
@@ -17,7 +15,7 @@ class RunOptionError(ValueError):
     """An option of `bench run` that cannot work; the message names the option and its value."""
 
 
-def check_run_config(config: "RunConfig") -> None:
+def check_run_config(config: RunConfig) -> None:
     """Raise `RunOptionError` for the first option that cannot work."""
     if not config.methods:
         raise RunOptionError("--method: no method named (give names separated by commas, or 'all')")
