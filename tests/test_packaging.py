@@ -11,7 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 # import name -> distribution name, where they differ
 DISTRIBUTION = {"PIL": "pillow", "cv2": "opencv-python-headless", "sklearn": "scikit-learn",
-                "open_clip": "open-clip-torch", "yaml": "pyyaml"}
+                "open_clip": "open-clip-torch", "yaml": "pyyaml", "faiss": "faiss-cpu"}
 
 
 def _imported() -> set[str]:

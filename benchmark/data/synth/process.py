@@ -117,7 +117,7 @@ SIZES: dict[str, dict[int, tuple[int, int]]] = {
                              for c in range(1, 13)}},
 }
 TRAIN_SHARE_OF_NORMALS = 576 / 819  # the real protocol
-# The confound-free twin is the known-answer test bed (`benchmark.known_answers`): a category is
+# The confound-free twin is the known-answer test bed (`benchmark.results.known_answers`): a category is
 # judged against the TEST normals of its own configuration. Its normals are split configuration
 # by configuration, and each configuration's TEST normals are topped up to this many (TRAIN and
 # VAL as before): the quick size's shuffle left 0-5 per configuration, too few to tell chance
