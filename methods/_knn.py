@@ -4,7 +4,8 @@ coreset.
 * `BankIndex`: every query's k nearest bank rows by Euclidean distance, from a flat faiss index (every
   distance computed, nothing approximated; the official PatchCore scores through the same index
   type). faiss-gpu where it is installed and CUDA is present, faiss-cpu otherwise. The bank is
-  searched in float32, as anomalib's and torch's distance code do.
+  searched in float32, as anomalib's and torch's distance code do, and the neighbours' distances
+  are computed again directly (no cancellation error, the same whatever the batch).
 * `approximate_greedy_coreset`: the official PatchCore sampler (`approx_greedy_coreset` of
   patchcore-inspection's `sampler.py`, read for its facts): the bank projected to 128 values by a
   random bias-free linear map (torch's default uniform initialisation), every entry's starting
@@ -42,9 +43,13 @@ class BankIndex:
         Euclidean, on the bank's device."""
         if k > len(self.bank):
             raise ValueError(f"{k} nearest neighbours asked of a bank of {len(self.bank)} entries")
-        squared, idx = self.index.search(_float32(queries), k)
-        distances = torch.from_numpy(np.sqrt(np.maximum(squared, 0)))  # NOTE: faiss gives squared L2
-        return distances.to(self.device), torch.from_numpy(idx).to(self.device)
+        _, idx = self.index.search(_float32(queries), k)
+        idx = torch.from_numpy(idx).to(self.device)
+        # NOTE: faiss ranks through ||q||^2 + ||b||^2 - 2 q.b, whose rounding depends on the batch
+        # (BLAS blocks); the found neighbours' distances are taken again directly, so that a
+        # query's score does not depend on the other queries of its batch
+        distances = (queries.to(self.device).float()[:, None, :] - self.bank.float()[idx]).norm(dim=-1)
+        return distances, idx
 
 
 def _float32(x: torch.Tensor) -> np.ndarray:

@@ -25,7 +25,15 @@ the post-weld views; the UFF block is trained on process/patch pairs (`methods/_
   RGB on 28 x 28 = 784) the rule gives 31 entries per sample, 4 % of the RGB and 1 % of the fused
   patches. The process bank has one entry per weld, so the rule itself would leave the patch
   banks a few entries; those MVTec 3D-AD shares are used instead (`image_coreset_ratio` 0.04,
-  `fused_coreset_ratio` 0.01, recorded changes).
+  recorded), and the fused bank keeps 1 % of the 56 x 56 grid's patches (below).
+* **The 56 x 56 fusion grid** (`fusion_grid`): the original fuses on 56 x 56, the point features
+  pooled to it and the 28 x 28 RGB tokens upsampled to it by `AdaptiveAvgPool2d((56, 56))`, which
+  repeats every token 2 x 2. Here the process side has no grid (one descriptor per weld), so on
+  that grid every fused feature would be a token's own, four times over. Repeats change no
+  nearest-neighbour distance, no maximum and no greedy coreset pick; they change the fused bank's
+  size, which is built as such: 1 % of the 56 x 56 grid's patches is 4 % of the tokens
+  (`fused_coreset_ratio` 0.04, 31 entries per view as the original's per sample). Maps stay on
+  the token grid (a 2 x 2 repeat adds nothing before the upsampling to the view).
 * **Per bank and weld**, M3DM's PatchCore score: s* = the largest distance of any of the weld's
   patches (all views together) to its nearest bank entry m*, reweighted by
   w = 1 - exp(s*/sqrt(D)) / sum_k exp(||m_test - m_k|| / sqrt(D)) over the two nearest bank
@@ -71,6 +79,7 @@ BANKS = ("process", "image", "fused")  # in the order of M3DM's (point, RGB, fus
 # the official run_coreset sizes the RGB and fused coresets from the reduced point bank; it
 # states no share of their own (module doc)
 FROM_POINT_BANK = "f x the reduced point bank (f x f of the point patches)"
+FUSION_ON_TOKENS = "the token grid, the fused bank sized for its 2 x 2 repeats (56 x 56 at paper)"
 MVTEC_SHARE = ("the official rule sizes this bank from the reduced point bank; the process bank "
                "holds one entry per weld, not 3,136 patches per sample, so the rule would leave "
                "this bank 0.01 entries per weld; the share the rule gives on MVTec 3D-AD's grids is "
@@ -84,6 +93,8 @@ class M3DMHP(UFFConfig):
     # the patch banks' shares: the official rule, no number
     image_coreset_ratio: float | str = FROM_POINT_BANK
     fused_coreset_ratio: float | str = FROM_POINT_BANK
+    fusion_grid: str = ("56 x 56: point features pooled to it, the 28 x 28 RGB tokens repeated 2 x 2 "
+                        "(AdaptiveAvgPool2d)")
     reweight_neighbors: int = 3  # official n_reweight: m* and its two nearest bank neighbours
     bank_weights: tuple[float, float, float] = (1.0, 0.1, 1.0)  # official (xyz, rgb, fusion) lambdas
     ocsvm_nu: float = 0.5  # official --ocsvm_nu
@@ -100,11 +111,16 @@ class M3DMHP(UFFConfig):
 
 HPARAMS = Hyperparameters(
     original=M3DMHP(),
-    used=M3DMHP(**UFF_USED, bank_candidates=200_000, image_coreset_ratio=0.04, fused_coreset_ratio=0.01,
-                fit_scope=ONE_MODEL, max_sample=None),
+    used=M3DMHP(**UFF_USED, bank_candidates=200_000, image_coreset_ratio=0.04, fused_coreset_ratio=0.04,
+                fusion_grid=FUSION_ON_TOKENS, fit_scope=ONE_MODEL, max_sample=None),
     reasons={**UFF_REASONS,
              "image_coreset_ratio": f"{MVTEC_SHARE}, 4 % of its 784 RGB patches",
-             "fused_coreset_ratio": f"{MVTEC_SHARE}, 1 % of its 3,136 fused patches",
+             "fused_coreset_ratio": f"{MVTEC_SHARE}, 1 % of its 3,136 fused patches: 4 % of the "
+                                    "784 tokens whose 2 x 2 repeats make that grid (fusion_grid)",
+             "fusion_grid": "the process has no grid (one descriptor per weld), so each fused "
+                            "feature on the 56 x 56 grid would be a token's, repeated 2 x 2: repeats "
+                            "change no nearest-neighbour distance, maximum or greedy pick, only the "
+                            "fused bank's size, which fused_coreset_ratio keeps (module docstring)",
              "fit_scope": ONE_MODEL_REASON,
              "max_sample": "the protocol fits every method on every TRAIN weld (576 on Weld-4M); "
                            "a cap of 400 would drop a third of them for this method alone",

@@ -164,9 +164,10 @@ def _patchcore_model_class():
             bank = torch.vstack(self.embedding_store)
             self.embedding_store.clear()
             self.memory_bank = bank[approximate_greedy_coreset(bank, sampling_ratio)]
-            self.index = BankIndex(self.memory_bank)
 
         def nearest_neighbors(self, embedding: torch.Tensor, n_neighbors: int):
+            if getattr(self, "index", None) is None or self.index.bank is not self.memory_bank:
+                self.index = BankIndex(self.memory_bank)  # NOTE: built once per bank
             distances, locations = self.index.search(embedding, n_neighbors)
             if n_neighbors == 1:  # anomalib's shapes: (n,) for one neighbour, else (n, k)
                 return distances[:, 0], locations[:, 0]

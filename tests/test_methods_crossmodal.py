@@ -141,12 +141,23 @@ def test_m3dm_coreset_shares_are_recorded_changes():
     """The official run_coreset states no share for the RGB and fused banks: it sizes them from
     the reduced point bank (f x f of the point patches), and "original" holds that rule. The
     shares used are the rule's on MVTec 3D-AD's grids (0.1 x 0.1 x 3,136 point patches = 31
-    entries per sample: 4 % of its 784 RGB, 1 % of its 3,136 fused patches), changes with a reason."""
+    entries per sample: 4 % of its 784 RGB, 1 % of its 3,136 fused patches), changes with a reason.
+    The fused bank's 3,136 patches are the 784 tokens repeated 2 x 2 (`fusion_grid`), so its share
+    of the tokens is 4 % as well."""
     rows = {r["name"]: r for r in METHODS.get("m3dm").hparams.changes() if r["profile"] == "all"}
-    for name, used, patches in (("image_coreset_ratio", 0.04, 784), ("fused_coreset_ratio", 0.01, 3136)):
+    for name, used, patches in (("image_coreset_ratio", 0.04, 784), ("fused_coreset_ratio", 0.04, 784)):
         assert "reduced point bank" in rows[name]["original"] and rows[name]["used"] == used
         assert used * patches == pytest.approx(0.1 * 0.1 * 3136, rel=0.01)
         assert "31 entries per sample" in rows[name]["reason"]
+    assert "2 x 2" in rows["fusion_grid"]["original"] and "2 x 2" in rows["fusion_grid"]["used"]
+
+
+def test_the_originals_56_grid_repeats_each_rgb_token_2_by_2():
+    """What makes the 56 x 56 fusion grid a size only (methods/m3dm.py): the original's
+    AdaptiveAvgPool2d((56, 56)) of a 28 x 28 token map is each token repeated 2 x 2."""
+    tokens = torch.randn(1, 8, 28, 28)
+    repeated = tokens.repeat_interleave(2, dim=-2).repeat_interleave(2, dim=-1)
+    assert torch.equal(torch.nn.AdaptiveAvgPool2d((56, 56))(tokens), repeated)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -183,11 +194,11 @@ def test_memory_banks_are_reported(results):
     method, _, _ = results["m3dm"]
     hp = method.hp
     sizes = {name: len(bank.entries) for name, bank in method.banks.items()}
-    # shares: 10 % of the process (point) bank (official), 4 % of the image and 1 % of the fused
+    # shares: 10 % of the process (point) bank (official), 4 % of the image and of the fused
     # bank (the official rule's on MVTec 3D-AD); the quick profile keeps 2 % of the image bank and
     # this test 2 % of the fused bank
     quick = METHODS.get("m3dm").hparams.for_profile(get_profile("quick"))
-    assert (quick.coreset_ratio, quick.image_coreset_ratio, quick.fused_coreset_ratio) == (0.1, 0.02, 0.01)
+    assert (quick.coreset_ratio, quick.image_coreset_ratio, quick.fused_coreset_ratio) == (0.1, 0.02, 0.04)
     assert METHODS.get("m3dm").hparams.used.image_coreset_ratio == 0.04
     # 18 welds, 18 x 5 x 16 = 1,440 patches: int(1.8), int(28.8), int(28.8)
     assert (hp.coreset_ratio, hp.image_coreset_ratio, hp.fused_coreset_ratio) == (0.1, 0.02, 0.02)
