@@ -71,8 +71,11 @@ UFF_LR = 3e-3 * WELDS_PER_UPDATE / 256
 
 UFF_REASONS = {
     "image_input": f"{VIEW_REASON}; one image backbone family (DINOv2) for every method; 392 px "
-                   "gives the original's 28 x 28 token grid; fusing on it instead of upsampling to "
-                   "56 x 56 keeps 5 x 784 patches per weld (4x that would be 15,680)",
+                   "gives the original's 28 x 28 token grid; the original upsamples its RGB tokens "
+                   "to 56 x 56 by repeating each 2 x 2, and here the process has no grid, so every "
+                   "fused patch there would be a token's four times over and the contrastive loss "
+                   "would meet a patch's own copies as negatives; M3DM's fused bank keeps that "
+                   "grid's size (fused_coreset_ratio)",
     "accum_iter": "TRAIN holds at most a few hundred welds, too few for 256-weld updates; one "
                   "update per 16-weld batch gives the heads enough steps",
     "lr": "scaled with the batch by the official script's own rule (absolute lr = base lr x "

@@ -12,19 +12,24 @@ point. Here the process side is temporal and the result side spatial, so the pai
   deviation over time of the V-JEPA 2 video tokens and of the AST audio tokens, and per sensor
   channel its mean, standard deviation and a trace pooled to `sensor_bins` time bins;
   z-scored per dimension with TRAIN statistics.
-* **Pairing**: that descriptor is broadcast to every DINOv2 patch of every post-weld view, and
-  both mappers also receive a fixed code of *where* the patch is (sinusoidal code of its row and
+* **Per pixel, as the original** (`pixel_side` 224): each view's 28 x 28 DINOv2 tokens are
+  upsampled bilinearly to 224 x 224, one observed result per pixel (the original's
+  `get_features_maps`); the quick profile maps per token (`pixel_side` 0, recorded). A training
+  step is one mean over every pixel of its welds, computed in chunks of `pixel_chunk` pixels that
+  are recomputed in the backward pass, so memory holds one chunk (the gradient is the full step's).
+* **Pairing**: that descriptor is broadcast to every pixel of every post-weld view, and both
+  mappers also receive a fixed code of *where* the pixel is (sinusoidal code of its row and
   column on the grid plus a one-hot of the view), so that the process->result mapper can predict
-  patch-specific features (bead versus plate, view by view). No bead axis is assumed.
-* **process->result** mapper: [descriptor, position code] -> the patch's DINOv2 token.
-  **result->process** mapper: [patch token, position code] -> the descriptor, predicted from every
-  patch separately. Both are the paper's 3-layer GELU MLP of hidden width (in + out) // 2, trained
-  jointly with the cosine distance (1 - cos) on TRAIN (normal welds) only.
-* **Score** (as the official inference, `cfm_inference.py`): per patch, the Euclidean distance
+  place-specific features (bead versus plate, view by view). No bead axis is assumed.
+* **process->result** mapper: [descriptor, position code] -> the pixel's DINOv2 feature.
+  **result->process** mapper: [pixel feature, position code] -> the descriptor, predicted from
+  every pixel separately. Both are the paper's 3-layer GELU MLP of hidden width (in + out) // 2,
+  trained jointly with the cosine distance (1 - cos) on TRAIN (normal welds) only.
+* **Score** (as the official inference, `cfm_inference.py`): per pixel, the Euclidean distance
   between the L2-normalised prediction and the L2-normalised observation in each direction,
   multiplied (product of the two directions), then smoothed (the official five 5x5 and three 7x7
-  box filters approximate a Gaussian of sigma 4.7 px at 224 px, 8 px per token; here a Gaussian
-  of the same share of the view, `sigma_in_patches`: 0.59 token of a 28 x 28 grid). The **image score of a view** is the maximum of the smoothed map (`image_score`,
+  box filters approximate a Gaussian of sigma 4.7 px at 224 px; on the quick token grid a
+  Gaussian of the same share of the view, `sigma_in_patches`). The **image score of a view** is the maximum of the smoothed map (`image_score`,
   a recorded change); the official one divides that maximum by the square root of the mean of the
   map's non-zero values (`cfm_image_scores`), which removes a lift of the whole map, and here the
   process descriptor is the same for every patch, so an anomalous process lifts the whole map:
@@ -50,6 +55,8 @@ import numpy as np
 import torch
 from scipy.ndimage import gaussian_filter
 from torch import nn
+from torch.nn import functional as F
+from torch.utils.checkpoint import checkpoint
 
 from benchmark.method import (FitContext, Group, Hyperparameters, Inputs, Method, ProfileChanges, Role,
                               Scores, ViewPooling, register_method, smoke_run)
@@ -103,7 +110,10 @@ class CrossmodalMappingHP:
     sensor_bins: int = 0  # no process side in the original (defined here)
     position_freqs: int = 0  # no position code in the original (features were aligned point-wise)
     image_score: str = OFFICIAL_IMAGE_SCORE  # official cfm_inference.py
-    # what the result side reads (official models/dataset.py and models/features.py)
+    # what the result side reads (official models/dataset.py and models/features.py): the tokens
+    # upsampled bilinearly to the image's 224 x 224 pixels, one mapped pair per pixel; 0: per token
+    pixel_side: int = 224
+    pixel_chunk: int = 4096  # pixels per forward pass, gradients summed over them (no effect on the numbers)
     image_input: str = f"{ORIGINAL_RGB} upsampled to 224 x 224, one per pixel"
     fit_scope: str = "one model per MVTec 3D-AD class"  # official 01_train_mvtec.sh
     # official cfm_inference.py: one normalisation per use of the combined map
@@ -114,7 +124,8 @@ class CrossmodalMappingHP:
 HPARAMS = Hyperparameters(
     original=CrossmodalMappingHP(),
     used=CrossmodalMappingHP(center_result=True, sensor_bins=8, position_freqs=4,
-                             image_input=f"{PAPER_RGB}, one per token", fit_scope=ONE_MODEL,
+                             image_input=f"{PAPER_RGB} upsampled to 224 x 224, one per pixel",
+                             fit_scope=ONE_MODEL,
                              map_normalisation="one map per view, map / sqrt(non-zero mean), for "
                                                "every pixel metric", image_score=RAW_MAX),
     reasons={
@@ -125,8 +136,8 @@ HPARAMS = Hyperparameters(
                        "original's max-over-the-map and only drops the division; the "
                        "crossmodal_mapping_official_score ablation reports the official score",
         "image_input": f"{VIEW_REASON}; one image backbone family (DINOv2) for every method; 392 px "
-                       "gives the original's 28 x 28 token grid; mapping per token instead of per "
-                       "upsampled pixel keeps 64x fewer pairs per view (5 views per weld)",
+                       "gives the original's 28 x 28 token grid, upsampled to the original's "
+                       "224 x 224 pixels as there",
         "fit_scope": ONE_MODEL_REASON,
         "map_normalisation": "a method hands the metrics one map per view; divided by the square "
                              "root of its non-zero mean, the map is the official P-AUROC "
@@ -140,11 +151,15 @@ HPARAMS = Hyperparameters(
                           "predict patch-specific features",
     },
     profiles={"quick": ProfileChanges(
-        {"epochs": 10, "batch_size": 16, "image_input": f"{QUICK_RGB}, one per token"},
-        "quick profile: the tiny DINOv2 at 112 px and 10 epochs of fewer, larger steps (16 welds "
-        "per step) to fit the 5-minute CPU budget")},
+        {"epochs": 10, "batch_size": 16, "pixel_side": 0, "image_input": f"{QUICK_RGB}, one per token"},
+        "quick profile: the tiny DINOv2 at 112 px, one pair per token (per pixel would be 784 times "
+        "the pairs of its 8 x 8 grid) and 10 epochs of fewer, larger steps (16 welds per step) to "
+        "fit the 5-minute CPU budget")},
     original_selection="last epoch (the official training script saves the final model)",
-    smoke=smoke_run(epochs=2),
+    # NOTE: the paper-shape smoke maps at 32 x 32 pixels: at 224 its two TRAIN welds are 0.5 M
+    # pairs of 4k-wide MLPs per epoch, tens of minutes on a CPU (56 x 56: 112 s per fit, 6.8 GiB);
+    # the upsampled, chunked per-pixel path and every shape but the pixel count are the paper's
+    smoke=smoke_run(epochs=2, pixel_side=32),
 )
 
 
@@ -166,8 +181,9 @@ class CrossmodalMapping(Method):
         process = to_tensor(self.descriptor(train))
         patches = patch_tensor(train)
         _, views, n_patches, dim_i = patches.shape
-        self.grid = (views, math.isqrt(n_patches))
-        self.position = torch.from_numpy(position_code(views, n_patches, hp.position_freqs)).to(self.device)
+        self.views, self.tokens = views, math.isqrt(n_patches)
+        self.side = hp.pixel_side or self.tokens  # the grid of mapped pairs: pixels, or tokens
+        self.position = torch.from_numpy(position_code(views, self.side ** 2, hp.position_freqs)).to(self.device)
         self.result_mean, self.result_std = result_statistics(patches, hp.center_result, self.device)
 
         d_pos, d_p = self.position.shape[-1], process.shape[1]
@@ -177,9 +193,16 @@ class CrossmodalMapping(Method):
         }).to(self.device)
 
         def loss_fn(batch):
+            """Both directions' mean cosine distance over every pair of the batch, summed chunk by
+            chunk; with several chunks each is recomputed in the backward pass (checkpoint), so
+            memory holds one chunk's activations, not 5 x 224 x 224 pairs per weld."""
             proc, patch = batch
-            d_pr, d_rp = self._directions(proc, patch, cosine_distance)
-            return d_pr.mean() + d_rp.mean()
+            obs = self._observed(patch)
+            chunks = self._chunks()
+            total = sum(checkpoint(self._distance_sum, proc, obs[:, :, c], self.position[:, c],
+                                   use_reentrant=False) if len(chunks) > 1
+                        else self._distance_sum(proc, obs[:, :, c], self.position[:, c]) for c in chunks)
+            return total / obs.shape[:3].numel()
 
         val_process, val_patches = to_tensor(self.descriptor(val)), patch_tensor(val)
         optimizer = torch.optim.Adam(self.mappers.parameters(), lr=hp.lr)
@@ -187,33 +210,53 @@ class CrossmodalMapping(Method):
                    batch_size=hp.batch_size, optimizer=optimizer,
                    val_scores=lambda: self._score_tensors(val_process, val_patches)[0])
 
-    def _directions(self, proc: torch.Tensor, patch: torch.Tensor, distance):
-        """Per-patch distances (B, V, P) of both directions for process (B, D_p) and patches
-        (B, V, P, D_i)."""
-        b, v, p, _ = patch.shape
-        proc = proc.to(self.device)
+    def _observed(self, patch: torch.Tensor) -> torch.Tensor:
+        """Tokens (B, V, P, D_i) -> the observed result per pair (B, V, side^2, D_i): z-scored with
+        TRAIN statistics and, per pixel, upsampled bilinearly to `pixel_side` (the original's
+        interpolation; z-scoring per dimension commutes with it)."""
         obs = (patch.to(self.device).float() - self.result_mean) / self.result_std
-        pos = self.position.expand(b, v, p, -1)
-        proc_b = proc[:, None, None, :].expand(b, v, p, -1)
+        if self.side == self.tokens:
+            return obs
+        b, v, _, d = obs.shape
+        grid = obs.reshape(b * v, self.tokens, self.tokens, d).permute(0, 3, 1, 2)
+        grid = F.interpolate(grid, size=(self.side, self.side), mode="bilinear", align_corners=False)
+        return grid.permute(0, 2, 3, 1).reshape(b, v, self.side ** 2, d)
+
+    def _chunks(self) -> list[slice]:
+        units, step = self.side ** 2, self.hp.pixel_chunk or self.side ** 2
+        return [slice(start, start + step) for start in range(0, units, step)]
+
+    def _directions(self, proc: torch.Tensor, obs: torch.Tensor, pos: torch.Tensor, distance):
+        """Per-pair distances (B, V, U) of both directions for process (B, D_p), observed results
+        (B, V, U, D_i) and their position codes (V, U, D_pos)."""
+        b, v, u, _ = obs.shape
+        proc_b = proc.to(self.device)[:, None, None, :].expand(b, v, u, -1)
+        pos = pos.expand(b, v, u, -1)
         pred_result = self.mappers["process_to_result"](torch.cat([proc_b, pos], -1))
         pred_process = self.mappers["result_to_process"](torch.cat([obs, pos], -1))
         return distance(pred_result, obs), distance(pred_process, proc_b)
 
+    def _distance_sum(self, proc: torch.Tensor, obs: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+        d_pr, d_rp = self._directions(proc, obs, pos, cosine_distance)
+        return d_pr.sum() + d_rp.sum()
+
     @torch.no_grad()
     def _score_tensors(self, process: torch.Tensor, patches: torch.Tensor, chunk: int = 16):
         self.mappers.eval()
+        welds = max(1, chunk * self.tokens ** 2 // self.side ** 2)  # NOTE: per pixel, fewer welds at once
         maps = []
-        for start in range(0, len(process), chunk):
-            d_pr, d_rp = self._directions(process[start:start + chunk], patches[start:start + chunk],
-                                          l2_distance_normalised)
-            maps.append((d_pr * d_rp).cpu().numpy())
-        views, side = self.grid
-        maps = np.concatenate(maps).reshape(len(process), views, side, side).astype(np.float32)
-        return cfm_image_scores(maps, sigma_in_patches(self.hp.smoothing_sigma_px, side), self.hp.image_score)
+        for start in range(0, len(process), welds):
+            proc, obs = process[start:start + welds], self._observed(patches[start:start + welds])
+            maps.append(torch.cat([torch.mul(*self._directions(proc, obs[:, :, c], self.position[:, c],
+                                                               l2_distance_normalised))
+                                   for c in self._chunks()], 2).cpu().numpy())
+        maps = np.concatenate(maps).reshape(len(process), self.views, self.side, self.side).astype(np.float32)
+        return cfm_image_scores(maps, sigma_in_patches(self.hp.smoothing_sigma_px, self.side), self.hp.image_score)
 
     def score(self, inputs: Inputs) -> Scores:
         sample, maps = self._score_tensors(to_tensor(self.descriptor(inputs)), patch_tensor(inputs))
-        return Scores(sample=sample, maps=region_maps_to_views(maps, inputs, GRID_TO_VIEW * maps.shape[-1]))
+        view_side = max(self.side, GRID_TO_VIEW * self.tokens)  # NOTE: a token map, 4x finer (GRID_TO_VIEW)
+        return Scores(sample=sample, maps=region_maps_to_views(maps, inputs, view_side))
 
 
 register_method(

@@ -110,15 +110,21 @@ def test_registered_facts(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_image_input_departure_is_recorded(name):
-    """The paper profile feeds the originals' 28 x 28 grid (DINOv2 at 392 px); what is not built
-    (CFM's per-pixel upsampling, M3DM's 56 x 56 fusion grid) is a change with its reason, which
-    the appendix lists (`Hyperparameters.changes`). The text is true in each profile: the quick
-    profile's own DINOv2 side and token grid replace the paper's."""
+    """The paper profile feeds the originals' 28 x 28 grid (DINOv2 at 392 px); CFM upsamples it to
+    224 x 224 pixels as the original (the quick profile maps per token, a recorded change), the
+    UFF block fuses on it where the original repeats it to 56 x 56 (a change with its reason,
+    which the appendix lists: `Hyperparameters.changes`). The text is true in each profile: the
+    quick profile's own DINOv2 side and token grid replace the paper's."""
     spec = METHODS.get(name)
     assert "image_patches_fine" in spec.feature_names(get_profile("paper"))
     row = next(r for r in spec.hparams.changes() if r["name"] == "image_input")
     assert row["profile"] == "all" and "ViT-B/8" in row["original"] and "28 x 28" in row["used"]
-    assert ("upsampled pixel" if name == "crossmodal_mapping" else "56 x 56") in row["reason"]
+    if name == "crossmodal_mapping":
+        assert "224 x 224, one per pixel" in row["used"] and spec.hparams.used.pixel_side == 224
+        quick = spec.hparams.for_profile(get_profile("quick"))
+        assert quick.pixel_side == 0 and "one per token" in quick.image_input
+    else:
+        assert "56 x 56" in row["reason"]
     for profile in (get_profile("paper"), get_profile("quick")):
         side = profile.fine_image_size or profile.image_size
         grid = side // 14
@@ -340,3 +346,34 @@ def test_m3dm_bank_keeps_at_least_one_entry():
         assert len(bank.entries) == 1
         score, dist = bank.score(torch.randn(2, 5, 4))
         assert score.shape == (2,) and dist.shape == (2, 5) and torch.isfinite(score).all()
+
+
+def _cfm_per_pixel(pixel_chunk: int):
+    """CFM fitted and scored per pixel (the paper profile's pairing) on the fixture's 4 x 4 token
+    grid upsampled to 12 x 12, with `pixel_chunk` pixels per forward pass."""
+    train, test = make_inputs(N_TRAIN, seed=1), make_inputs(N_TEST, seed=3, mismatched=N_MISMATCH)
+    set_seed(0)
+    ctx = FitContext(seed=0, device="cpu", profile=get_profile("quick"), selector=Selector(Selection("last"), None),
+                     text_embedding=lambda _: np.zeros(8), log=lambda _: None)
+    spec = METHODS.get("crossmodal_mapping")
+    hp = dataclasses.replace(spec.hparams.for_profile(get_profile("quick")), epochs=3, batch_size=6,
+                             pixel_side=12, pixel_chunk=pixel_chunk)
+    method = spec.cls(hp, spec.feature_names(get_profile("quick")))
+    method.fit(train, make_inputs(9, seed=2), ctx)
+    return method, method.score(test)
+
+
+def test_cfm_per_pixel_chunks_give_the_full_steps_numbers():
+    """Per pixel, as the original: the tokens upsampled bilinearly to the pixel grid (z-scoring
+    commutes with it), a map per pixel, and the chunked, recomputed training step gives what one
+    pass over every pixel gives (50 pixels per chunk: 3 chunks of a view's 144)."""
+    whole, scores = _cfm_per_pixel(pixel_chunk=0)
+    chunked, chunked_scores = _cfm_per_pixel(pixel_chunk=50)
+    assert len(chunked._chunks()) == 3 and len(whole._chunks()) == 1
+    np.testing.assert_allclose(chunked_scores.sample, scores.sample, rtol=1e-4)
+    assert all(m.shape == (V, 16, 16) for m in scores.maps)  # max(12 pixels, 4 x 4 tokens)
+    tokens = torch.from_numpy(make_inputs(2, seed=4).stack("image_patches")).float()
+    up = torch.nn.functional.interpolate(tokens.reshape(2 * V, SIDE, SIDE, D).permute(0, 3, 1, 2),
+                                         size=(12, 12), mode="bilinear", align_corners=False)
+    expected = (up.permute(0, 2, 3, 1).reshape(2, V, 144, D) - whole.result_mean) / whole.result_std
+    torch.testing.assert_close(whole._observed(tokens), expected, rtol=1e-4, atol=1e-4)
