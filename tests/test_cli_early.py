@@ -35,6 +35,8 @@ def _cases(tmp_path):
                                 ("--models", "models.lock.json")),
         "out under a file": (["--out", str(afile / "results")], ("--out", "is a file")),
         "cache under a file": (["--cache", str(afile / "cache")], ("--cache", "is a file")),
+        "address without ray": (["--address", "10.0.0.1:6379"], ("--address", "--executor ray")),
+        "workers with ray": (["--executor", "ray", "--workers", "2"], ("--workers", "Ray")),
     }
 
 

@@ -134,6 +134,17 @@ def test_an_incomplete_run_says_so_in_every_caption(floor_run, tmp_path):
     assert all("INCOMPLETE RUN: 2 of 4 planned units missing" in t.caption for t in tables)
 
 
+def test_a_run_without_run_json_says_its_plan_is_unknown(floor_run, tmp_path):
+    """Without run.json a deleted unit cannot be told from one never planned: the captions say
+    that the plan is unknown and how many units the tables show."""
+    run_dir = copy_run(floor_run, tmp_path)
+    (run_dir / "run.json").unlink()
+    shutil.rmtree(R.load_run(run_dir)[0].folder)
+    _, tables = build_tables(run_dir)
+    assert all("NO run.json: the units this run planned are unknown; the tables show the units "
+               "found (1)." in t.caption for t in tables)
+
+
 # ---------------------------------------------------------------------------- a cache that heals
 def damage(path: Path, kind: str) -> None:
     if kind == "truncated":

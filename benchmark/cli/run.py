@@ -97,12 +97,16 @@ def command(args) -> int:
         split_seed=args.split_seed, synth_seed=args.synth_seed, synth_confounds=args.synth_confounds,
         selection=args.selection, selection_budget=args.selection_budget, rerun=args.rerun,
         save_maps=args.save_maps)
+    try:  # NOTE: an option of the other executor (--address, --workers) is refused before any work
+        executor = EXECUTORS.get(args.executor)(address=args.address, workers=args.workers)
+    except ValueError as exc:
+        print(f"bench: error: {exc}", file=sys.stderr)
+        return 2
     if args.dry_run:
         from benchmark.run.dryrun import dry_run
 
         print(dry_run(config, args.executor, args.address, args.workers).render())
         return 0
-    executor = EXECUTORS.get(args.executor)(address=args.address, workers=args.workers)
     config_text = getattr(args, "config_text", None)  # set by `bench` (main); absent when called directly
     save = None if config_text is None else (lambda plan: (plan.run_dir / CONFIG_FILE).write_text(
         saved_config(args, plan.config)))

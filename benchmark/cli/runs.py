@@ -25,4 +25,7 @@ def command(args) -> int:
         return 0
     columns = ("run", "updated", "profile", "dataset", "fingerprint", "units", "methods", "seeds")
     print(tabulate([[r[c] for c in columns] for r in runs], headers=columns, disable_numparse=True))
+    for r in runs:
+        if "problem" in r:
+            print(f"{r['run']} BROKEN: {r['problem']}")
     return 0

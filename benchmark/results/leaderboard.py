@@ -19,7 +19,6 @@ and modalities come from the facts the runner wrote into its units' `config.json
 from __future__ import annotations
 
 import csv
-import logging
 import math
 from pathlib import Path
 
@@ -199,10 +198,14 @@ def write_leaderboard(run_dir: Path, out: Path | None = None) -> tuple[Path, Pat
 # ---------------------------------------------------------------------------- the runs of a folder
 def list_runs(results: Path) -> list[dict]:
     """One row per run folder of `results` that holds a finished unit, newest first: when it last
-    changed, profile, dataset, fingerprint, units done / planned, methods and seeds."""
+    changed, profile, dataset, fingerprint, units done / planned, methods and seeds. A run that
+    cannot be read is listed too, its units "BROKEN" and the reason in `problem`."""
     import datetime as dt
 
     from benchmark.results import store as R
+
+    def stamp(ts: float) -> str:
+        return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
 
     rows = []
     for folder in sorted(p for p in Path(results).glob("*") if p.is_dir() and not p.name.startswith(".")):
@@ -210,7 +213,10 @@ def list_runs(results: Path) -> list[dict]:
             units = R.load_run(folder)
             info = R.run_info(folder)
         except R.ResultsError as exc:  # NOTE: one bad run is named; the others are still listed
-            logging.getLogger("bench").warning("skipped: %s", exc)
+            ts = folder.stat().st_mtime
+            rows.append({"run": folder.name, "path": str(folder), "updated_ts": ts, "updated": stamp(ts),
+                         **dict.fromkeys(("profile", "dataset", "fingerprint", "methods", "seeds"), "?"),
+                         "units": "BROKEN", "problem": str(exc)})
             continue
         if not units:
             continue
@@ -222,7 +228,7 @@ def list_runs(results: Path) -> list[dict]:
         planned = len(info.get("units", [])) or len(units)
         rows.append({
             "run": folder.name, "path": str(folder), "updated_ts": updated,
-            "updated": dt.datetime.fromtimestamp(updated).strftime("%Y-%m-%d %H:%M"),
+            "updated": stamp(updated),
             "profile": info.get("profile", {}).get("name") or config.get("profile", {}).get("name", "?"),
             "dataset": root + (" (synthetic)" if dataset.get("synthetic") or config.get("synthetic") else ""),
             "fingerprint": fingerprint[:12], "units": f"{len(units)}/{planned}",

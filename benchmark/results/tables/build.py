@@ -291,7 +291,11 @@ class RunData:
         return " ".join(filter(None, [self.source_text(), self.incomplete_text(), self.excluded_text()]))
 
     def incomplete_text(self) -> str:
-        """The units the run planned (run.json) that it has not finished, if any."""
+        """The units the run planned (run.json) that it has not finished, if any; without run.json
+        nothing says which units were planned, and the caption says so."""
+        if not (self.run_dir / "run.json").exists():
+            return (f"NO run.json: the units this run planned are unknown; the tables show the "
+                    f"units found ({len(self.all_units())}).")
         done = {f"{u.method}/seed{u.seed}" for u in self.all_units()}
         missing = [u for u in self.info.get("units", []) if u not in done]
         if not missing:
