@@ -1,5 +1,5 @@
-"""Memory banks at Weld-4M's size: exact nearest neighbours through faiss, and PatchCore's own
-coreset.
+"""Memory banks at Weld-4M's size: exact nearest neighbours through faiss, and the originals'
+coresets.
 
 * `BankIndex`: every query's k nearest bank rows by Euclidean distance, from a flat faiss index (every
   distance computed, nothing approximated; the official PatchCore scores through the same index
@@ -12,6 +12,10 @@ coreset.
   distance the mean of its distances to 10 random entries, then greedy k-centre selection of
   int(ratio x N) entries on the projected bank; the chosen entries are kept unprojected. Memory
   is linear in N (no N x N matrix), so it runs on the device for Weld-4M's 2.26 M patches.
+* `projected_greedy_coreset`: the official M3DM sampler (`get_coreset_idx_randomp`): the bank
+  projected by scikit-learn's `SparseRandomProjection(eps=0.9)`, greedy k-centre selection of n
+  entries starting from the first entry (float32 here; the original casts to float16 on a GPU);
+  a bank too small to project is used as it is, as there.
 """
 from __future__ import annotations
 
@@ -74,4 +78,24 @@ def approximate_greedy_coreset(bank: torch.Tensor, ratio: float, starts: int = C
         pick = int(distance.argmax())
         chosen.append(pick)
         distance = torch.minimum(distance, (bank - bank[pick]).norm(dim=1))
+    return torch.tensor(chosen, dtype=torch.long, device=bank.device)
+
+
+@torch.no_grad()
+def projected_greedy_coreset(bank: torch.Tensor, n: int, eps: float = 0.9) -> torch.Tensor:
+    """Indices of n entries of `bank` (N, D) chosen as the official M3DM does (module docstring).
+    The projection draws from numpy's global generator, which the runner seeds."""
+    from sklearn.random_projection import SparseRandomProjection
+
+    z = bank.float()
+    try:
+        z = torch.from_numpy(SparseRandomProjection(eps=eps).fit_transform(z.cpu().numpy())).float().to(bank.device)
+    except ValueError:  # NOTE: too few entries for a projection (JL dimension 0): unprojected, as the original
+        pass
+    chosen = [0]
+    distance = (z - z[0]).norm(dim=1)
+    for _ in range(min(n, len(z)) - 1):
+        pick = int(distance.argmax())
+        chosen.append(pick)
+        distance = torch.minimum(distance, (z - z[pick]).norm(dim=1))
     return torch.tensor(chosen, dtype=torch.long, device=bank.device)

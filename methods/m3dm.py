@@ -17,8 +17,8 @@ the post-weld views; the UFF block is trained on process/patch pairs (`methods/_
   (view, patch). Every bank is standardised with one scalar mean and std, the point (here:
   process) bank's mean and the RGB (here: image) bank's std, as the official `run_coreset` does
   (`bank_standardisation` "shared"; "per_bank" gives each bank its own), and reduced by a greedy
-  k-centre coreset, anomalib's `KCenterGreedy` (a sparse random projection with eps 0.9, as the
-  official `get_coreset_idx_randomp`). Coreset sizes: the official `run_coreset` keeps
+  k-centre coreset, the official `get_coreset_idx_randomp` (a sparse random projection with eps
+  0.9, greedy from the first entry: `methods/_knn.py`). Coreset sizes: the official `run_coreset` keeps
   f = 10 % (`--f_coreset`) of the point bank and sizes the RGB and fused banks from that
   already reduced point bank (f x f of the point patches); it states no share of its own for
   them. On MVTec 3D-AD's grids (point and fused features on 56 x 56 = 3,136 patches per sample,
@@ -70,7 +70,7 @@ from scipy.ndimage import gaussian_filter
 from benchmark.method import (FitContext, Group, Hyperparameters, Inputs, Method, ProfileChanges, Scores,
                               ViewPooling, register_method)
 from methods._blocks import GRID_TO_VIEW, ONE_MODEL, ONE_MODEL_REASON, region_maps_to_views
-from methods._knn import BankIndex
+from methods._knn import BankIndex, projected_greedy_coreset
 from methods._pairing import cross_modal_features, sigma_in_patches
 from methods._uff import (ORIGINAL_SELECTION, UFF_QUICK, UFF_REASONS, UFF_SMOKE, UFF_USED, UFFConfig,
                           UnsupervisedFeatureFusion)
@@ -149,14 +149,10 @@ class MemoryBank:
 
     def __init__(self, features: torch.Tensor, ratio: float, reweight_neighbors: int, device: str,
                  statistics: tuple[torch.Tensor, torch.Tensor] | None = None):
-        from anomalib.models.components.sampling import KCenterGreedy
-
         features = features.to(device).float()
         self.mean, self.std = statistics or scalar_statistics(features)
         z = (features - self.mean) / self.std
-        if int(len(z) * ratio) < 1:  # NOTE: keep one entry (KCenterGreedy refuses an empty bank)
-            ratio = 1.5 / len(z)
-        self.entries = z[KCenterGreedy(embedding=z, sampling_ratio=ratio).select_coreset_idxs()]
+        self.entries = z[projected_greedy_coreset(z, max(1, int(len(z) * ratio)))]  # NOTE: one entry at least
         self.index = BankIndex(self.entries)
         self.reweight_neighbors = reweight_neighbors
 
@@ -274,7 +270,7 @@ class M3DM(Method):
 register_method(
     "m3dm", M3DM, hparams=HPARAMS, features=cross_modal_features,
     family="m3dm", display_name="M3DM", row_code="C.5", view_pooling=ViewPooling.MAX,
-    summary="M3DM: process, image and UFF-fused memory banks (KCenterGreedy coreset), bank "
+    summary="M3DM: process, image and UFF-fused memory banks (greedy coreset), bank "
             "scores fused by linear one-class SVMs fitted on TRAIN",
     paper="Wang et al., CVPR 2023, arXiv:2303.00601",
 )

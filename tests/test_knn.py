@@ -97,3 +97,16 @@ def test_the_coreset_is_the_greedy_k_centre_of_the_projected_bank():
     for pick in picks.tolist():
         assert pick == int(covered.argmax())
         covered = torch.minimum(covered, torch.cdist(bank, bank[pick:pick + 1])[:, 0])
+
+
+def test_the_m3dm_coreset_starts_from_the_first_entry_and_picks_every_cluster():
+    """The official M3DM sampler: n entries, the first one first, then one per remaining cluster
+    (greedy k-centre on a sparse random projection); a single entry is kept unprojected."""
+    from methods._knn import projected_greedy_coreset
+
+    g = torch.Generator().manual_seed(6)
+    centres = torch.randn(5, 300, generator=g) * 40
+    bank = (centres[:, None, :] + torch.randn(5, 40, 300, generator=g)).reshape(200, 300)
+    picks = projected_greedy_coreset(bank, 5)
+    assert picks[0] == 0 and sorted((picks // 40).tolist()) == [0, 1, 2, 3, 4]
+    assert projected_greedy_coreset(bank[:1], 1).tolist() == [0]
