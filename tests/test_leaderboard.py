@@ -112,13 +112,14 @@ def test_bench_show_and_runs(written, tmp_path, capsys, monkeypatch):
     lost = next((results / "run-c").glob("*/seed0")) / "scores.csv"
     lost.unlink()
     assert main(["runs", "--out", str(results)]) == 0
-    lines = capsys.readouterr().out.splitlines()
+    said = capsys.readouterr()
+    lines = said.out.splitlines()
     assert lines[0].split() == ["run", "updated", "profile", "dataset", "fingerprint", "units", "methods", "seeds"]
     run_b = next(line for line in lines if line.startswith("run-b"))
     assert "twin-x (synthetic)" in run_b and "f" * 12 in run_b and "18/20" in run_b and "0,1" in run_b
     assert not any(line.startswith("empty") for line in lines)
     assert "BROKEN" in next(line for line in lines if line.startswith("run-c "))
-    assert any(line.startswith("run-c BROKEN: ") and str(lost.parent) in line for line in lines)
+    assert said.err.startswith("run-c BROKEN: ") and str(lost.parent) in said.err
     monkeypatch.chdir(tmp_path)
     assert main(["show"]) == 2  # the latest run is the broken one: refused, the file named
     assert "scores.csv" in capsys.readouterr().err

@@ -141,8 +141,7 @@ def test_a_run_without_run_json_says_its_plan_is_unknown(floor_run, tmp_path):
     (run_dir / "run.json").unlink()
     shutil.rmtree(R.load_run(run_dir)[0].folder)
     _, tables = build_tables(run_dir)
-    assert all("NO run.json: the units this run planned are unknown; the tables show the units "
-               "found (1)." in t.caption for t in tables)
+    assert all("NO run.json: split and planned units unknown, units shown: 1." in t.caption for t in tables)
 
 
 # ---------------------------------------------------------------------------- a cache that heals

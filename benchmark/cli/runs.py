@@ -2,6 +2,7 @@
 done / planned (a run.json lists every unit of its folder, those of methods added later too)."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from benchmark.cli import _options as O
@@ -27,5 +28,5 @@ def command(args) -> int:
     print(tabulate([[r[c] for c in columns] for r in runs], headers=columns, disable_numparse=True))
     for r in runs:
         if "problem" in r:
-            print(f"{r['run']} BROKEN: {r['problem']}")
+            print(f"{r['run']} BROKEN: {r['problem']}", file=sys.stderr)
     return 0

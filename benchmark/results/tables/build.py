@@ -291,11 +291,7 @@ class RunData:
         return " ".join(filter(None, [self.source_text(), self.incomplete_text(), self.excluded_text()]))
 
     def incomplete_text(self) -> str:
-        """The units the run planned (run.json) that it has not finished, if any; without run.json
-        nothing says which units were planned, and the caption says so."""
-        if not (self.run_dir / "run.json").exists():
-            return (f"NO run.json: the units this run planned are unknown; the tables show the "
-                    f"units found ({len(self.all_units())}).")
+        """The units the run planned (run.json) that it has not finished, if any."""
         done = {f"{u.method}/seed{u.seed}" for u in self.all_units()}
         missing = [u for u in self.info.get("units", []) if u not in done]
         if not missing:
@@ -314,7 +310,11 @@ class RunData:
                 f"({', '.join(f'{k}: {n}' for k, n in kinds.most_common())}; listed in run.json).")
 
     def split_text(self) -> str:
-        """Where the run's split came from (run.json; older runs recorded nothing)."""
+        """Where the run's split came from (run.json; older runs recorded nothing). Without
+        run.json neither the split nor the planned units are known: a deleted unit cannot be told
+        from one never planned, so the caption says how many it shows."""
+        if not (self.run_dir / "run.json").exists():
+            return f"NO run.json: split and planned units unknown, units shown: {len(self.all_units())}"
         split = self.info.get("dataset", {}).get("split") or {}
         if split.get("source") == "derived":
             return f"split DERIVED from seed {split.get('seed')} (the manifest has no SPLIT)"
