@@ -18,10 +18,10 @@ the post-weld views; the UFF block is trained on process/patch pairs (`methods/_
   process) bank's mean and the RGB (here: image) bank's std, as the official `run_coreset` does
   (`bank_standardisation` "shared"; "per_bank" gives each bank its own), and reduced by a greedy
   k-centre coreset, the official `get_coreset_idx_randomp` (a sparse random projection with eps
-  0.9, greedy from the first entry: `methods/_knn.py`). Coreset sizes: the official `run_coreset` keeps
-  f = 10 % (`--f_coreset`) of the point bank and sizes the RGB and fused banks from that
-  already reduced point bank (f x f of the point patches); it states no share of its own for
-  them. On MVTec 3D-AD's grids (point and fused features on 56 x 56 = 3,136 patches per sample,
+  0.9, greedy from the first entry: `methods/_knn.py`). Coreset sizes: the official
+  `run_coreset` keeps f = 10 % (`--f_coreset`) of the point bank and sizes the RGB and fused
+  banks from that already reduced point bank (f x f of the point patches); it states no share of
+  its own for them. On MVTec 3D-AD's grids (point and fused features on 56 x 56 = 3,136 patches per sample,
   RGB on 28 x 28 = 784) the rule gives 31 entries per sample, 4 % of the RGB and 1 % of the fused
   patches. The process bank has one entry per weld, so the rule itself would leave the patch
   banks a few entries; those MVTec 3D-AD shares are used instead (`image_coreset_ratio` 0.04,

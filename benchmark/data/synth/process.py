@@ -117,11 +117,11 @@ SIZES: dict[str, dict[int, tuple[int, int]]] = {
                              for c in range(1, 13)}},
 }
 TRAIN_SHARE_OF_NORMALS = 576 / 819  # the real protocol
-# The confound-free twin is the known-answer test bed (`benchmark.results.known_answers`): a category is
-# judged against the TEST normals of its own configuration. Its normals are split configuration
-# by configuration, and each configuration's TEST normals are topped up to this many (TRAIN and
-# VAL as before): the quick size's shuffle left 0-5 per configuration, too few to tell chance
-# from a weak signal (an unseen seed put a method's invisible categories at 0.29).
+# The confound-free twin is the known-answer test bed (`benchmark.results.known_answers`): a
+# category is judged against the TEST normals of its own configuration. Its normals are split
+# configuration by configuration, and each configuration's TEST normals are topped up to this
+# many (TRAIN and VAL as before): the quick size's shuffle left 0-5 per configuration, too few to
+# tell chance from a weak signal (an unseen seed put a method's invisible categories at 0.29).
 NEUTRAL_TEST_NORMALS = {"quick": 8}
 FOLDER_RUNS = 20  # runs per configuration folder (as in most real folders)
 
