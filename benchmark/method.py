@@ -453,6 +453,15 @@ class ShadowedPackageError(ImportError):
 _FAILED_PLUGINS: set[str] = set()  # entry points already reported, so each is named once
 
 
+def method_spec(name: str) -> MethodSpec:
+    """The registered method `name`; the adapters are loaded first when it is not registered yet
+    (a worker process imports only the adapters of its planned units, and a fused method builds
+    others, e.g. Late Fusion (A+B) its process and image methods)."""
+    if name not in METHODS:
+        load_methods()
+    return METHODS.get(name)
+
+
 def load_methods() -> Registry[MethodSpec]:
     """Import the built-in adapters and third-party entry points (each import registers). A
     plugin that fails to import is named on one warning line and skipped; the rest load."""

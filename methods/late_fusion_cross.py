@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from benchmark.method import (METHODS, FitContext, Group, Inputs, Method, Scores, ViewPooling,
+from benchmark.method import (FitContext, Group, Inputs, Method, Scores, ViewPooling, method_spec,
                               register_method, unchanged)
 from benchmark.profiles import Profile
 from methods._blocks import ScoreZ, fusion_weight
@@ -39,7 +39,7 @@ HPARAMS = unchanged(LateFusionCrossConfig(), "suite-defined (the run's selection
 def fusion_features(hp: LateFusionCrossConfig, profile: Profile) -> tuple[str, ...]:
     """The two sub-methods' feature names in this profile."""
     names = (hp.process_method, hp.image_method)
-    return tuple(dict.fromkeys(f for n in names for f in METHODS.get(n).feature_names(profile)))
+    return tuple(dict.fromkeys(f for n in names for f in method_spec(n).feature_names(profile)))
 
 
 def restrict(inputs: Inputs, names: tuple[str, ...]) -> Inputs:
@@ -53,7 +53,7 @@ class LateFusionCross(Method):
     yields_maps = False
 
     def _fit_sub(self, name: str, train: Inputs, val: Inputs, ctx: FitContext) -> Method:
-        method = METHODS.get(name).build(ctx.profile)
+        method = method_spec(name).build(ctx.profile)
         ctx.reseed()  # NOTE: the sub-method trains exactly as it does when it runs alone
         sub_ctx = dataclasses.replace(ctx, history={}, selector=ctx.selector.share(0),
                                       log=lambda msg, _n=name, _log=ctx.log: _log(f"[{_n}] {msg}"))
@@ -63,9 +63,24 @@ class LateFusionCross(Method):
         return method
 
     def _scores(self, method: Method, inputs: Inputs) -> np.ndarray:
-        return method.score(restrict(inputs, method.features)).sample
+        """The sub-method's scores, each weld's computed once: a sub-method scores each weld from
+        that weld's own features, so a weld whose inputs were scored before keeps its score. The
+        reliance check scores TEST again with one medium taken from other welds; only the
+        sub-method that reads that medium then runs again (Dinomaly, three times over before)."""
+        memo = self._memo.setdefault(id(method), {})
+        # NOTE: keyed by the feature objects themselves; the memo holds them, so no id is reused
+        keys = [tuple(id(inputs[n][i]) for n in method.features) for i in range(len(inputs))]
+        todo = [i for i, key in enumerate(keys) if key not in memo]
+        if todo:
+            subset = dataclasses.replace(inputs, configs=tuple(inputs.configs[i] for i in todo),
+                                         features={n: [inputs[n][i] for i in todo] for n in method.features},
+                                         sessions=None)
+            for i, score in zip(todo, method.score(subset).sample):
+                memo[keys[i]] = (tuple(inputs[n][i] for n in method.features), float(score))
+        return np.array([memo[key][1] for key in keys])
 
     def fit(self, train: Inputs, val: Inputs, ctx: FitContext) -> None:
+        self._memo: dict[int, dict] = {}  # per sub-method: a weld's features -> its score
         self.process = self._fit_sub(self.hp.process_method, train, val, ctx)
         self.image = self._fit_sub(self.hp.image_method, train, val, ctx)
         self.z = [ScoreZ(self._scores(m, train)) for m in (self.process, self.image)]

@@ -80,3 +80,28 @@ def test_image_models_read_the_weld_region_unless_told_the_whole_view(tiny_twin,
         assert np.all(spans < 1.0) and np.all(spans > 0.1), spans
     settings = [EXTRACTORS.get("pixels")(quick, FeatureOptions(weld_region=w)).settings() for w in (True, False)]
     assert settings[0] != settings[1]
+
+
+def test_a_file_is_hashed_again_only_when_it_changed(tiny_twin, tmp_path):
+    """The feature-cache key of a sample's files is read once per process while the files stay
+    as they were (every unit asks again); a file written since (same size, new bytes) gets a
+    new key."""
+    import dataclasses
+    import os
+    import shutil
+
+    from benchmark.features.cache import _content_key, content_key
+
+    sample = load_dataset(tiny_twin).split("TEST")[0]
+    audio = tmp_path / sample.audio.name
+    shutil.copy(sample.audio, audio)
+    sample = dataclasses.replace(sample, audio=audio)
+    key = content_key(sample, "audio")
+    hits = _content_key.cache_info().hits
+    assert content_key(sample, "audio") == key and _content_key.cache_info().hits == hits + 1
+    data = bytearray(audio.read_bytes())
+    data[100] ^= 0xFF  # in the first MiB, which the key reads
+    audio.write_bytes(bytes(data))
+    stat = audio.stat()
+    os.utime(audio, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    assert content_key(sample, "audio") != key

@@ -231,3 +231,23 @@ def test_patchcore_crop_mapped_back_onto_the_paper_view():
                            lambda x: crop_map.expand(len(x), -1, -1, -1))
     at = np.clip((np.arange(448) + 0.5) * 256 / 448 - 0.5, 16, 239)
     np.testing.assert_allclose(maps[0], at[:, None] + 1000 * at[None, :], rtol=1e-6)
+
+
+def test_dinomaly_image_score_is_anomalibs(data):
+    """Dinomaly's scoring path (`image_scores`: topk for anomalib's full sort, the blur without
+    oneDNN) gives anomalib's `DinomalyModel.forward` at inference: the same raw maps bit for bit,
+    the same image scores to float rounding (the blur's sums run in another order)."""
+    import torch
+
+    from methods._blocks import views_as_images
+    from methods.dinomaly import image_scores
+
+    method, _ = _run("dinomaly", data)
+    images, _ = views_as_images(data[2])
+    x = method._prepare(images)
+    with torch.no_grad():
+        official = method.model(x)
+        scores, raw = image_scores(method.model, x)
+    assert torch.equal(raw, official.anomaly_map)
+    np.testing.assert_allclose(scores.numpy(), official.pred_score.numpy(), rtol=1e-5)
+    assert len(set(scores.tolist())) == len(scores)  # distinct views: the top 1 % differs

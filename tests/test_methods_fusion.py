@@ -197,6 +197,55 @@ def test_cross_fusion_reuses_the_standalone_process_model():
     assert cross.process.weight == 0.5 and 0.0 <= cross.weight <= 1.0
 
 
+def test_cross_fusion_scores_a_weld_once_per_sub_method():
+    """The reliance check scores TEST again with one medium taken from other welds: with the
+    images swapped, only the process sub-method sees new inputs, so the image sub-method does
+    not run again, and the fused scores are those of scoring both sub-methods afresh."""
+    from methods.late_fusion_cross import restrict
+
+    _, _, cross = cached_run("late_fusion_cross", "image", 0, CROSS)
+    test = dataset("image")[2]
+    donor = np.roll(np.arange(len(test)), 1)
+    swapped = dataclasses.replace(test, features={
+        k: ([v[j] for j in donor] if k == "image_cls" else v) for k, v in test.features.items()})
+    cross.score(test)
+    calls = []
+    image_score = cross.image.score
+    cross.image.score = lambda inputs: calls.append(len(inputs)) or image_score(inputs)
+    try:
+        fused = cross.score(swapped).sample
+    finally:
+        del cross.image.score
+    assert calls == []
+    afresh = [z(m.score(restrict(swapped, m.features)).sample)
+              for z, m in zip(cross.z, (cross.process, cross.image))]
+    np.testing.assert_allclose(fused, cross.weight * afresh[0] + (1 - cross.weight) * afresh[1],
+                               rtol=1e-6)
+    assert not np.allclose(fused, cross.score(test).sample)  # the swap moved the scores
+
+
+def test_a_fused_method_loads_the_methods_it_builds():
+    """A worker process imports only the adapters of its planned units: the methods a fused
+    method builds are loaded when it asks for them (`method_spec`)."""
+    from benchmark.method import method_spec
+
+    import sys
+
+    import methods as package
+
+    spec, module = METHODS.get("late_fusion_av"), sys.modules["methods.late_fusion_av"]
+    METHODS.remove("late_fusion_av")
+    del sys.modules["methods.late_fusion_av"]  # as in a process that never imported it
+    try:
+        loaded = method_spec("late_fusion_av")
+        assert loaded.cls is not spec.cls and loaded.cls.__name__ == spec.cls.__name__
+    finally:  # NOTE: the module and class the other tests hold
+        if "late_fusion_av" in METHODS:
+            METHODS.remove("late_fusion_av")
+        METHODS.add("late_fusion_av", spec)
+        sys.modules["methods.late_fusion_av"] = package.late_fusion_av = module
+
+
 def test_fusion_weight_uses_the_informative_modality():
     """An audio-only anomaly gets some audio weight, a video-only one some video weight (the
     earliest of equally good weights wins, so any weight that separates VAL perfectly can win)."""

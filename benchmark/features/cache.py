@@ -12,6 +12,7 @@ the values are the same either way.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -40,10 +41,21 @@ def _digest(obj) -> str:
 
 def content_key(sample: Sample, modality: str) -> str:
     """Hash of the sample's files for one modality (size + first and last MiB of each file)."""
-    paths = list(sample.images) if modality == "image" else [getattr(sample, modality)]
-    h = hashlib.sha256(sample.id.encode())
-    for path in paths:
-        size = os.path.getsize(path)
+    paths = tuple(sample.images) if modality == "image" else (getattr(sample, modality),)
+    # NOTE: every unit of a run asks again for every sample's keys; a file whose inode, size
+    # and times are as before is not read again in this process (a worker runs many units)
+    return _content_key(sample.id, tuple((str(p), *_stamp(p)) for p in paths))
+
+
+def _stamp(path) -> tuple[int, ...]:
+    stat = os.stat(path)
+    return stat.st_size, stat.st_ino, stat.st_mtime_ns, stat.st_ctime_ns
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _content_key(sample_id: str, files: tuple[tuple, ...]) -> str:
+    h = hashlib.sha256(sample_id.encode())
+    for path, size, *_ in files:
         h.update(f"{Path(path).name}:{size}".encode())
         with open(path, "rb") as f:
             h.update(f.read(_HASH_BYTES))

@@ -11,7 +11,7 @@ import numpy as np
 
 from ._base import MetricValue, Undefined, _as_labels, _as_scores, aupro_key
 from .image import IMAGE_KEYS, image_metrics, like_with_like, stratified_auroc
-from .pixel import _check_limit, pixel_metrics
+from .pixel import _check_limit, at_mask_size, pixel_metrics
 from .statistics import bootstrap_auroc_ci
 
 #: Pixel metrics of the views of the samples at the given indices (see ``_pixel_block``).
@@ -60,6 +60,21 @@ def _pixel_pairs(idx: np.ndarray, labels: np.ndarray, maps, masks) -> tuple[list
     elif n_anom_with_mask == 0:
         reason = "no ground-truth masks for the anomalous samples"
     return pm, pg, reason
+
+
+def _maps_at_mask_size(maps, masks) -> list:
+    """Each sample's map views at its mask's size, resized here once rather than in each block
+    that reads them (a normal's views are in every category's block). Anything the pixel
+    metrics refuse is left as it is, for them to name."""
+    out = []
+    for amap, mask in zip(maps, masks):
+        if amap is not None and mask is not None:
+            mviews, gviews = _views(amap), _views(mask)
+            if len(mviews) == len(gviews) and all(m.ndim == 2 and m.dtype.kind in "fiub" and g.ndim == 2
+                                                  for m, g in zip(mviews, gviews)):
+                amap = [at_mask_size(m, g.shape) for m, g in zip(mviews, gviews)]
+        out.append(amap)
+    return out
 
 
 def _pixel_counts(labels: np.ndarray, cats: np.ndarray, maps, masks) -> dict:
@@ -160,6 +175,8 @@ def evaluate(
         raise ValueError(f"maps has {len(maps)} entries but labels has {n}")
     if masks is not None and len(masks) != n:
         raise ValueError(f"masks has {len(masks)} entries but labels has {n}")
+    if with_pixels:
+        maps = _maps_at_mask_size(maps, masks)
     pixels = partial(_pixel_block, labels=y, maps=maps, masks=masks, fpr_limits=limits) if with_pixels else None
 
     cid = _per_sample("clusters", clusters, n)

@@ -24,6 +24,14 @@ def _resize_bilinear(amap: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return out[0, 0].numpy()
 
 
+def at_mask_size(amap: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """A numeric 2-D map as the metrics read it: float (float32 kept, else float64), resized
+    bilinearly to its mask's shape where it differs."""
+    if amap.dtype not in (np.float32, np.float64):
+        amap = amap.astype(np.float64)
+    return amap if amap.shape == shape else _resize_bilinear(amap, shape)
+
+
 def _check_pairs(maps: Sequence[Any], masks: Sequence[Any]) -> list[tuple[np.ndarray, np.ndarray]]:
     if len(maps) != len(masks):
         raise ValueError(f"got {len(maps)} maps but {len(masks)} masks")
@@ -37,10 +45,7 @@ def _check_pairs(maps: Sequence[Any], masks: Sequence[Any]) -> list[tuple[np.nda
             raise ValueError(f"map {i} must be 2-D (h, w), got shape {m.shape}")
         if m.dtype.kind not in "fiub":
             raise ValueError(f"map {i} has non-numeric dtype {m.dtype}")
-        if m.dtype not in (np.float32, np.float64):
-            m = m.astype(np.float64)
-        if m.shape != g.shape:
-            m = _resize_bilinear(m, g.shape)
+        m = at_mask_size(m, g.shape)
         if not np.isfinite(m).all():
             raise ValueError(f"map {i} contains NaN or infinite values")
         pairs.append((m, g != 0))

@@ -25,7 +25,7 @@ from benchmark.features.backbones import BackboneConfig, TextEncoder
 from benchmark.features.cache import FeatureStore
 from benchmark.features.checkpoints import backbone_config
 from benchmark.features.extractors import feature_modality
-from benchmark.method import METHODS, FitContext, Inputs, Role, Selector, load_methods, set_seed
+from benchmark.method import FitContext, Inputs, Role, Selector, method_spec, set_seed
 from benchmark.profiles import FeatureOptions, Profile
 from benchmark.results import store as R
 from benchmark.run.fingerprint import run_fingerprint, unit_fingerprint
@@ -87,9 +87,7 @@ def run_unit(plan: RunPlan, method_name: str, seed: int, progress: bool = True) 
         return R.unit_dir(plan.run_dir, method_name, seed)
     started = time.perf_counter()
     return_freed_memory()  # NOTE: also in a Ray worker, which never ran prepare()
-    if method_name not in METHODS:
-        load_methods()
-    spec = METHODS.get(method_name)
+    spec = method_spec(method_name)
     names = spec.feature_names(plan.profile)
     store = plan.store()
     sessions = "session" in spec.modalities  # only a shortcut floor is handed the session
