@@ -27,7 +27,6 @@ import json
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -80,62 +79,6 @@ class Stages:
                            "peak_gpu_bytes": torch.cuda.max_memory_allocated() if self.cuda else 0}
 
 
-def _link_sample(out: Path, src, dst, seed: int) -> None:
-    """dst's files: its own sensor CSV, hard links to src's video, audio, photos and masks."""
-    from benchmark.data.synth import render_sensor, sensor_csv
-
-    s_dir, d_dir = out / src.folder / src.run_id, out / dst.folder / dst.run_id
-    (d_dir / "images").mkdir(parents=True, exist_ok=True)
-    (d_dir / "masks").mkdir(exist_ok=True)
-    for ext in ("avi", "flac"):
-        os.link(s_dir / f"{src.run_id}.{ext}", d_dir / f"{dst.run_id}.{ext}")
-    for a, b in zip(src.image_stems, dst.image_stems):
-        os.link(s_dir / "images" / f"{a}.jpg", d_dir / "images" / f"{b}.jpg")
-        os.link(s_dir / "masks" / f"{a}.png", d_dir / "masks" / f"{b}.png")
-    t, table = render_sensor(seed, dst)
-    (d_dir / f"{dst.run_id}.csv").write_bytes(sensor_csv(dst, t, table))
-
-
-def make_twin(root: Path, welds: int, distinct: int, media: str, workers: int, seed: int = 0) -> Path:
-    """A twin of `welds` welds (every k-th of the real-size plan, so every category and split
-    keeps its share), about `distinct` of them drawn (at least one per category), the others
-    linking a drawn weld of their category."""
-    import csv
-    import multiprocessing
-
-    from benchmark.data.sample import MANIFEST_COLUMNS
-    from benchmark.data.synth import manifest_rows, plan, write_sample
-
-    if (root / "synthetic.json").exists():
-        return root
-    specs = [s for s in plan(seed, "full") if s.code != 12]
-    step = max(1, len(specs) // welds)
-    specs = specs[::step][:welds]
-    by_code: dict[int, list] = {}
-    for s in specs:
-        by_code.setdefault(s.code, []).append(s)
-    drawn, links = [], []
-    for group in by_code.values():
-        k = max(1, round(distinct * len(group) / len(specs)))
-        drawn += group[:k]
-        links += [(group[i % k], s) for i, s in enumerate(group[k:])]
-    root.mkdir(parents=True, exist_ok=True)
-    ctx = multiprocessing.get_context("spawn")  # NOTE: no fork of a process with torch threads
-    with ProcessPoolExecutor(max(1, workers), mp_context=ctx) as pool:
-        list(pool.map(write_sample, [root] * len(drawn), [seed] * len(drawn), drawn,
-                      [True] * len(drawn), [media] * len(drawn), chunksize=4))
-    for src, dst in links:
-        _link_sample(root, src, dst, seed)
-    with open(root / "manifest.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(MANIFEST_COLUMNS), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(manifest_rows(specs))
-    (root / "synthetic.json").write_text(json.dumps(
-        {"generator": "scripts/gpu_throughput.py", "seed": seed, "welds": len(specs),
-         "distinct": len(drawn), "media": media}, indent=2))
-    return root
-
-
 def sample_flops(store, extractor: str, sample) -> float:
     """FLOPs of one sample through an extractor's backbone (matmuls, convolutions, attention)."""
     from torch.utils.flop_counter import FlopCounterMode
@@ -165,6 +108,7 @@ def main(argv=None) -> dict:
 
     import torch
 
+    from benchmark.data.synth.scaled import make_twin
     from benchmark.features.checkpoints import write_random_models
     from benchmark.features.extractors import EXTRACTORS
     from benchmark.run.config import RunConfig
@@ -186,7 +130,7 @@ def main(argv=None) -> dict:
                 write_random_models(models, depth="paper")
     with stages("twin"):
         twin = make_twin(out / f"twin-{welds}-{media}", welds, min(args.distinct, welds), media,
-                         args.workers)
+                         args.workers, generator="scripts/gpu_throughput.py")
     config = RunConfig(methods=tuple(m for m in args.methods.split(",") if m), seeds=(0,),
                        profile=args.profile, root=twin, device=args.device, out=out / "results",
                        run=f"throughput-{welds}{'-check' if args.check else ''}-{args.device}",
