@@ -14,8 +14,10 @@ test suite does, to prove the script runs).
 Prints, and writes to OUT/throughput.json: wall time and peak GPU memory per stage; per backbone,
 samples/s, the FLOPs of one sample (torch's FlopCounterMode: matmuls, convolutions, attention) and
 the achieved TFLOP/s against the GPU's dense bf16 peak (`PEAK_BF16_TFLOPS`, or --peak-tflops);
-per method, fit time, scoring time per sample, unit wall time and peak GPU memory; and the
-estimate of the whole paper profile (extraction once + 3 seeds of every method).
+per method, fit time, scoring time per sample, unit wall time and peak GPU memory; the
+estimate of the whole paper profile (extraction once + 3 seeds of every method); and, where the
+device kind's calibration (`scripts/bench_scale.py --device cuda`) holds the profile, what it
+projects for this run against what was measured.
 
 Goal (issue 11): the whole paper profile under 30 minutes on one H100-class GPU, extraction at
 >= 40 % of the bf16 peak.
@@ -185,9 +187,35 @@ def main(argv=None) -> dict:
         },
         "config": dataclasses.asdict(plan.profile),
     }
+    report["projection_check"] = check_projection(args, plan, welds, extract_s, methods_s)
     (out / "throughput.json").write_text(json.dumps(report, indent=2, default=str))
     print_report(report)
     return report
+
+
+def check_projection(args, plan, welds: int, extract_s: float, methods_s: float) -> dict | None:
+    """What the device kind's calibration (`scripts/bench_scale.py`) projects for this run,
+    against what it measured; None (and one line on why) without a calibration."""
+    from benchmark.run import cost
+
+    kind = cost.device_kind(args.device)
+    try:
+        calibration = cost.read_calibration(kind)
+    except cost.CalibrationError as exc:
+        print(f"projection check: {exc}")
+        return None
+    section = (calibration or {}).get("profiles", {}).get(args.profile)
+    if section is None:
+        print(f"projection check: no calibration of profile {args.profile} in {cost.calibration_path(kind)} "
+              f"(scripts/bench_scale.py --profile {args.profile} --device {args.device} writes it)")
+        return None
+    methods = list(dict.fromkeys(m for m, _ in plan.units))
+    projected = cost.project(section, welds, plan.store().sources(plan.features), methods, 1,
+                             cost.loader_threads(args.device))
+    return {"calibration": str(cost.calibration_path(kind)), "units_calibrated_as": section.get("units"),
+            "extract_s": {"projected": projected.extraction_seconds(), "measured": extract_s},
+            "methods_s": {"projected": projected.units_seconds(), "measured": methods_s,
+                          "not_calibrated": projected.missing}}
 
 
 def _gib(b) -> str:
@@ -222,6 +250,13 @@ def print_report(r: dict) -> None:
               f"estimated: {est['paper_profile_s'] / 60:.1f} min (goal < 30 min)")
     else:
         print("paper profile estimate: needs a full run (check-mode method times are smoke runs)")
+    check = r.get("projection_check")
+    if check:
+        ex, me = check["extract_s"], check["methods_s"]
+        print(f"projection ({check['calibration']}; its units: {check['units_calibrated_as']}): extraction "
+              f"{ex['projected']:.0f} s projected, {ex['measured']:.0f} s measured; methods "
+              f"{me['projected']:.0f} s projected, {me['measured']:.0f} s measured"
+              + (f" (not calibrated: {', '.join(me['not_calibrated'])})" if me["not_calibrated"] else ""))
 
 
 if __name__ == "__main__":
