@@ -3,6 +3,7 @@ fitted form says, the dry run prints the projection (or one line on why there is
 scripts/bench_scale.py runs end to end at a toy size."""
 from __future__ import annotations
 
+import doctest
 import importlib.util
 import json
 import math
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from benchmark.cli import main
-from benchmark.run import cost
+from benchmark.run import cost, growth
 from benchmark.run.growth import FORMS, fit_growth, fit_memory
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,6 +26,10 @@ def test_growth_fit_recovers_the_form_of_known_timings(form):
     growth = fit_growth(SIZES, seconds)
     assert growth.form == form
     assert growth.coefficient == pytest.approx(0.01, rel=0.05)
+
+
+def test_growth_examples_run():
+    assert doctest.testmod(growth).failed == 0
 
 
 def test_growth_fit_needs_two_sizes():
