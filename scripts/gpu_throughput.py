@@ -14,8 +14,10 @@ test suite does, to prove the script runs).
 Prints, and writes to OUT/throughput.json: wall time and peak GPU memory per stage; per backbone,
 samples/s, the FLOPs of one sample (torch's FlopCounterMode: matmuls, convolutions, attention) and
 the achieved TFLOP/s against the GPU's dense bf16 peak (`PEAK_BF16_TFLOPS`, or --peak-tflops);
-per method, fit time, scoring time per sample, unit wall time and peak GPU memory; and the
-estimate of the whole paper profile (extraction once + 3 seeds of every method).
+per method, fit time, scoring time per sample, unit wall time and peak GPU memory; the
+estimate of the whole paper profile (extraction once + 3 seeds of every method); and, where the
+device kind's calibration (`scripts/bench_scale.py --device cuda`) holds the profile, what it
+projects for this run against what was measured.
 
 Goal (issue 11): the whole paper profile under 30 minutes on one H100-class GPU, extraction at
 >= 40 % of the bf16 peak.
@@ -27,7 +29,6 @@ import json
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -80,62 +81,6 @@ class Stages:
                            "peak_gpu_bytes": torch.cuda.max_memory_allocated() if self.cuda else 0}
 
 
-def _link_sample(out: Path, src, dst, seed: int) -> None:
-    """dst's files: its own sensor CSV, hard links to src's video, audio, photos and masks."""
-    from benchmark.data.synth import render_sensor, sensor_csv
-
-    s_dir, d_dir = out / src.folder / src.run_id, out / dst.folder / dst.run_id
-    (d_dir / "images").mkdir(parents=True, exist_ok=True)
-    (d_dir / "masks").mkdir(exist_ok=True)
-    for ext in ("avi", "flac"):
-        os.link(s_dir / f"{src.run_id}.{ext}", d_dir / f"{dst.run_id}.{ext}")
-    for a, b in zip(src.image_stems, dst.image_stems):
-        os.link(s_dir / "images" / f"{a}.jpg", d_dir / "images" / f"{b}.jpg")
-        os.link(s_dir / "masks" / f"{a}.png", d_dir / "masks" / f"{b}.png")
-    t, table = render_sensor(seed, dst)
-    (d_dir / f"{dst.run_id}.csv").write_bytes(sensor_csv(dst, t, table))
-
-
-def make_twin(root: Path, welds: int, distinct: int, media: str, workers: int, seed: int = 0) -> Path:
-    """A twin of `welds` welds (every k-th of the real-size plan, so every category and split
-    keeps its share), about `distinct` of them drawn (at least one per category), the others
-    linking a drawn weld of their category."""
-    import csv
-    import multiprocessing
-
-    from benchmark.data.sample import MANIFEST_COLUMNS
-    from benchmark.data.synth import manifest_rows, plan, write_sample
-
-    if (root / "synthetic.json").exists():
-        return root
-    specs = [s for s in plan(seed, "full") if s.code != 12]
-    step = max(1, len(specs) // welds)
-    specs = specs[::step][:welds]
-    by_code: dict[int, list] = {}
-    for s in specs:
-        by_code.setdefault(s.code, []).append(s)
-    drawn, links = [], []
-    for group in by_code.values():
-        k = max(1, round(distinct * len(group) / len(specs)))
-        drawn += group[:k]
-        links += [(group[i % k], s) for i, s in enumerate(group[k:])]
-    root.mkdir(parents=True, exist_ok=True)
-    ctx = multiprocessing.get_context("spawn")  # NOTE: no fork of a process with torch threads
-    with ProcessPoolExecutor(max(1, workers), mp_context=ctx) as pool:
-        list(pool.map(write_sample, [root] * len(drawn), [seed] * len(drawn), drawn,
-                      [True] * len(drawn), [media] * len(drawn), chunksize=4))
-    for src, dst in links:
-        _link_sample(root, src, dst, seed)
-    with open(root / "manifest.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(MANIFEST_COLUMNS), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(manifest_rows(specs))
-    (root / "synthetic.json").write_text(json.dumps(
-        {"generator": "scripts/gpu_throughput.py", "seed": seed, "welds": len(specs),
-         "distinct": len(drawn), "media": media}, indent=2))
-    return root
-
-
 def sample_flops(store, extractor: str, sample) -> float:
     """FLOPs of one sample through an extractor's backbone (matmuls, convolutions, attention)."""
     from torch.utils.flop_counter import FlopCounterMode
@@ -165,6 +110,7 @@ def main(argv=None) -> dict:
 
     import torch
 
+    from benchmark.data.synth.scaled import make_twin
     from benchmark.features.checkpoints import write_random_models
     from benchmark.features.extractors import EXTRACTORS
     from benchmark.run.config import RunConfig
@@ -186,7 +132,7 @@ def main(argv=None) -> dict:
                 write_random_models(models, depth="paper")
     with stages("twin"):
         twin = make_twin(out / f"twin-{welds}-{media}", welds, min(args.distinct, welds), media,
-                         args.workers)
+                         args.workers, generator="scripts/gpu_throughput.py")
     config = RunConfig(methods=tuple(m for m in args.methods.split(",") if m), seeds=(0,),
                        profile=args.profile, root=twin, device=args.device, out=out / "results",
                        run=f"throughput-{welds}{'-check' if args.check else ''}-{args.device}",
@@ -241,9 +187,35 @@ def main(argv=None) -> dict:
         },
         "config": dataclasses.asdict(plan.profile),
     }
+    report["projection_check"] = check_projection(args, plan, welds, extract_s, methods_s)
     (out / "throughput.json").write_text(json.dumps(report, indent=2, default=str))
     print_report(report)
     return report
+
+
+def check_projection(args, plan, welds: int, extract_s: float, methods_s: float) -> dict | None:
+    """What the device kind's calibration (`scripts/bench_scale.py`) projects for this run,
+    against what it measured; None (and one line on why) without a calibration."""
+    from benchmark.run import cost
+
+    kind = cost.device_kind(args.device)
+    try:
+        calibration = cost.read_calibration(kind)
+    except cost.CalibrationError as exc:
+        print(f"projection check: {exc}")
+        return None
+    section = (calibration or {}).get("profiles", {}).get(args.profile)
+    if section is None:
+        print(f"projection check: no calibration of profile {args.profile} in {cost.calibration_path(kind)} "
+              f"(scripts/bench_scale.py --profile {args.profile} --device {args.device} writes it)")
+        return None
+    methods = list(dict.fromkeys(m for m, _ in plan.units))
+    projected = cost.project(section, welds, plan.store().sources(plan.features), methods, 1,
+                             cost.loader_threads(args.device))
+    return {"calibration": str(cost.calibration_path(kind)), "units_calibrated_as": section.get("units"),
+            "extract_s": {"projected": projected.extraction_seconds(), "measured": extract_s},
+            "methods_s": {"projected": projected.units_seconds(), "measured": methods_s,
+                          "not_calibrated": projected.missing}}
 
 
 def _gib(b) -> str:
@@ -278,6 +250,13 @@ def print_report(r: dict) -> None:
               f"estimated: {est['paper_profile_s'] / 60:.1f} min (goal < 30 min)")
     else:
         print("paper profile estimate: needs a full run (check-mode method times are smoke runs)")
+    check = r.get("projection_check")
+    if check:
+        ex, me = check["extract_s"], check["methods_s"]
+        print(f"projection ({check['calibration']}; its units: {check['units_calibrated_as']}): extraction "
+              f"{ex['projected']:.0f} s projected, {ex['measured']:.0f} s measured; methods "
+              f"{me['projected']:.0f} s projected, {me['measured']:.0f} s measured"
+              + (f" (not calibrated: {', '.join(me['not_calibrated'])})" if me["not_calibrated"] else ""))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
 """What `bench run` would do, computed without doing it (`bench run --dry-run`): the units
-(done / to run), the features (cached / to extract) and the resources the units would ask for.
+(done / to run), the features (cached / to extract), the resources the units would ask for, and
+what the run would cost, projected from the device kind's calibration (`benchmark.run.cost`),
+for the run at hand and at Weld-4M's size.
 
 It loads the dataset and hashes the samples' files (the feature-cache key needs their content),
 and writes nothing: no run folder, no cache folder, no synthetic twin.
@@ -24,6 +26,7 @@ class DryRun:
     features: list[tuple[str, int, int]]  # (extractor, samples cached, samples to extract)
     resources: list[str]  # one line each
     notes: list[str] = field(default_factory=list)
+    projection: list[str] = field(default_factory=list)  # lines of `benchmark.run.cost.render`
 
     @property
     def to_run(self) -> list[tuple[str, int]]:
@@ -44,6 +47,7 @@ class DryRun:
                                headers=["extractor", "cached", "to extract"]), ""]
         lines += ["resources:", *(f"  {r}" for r in self.resources)]
         lines += self.notes
+        lines += self.projection
         return "\n".join(lines)
 
 
@@ -58,9 +62,11 @@ def dry_run(config: RunConfig, executor: str = "local", address: str | None = No
         root = twin
         run_dir = results_folder(config)
         units = [(s.name, seed, R.is_done(run_dir, s.name, seed)) for s in specs for seed in config.seeds]
+        features = tuple(dict.fromkeys(f for s in specs for f in s.feature_names(config.resolved_profile())))
         return DryRun(run_dir, f"synthetic twin, not generated yet: `bench run` generates it into {root}",
                       units, [], _resources(config, executor, address, workers, [u[:2] for u in units if not u[2]]),
-                      ["every feature of every sample is still to extract (no dataset yet)"])
+                      ["every feature of every sample is still to extract (no dataset yet)"],
+                      _projection(config, None, features, [s.name for s in specs]))
     plan, dataset = plan_run(config)
     counts = ", ".join(f"{k} {len(v)}" for k, v in plan.samples.items())
     kind = "synthetic twin" if plan.synthetic else "dataset"
@@ -82,7 +88,47 @@ def dry_run(config: RunConfig, executor: str = "local", address: str | None = No
     cached = plan.store().cached(samples, plan.features)
     features = [(name, hit, miss) for name, (hit, miss) in cached.items()]
     return DryRun(plan.run_dir, described, units, features,
-                  _resources(config, executor, address, workers, [u[:2] for u in units if not u[2]]), notes)
+                  _resources(config, executor, address, workers, [u[:2] for u in units if not u[2]]), notes,
+                  _projection(plan.config, len(samples), plan.features,
+                              list(dict.fromkeys(m for m, _ in plan.units))))
+
+
+def _projection(config: RunConfig, welds: int | None, features: tuple[str, ...],
+                methods: list[str]) -> list[str]:
+    """The projected cost of the whole run (cached features and finished units included) and of
+    the same methods at Weld-4M's size, or one line on why there is none."""
+    from benchmark.features.cache import FeatureStore
+    from benchmark.run import cost
+
+    kind = cost.device_kind(config.device)
+    profile = config.resolved_profile()
+    try:
+        calibration = cost.read_calibration(kind)
+    except cost.CalibrationError as exc:
+        return ["", f"projection: none ({exc})"]
+    path = cost.calibration_path(kind)
+    if calibration is None or profile.name not in calibration["profiles"]:
+        what = "no calibration" if calibration is None else f"no calibration of profile {profile.name!r} in it"
+        return ["", f"projection: none: {what} for device kind {kind!r} ({path}); "
+                    f"`python scripts/bench_scale.py --profile {profile.name} --device {kind}` on such a "
+                    f"machine measures one"]
+    # NOTE: a store object only names the extractors (and those they are computed from); it writes nothing
+    store = FeatureStore(config.cache or config.out / ".feature_cache", profile, config.feature_options(),
+                         config.device)
+    extractors = store.sources(features)
+    loaders = cost.loader_threads(config.device)
+    runs = [(f"this run ({welds} welds, {len(config.seeds)} seed(s))", welds, len(config.seeds))] if welds else []
+    runs.append((f"Weld-4M ({cost.WELD4M_WELDS:,} welds, {cost.WELD4M_SEEDS} seeds)", cost.WELD4M_WELDS,
+                 cost.WELD4M_SEEDS))
+    try:
+        section = calibration["profiles"][profile.name]
+        projected = [(title, cost.project(section, n, extractors, methods, seeds, loaders))
+                     for title, n, seeds in runs]
+        lines = cost.render(projected, cost.describe_source(calibration, kind, profile.name))
+    except (KeyError, TypeError, ValueError) as exc:
+        return ["", f"projection: none: {path} is malformed ({type(exc).__name__}: {exc}); "
+                    f"`python scripts/bench_scale.py` rewrites it"]
+    return ["", *lines, "  (the whole run: cached features and finished units are not subtracted)"]
 
 
 def _resources(config: RunConfig, executor: str, address: str | None, workers: int | None,
