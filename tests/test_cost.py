@@ -70,6 +70,19 @@ def test_projection_scales_as_the_fitted_form_says():
     assert small.missing == [] and cost.project(_section(), 10, [], ["m3dm"], 1).missing == ["unit m3dm"]
 
 
+def test_workers_share_out_the_units_and_the_extraction():
+    """Two processes side by side halve the units' and the extractors' summed time, never below
+    the longest unit or extractor (one runs in one process)."""
+    section = _section()
+    section["stages"]["unit m3dm"] = _stage("unit", "linear", 0.001)
+    one = cost.project(section, 1000, ["pixels", "dinov2"], ["patchcore", "m3dm"], seeds=1)
+    two = cost.project(section, 1000, ["pixels", "dinov2"], ["patchcore", "m3dm"], seeds=1, workers=2)
+    assert one.units_wall() == pytest.approx(1000 + 1) and two.units_seconds() == one.units_seconds()
+    assert two.units_wall() == pytest.approx(1000)  # patchcore's 0.001 x 1000^2 alone
+    assert two.extraction_wall() == pytest.approx(max(310 / 2, 0.01 * 1000 + 0.2 * 1000))
+    assert "2 processes side by side" in "\n".join(cost.render([("x", two)], "test"))
+
+
 def test_loader_threads_overlap_the_data_path_with_the_backbone():
     p = cost.project(_section(), 1000, ["pixels", "dinov2"], [], seeds=1, loaders=8)
     # pixels has no device side: its data path over 8 threads; dinov2: the backbone is slower

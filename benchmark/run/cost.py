@@ -87,6 +87,7 @@ class Projection:
     disk_bytes: float
     missing: list[str] = field(default_factory=list)  # stages the calibration lacks
     calibrated: tuple[int, ...] = ()  # the sizes the calibration measured
+    workers: int = 1  # processes running extraction jobs and units side by side (local executor)
 
     def _extraction(self) -> dict[str, tuple[float, float]]:
         """extractor -> (data path seconds, backbone seconds)."""
@@ -115,6 +116,20 @@ class Projection:
     def units_seconds(self) -> float:
         return sum(s.seconds for s in self.stages if s.group == "unit")
 
+    def units_wall(self) -> float:
+        """The units' wall time with `workers` side by side: their sum shared out, and never
+        less than the longest unit (one seed of one method runs in one process)."""
+        longest = max((s.seconds / self.seeds for s in self.stages if s.group == "unit"), default=0.0)
+        return max(self.units_seconds() / self.workers, longest)
+
+    def extraction_wall(self) -> float:
+        """The extraction's wall time: extractors as jobs side by side over `workers` processes
+        (never less than the longest one), or with loader threads in one process."""
+        if self.loaders or self.workers == 1:
+            return self.extraction_seconds()
+        longest = max((cpu + dev for cpu, dev in self._extraction().values()), default=0.0)
+        return max(self.extraction_seconds() / self.workers, longest)
+
     def bound(self) -> StageCost | None:
         return max(self.stages, key=lambda s: s.seconds, default=None)
 
@@ -128,7 +143,7 @@ class Projection:
 
 
 def project(section: dict, welds: int, extractors: list[str], methods: list[str], seeds: int,
-            loaders: int = 0) -> Projection:
+            loaders: int = 0, workers: int = 1) -> Projection:
     """The cost of extracting `extractors` for `welds` welds and running every method of
     `methods` for `seeds` seeds, from one profile's calibration section."""
     stages, missing, disk = [], [], 0.0
@@ -149,7 +164,7 @@ def project(section: dict, welds: int, extractors: list[str], methods: list[str]
         stages.append(StageCost(name, group, times * growth.at(welds), st["form"], host, device))
         if group == "data path":
             disk += (st.get("disk_bytes_per_weld") or 0.0) * welds
-    return Projection(welds, seeds, loaders, stages, disk, missing, tuple(section["sizes"]))
+    return Projection(welds, seeds, loaders, stages, disk, missing, tuple(section["sizes"]), max(1, workers))
 
 
 def loader_threads(device: str, cores: int | None = None) -> int:
@@ -180,9 +195,11 @@ def render(runs: list[tuple[str, Projection]], source: str) -> list[str]:
              tabulate(rows, headers=["stage", "growth", *(title for title, _ in runs)])]
     for title, p in runs:
         bound = p.bound()
+        side = f", {p.workers} processes side by side" if p.workers > 1 else ""
         lines += [
-            f"  {title}: extraction {_duration(p.extraction_seconds())}, units "
-            f"{_duration(p.units_seconds())} ({p.seeds} seed(s)); peak host memory "
+            f"  {title}: extraction {_duration(p.extraction_wall())}, units "
+            f"{_duration(p.units_wall())} ({p.seeds} seed(s){side}; "
+            f"{_duration(p.units_seconds())} summed); peak host memory "
             f"{p.host_bytes / GIB:.2f} GiB, device memory {p.device_bytes / GIB:.2f} GiB, "
             f"cache disk {p.disk_bytes / GIB:.2f} GiB",
             f"    bounded by {bound.name if bound else 'nothing measured'}; extraction by "

@@ -66,7 +66,7 @@ def dry_run(config: RunConfig, executor: str = "local", address: str | None = No
         return DryRun(run_dir, f"synthetic twin, not generated yet: `bench run` generates it into {root}",
                       units, [], _resources(config, executor, address, workers, [u[:2] for u in units if not u[2]]),
                       ["every feature of every sample is still to extract (no dataset yet)"],
-                      _projection(config, None, features, [s.name for s in specs]))
+                      _projection(config, None, features, [s.name for s in specs], workers))
     plan, dataset = plan_run(config)
     counts = ", ".join(f"{k} {len(v)}" for k, v in plan.samples.items())
     kind = "synthetic twin" if plan.synthetic else "dataset"
@@ -90,15 +90,16 @@ def dry_run(config: RunConfig, executor: str = "local", address: str | None = No
     return DryRun(plan.run_dir, described, units, features,
                   _resources(config, executor, address, workers, [u[:2] for u in units if not u[2]]), notes,
                   _projection(plan.config, len(samples), plan.features,
-                              list(dict.fromkeys(m for m, _ in plan.units))))
+                              list(dict.fromkeys(m for m, _ in plan.units)), workers))
 
 
 def _projection(config: RunConfig, welds: int | None, features: tuple[str, ...],
-                methods: list[str]) -> list[str]:
+                methods: list[str], workers: int | None = None) -> list[str]:
     """The projected cost of the whole run (cached features and finished units included) and of
     the same methods at Weld-4M's size, or one line on why there is none."""
     from benchmark.features.cache import FeatureStore
     from benchmark.run import cost
+    from benchmark.run.runner import LocalExecutor
 
     kind = cost.device_kind(config.device)
     profile = config.resolved_profile()
@@ -117,12 +118,15 @@ def _projection(config: RunConfig, welds: int | None, features: tuple[str, ...],
                          config.device)
     extractors = store.sources(features)
     loaders = cost.loader_threads(config.device)
+    # NOTE: side by side in as many processes as a local run of every unit would start
+    workers = LocalExecutor(workers).plan_workers(profile, config.device,
+                                                  [(m, s) for m in methods for s in config.seeds])
     runs = [(f"this run ({welds} welds, {len(config.seeds)} seed(s))", welds, len(config.seeds))] if welds else []
     runs.append((f"Weld-4M ({cost.WELD4M_WELDS:,} welds, {cost.WELD4M_SEEDS} seeds)", cost.WELD4M_WELDS,
                  cost.WELD4M_SEEDS))
     try:
         section = calibration["profiles"][profile.name]
-        projected = [(title, cost.project(section, n, extractors, methods, seeds, loaders))
+        projected = [(title, cost.project(section, n, extractors, methods, seeds, loaders, workers))
                      for title, n, seeds in runs]
         lines = cost.render(projected, cost.describe_source(calibration, kind, profile.name))
     except (KeyError, TypeError, ValueError) as exc:
