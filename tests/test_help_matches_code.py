@@ -25,7 +25,8 @@ COMMENT = re.compile(r"(?:^|\s)#")  # a shell comment starts at a `#` after a bl
 SEPARATORS = ("&&", ";", "\\")
 # Bare flags (inline code that starts with a flag) that are no option of `bench`, each with where
 # it belongs. NOTE: keep this to flags of other programs the README or docs/ name beside bench's.
-NOT_BENCH = {"--check": "scripts/gpu_throughput.py's flag (docs/real-data.md, Throughput)"}
+NOT_BENCH = {"--check": "scripts/gpu_throughput.py's flag (docs/real-data.md, Throughput)",
+             "--sizes": "scripts/bench_scale.py's flag (docs/real-data.md, What a run will cost)"}
 
 
 @dataclass
