@@ -1,5 +1,6 @@
-"""Feature extraction: loader threads ahead of the backbone (`FeatureStore.loaders`, the default on
-CUDA) give exactly the features of the inline loop, and the CPU path uses no autocast."""
+"""Feature extraction: loaders ahead of the backbone (`FeatureStore.loaders`, the default on CUDA:
+threads for a backbone's inputs, processes for the extractors without one) give exactly the
+features of the inline loop, and the CPU path uses no autocast."""
 from __future__ import annotations
 
 import numpy as np
@@ -14,17 +15,20 @@ FEATURES = ("video_tokens", "audio_tokens", "image_cls", "image_patches", "image
             "audio_stft", "sensor")
 
 
-def test_loader_threads_give_the_inline_features(tiny_twin, tmp_path):
+def test_loaders_give_the_inline_features(tiny_twin, tmp_path):
     dataset = load_dataset(tiny_twin)
     samples = dataset.split("TRAIN")[:6] + dataset.split("TEST")[:5]  # batches of 8 and a rest
     quick = get_profile("quick")
-    inline = FeatureStore(tmp_path / "inline", quick, loaders=0).get(samples, FEATURES)
-    store = FeatureStore(tmp_path / "threads", quick, loaders=2)
-    threaded = store.get(samples, FEATURES)
+    alone = FeatureStore(tmp_path / "inline", quick, loaders=0)
+    inline = alone.get(samples, FEATURES)
+    store = FeatureStore(tmp_path / "loaders", quick, loaders=2)
+    loaded = store.get(samples, FEATURES)
     for name in FEATURES:
-        for a, b in zip(inline[name], threaded[name]):
+        for a, b in zip(inline[name], loaded[name]):
             assert np.array_equal(a, b), name
-    assert store.report()["vjepa2"]["computed"] == len(samples)
+    assert store.report()["vjepa2"]["computed"] == store.report()["pixels"]["computed"] == len(samples)
+    for count in ("labels_missed", "labels_unsure"):  # counted in the loader processes
+        assert store.report()["pixels"][count] == alone.report()["pixels"][count]
 
 
 def test_autocast_only_on_cuda():

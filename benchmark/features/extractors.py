@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
@@ -297,7 +296,6 @@ class ImagePixels(Extractor):
     def __init__(self, profile, options, device="cpu", store=None):
         super().__init__(profile, options, device, store)
         self.labels_missed = 0  # views where the guard found no label (counted in the run log)
-        self._count = threading.Lock()  # batches may run in loader threads
         self.labels_unsure = 0  # views where the guard's check saw print or paper left
 
     def preprocessing(self):
@@ -316,9 +314,8 @@ class ImagePixels(Extractor):
         for s in samples:
             views, statuses, crops, corners = guarded_views(
                 s, self.profile.pixel_size, self.options.label_guard, self.options.weld_region)
-            with self._count:
-                self.labels_missed += statuses.count("not found")
-                self.labels_unsure += statuses.count("unsure")
+            self.labels_missed += statuses.count("not found")
+            self.labels_unsure += statuses.count("unsure")
             out.append({"image_pixels": np.stack(views), "image_region_pixels": np.stack(crops),
                         "image_region": np.stack(corners)})
         return out

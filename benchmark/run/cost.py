@@ -109,7 +109,7 @@ class Projection:
         parts = self._extraction().values()
         cpu = sum(c for c, _ in parts) / max(self.loaders, 1)
         dev = sum(d for _, d in parts)
-        threads = f"{self.loaders} loader threads" if self.loaders else "inline, no loader threads"
+        threads = f"{self.loaders} loaders" if self.loaders else "inline, no loaders"
         side = "the CPU data path" if cpu > dev else "the backbones on the device"
         return f"{side} ({threads}: data path {_duration(cpu)}, backbones {_duration(dev)})"
 
@@ -248,7 +248,7 @@ def feeding_lines(section: dict, gpu: dict | None, gpu_path: Path) -> list[str]:
     fed = per_core * loader_threads("cuda", cores)
     side = "the CPU data path" if fed < consume else "the GPU"
     lines.append(f"GPU ({gpu.get('machine', {}).get('device', 'cuda')}) consumes {consume:.2f} welds/s "
-                 f"through the backbones; {loader_threads('cuda', cores)} loader threads feed "
+                 f"through the backbones; {loader_threads('cuda', cores)} loaders feed "
                  f"{fed:.2f} welds/s at this rate per core, {consume / per_core:.1f} cores would "
                  f"keep it fed: {side} bounds the extraction")
     return lines
