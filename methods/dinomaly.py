@@ -4,7 +4,8 @@ linear-attention decoder, run through anomalib's implementation.
 Paper: Guo et al., "Dinomaly: The Less Is More Philosophy in Multi-Class Unsupervised Anomaly
 Detection", CVPR 2025, arXiv:2405.14325. Official code: https://github.com/guojiajeremy/Dinomaly
 (MIT). Implementation used: anomalib 2.7 `anomalib.models.image.dinomaly` (Apache-2.0): its torch
-model (bottleneck, decoder blocks, forward, anomaly maps and image score), its loss
+model (bottleneck, decoder blocks, forward, anomaly maps and image score; at inference its
+forward's steps are taken one by one in `image_scores`, which finds the top 1 % by `topk`), its loss
 (`CosineHardMiningLoss`), optimiser (`StableAdamW`), schedule (`WarmCosineScheduler`), weight
 initialisation and pre-processing (resize, centre crop, ImageNet normalisation).
 
