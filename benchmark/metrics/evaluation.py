@@ -72,7 +72,7 @@ def _maps_at_mask_size(maps, masks) -> list:
             mviews, gviews = _views(amap), _views(mask)
             if len(mviews) == len(gviews) and all(m.ndim == 2 and m.dtype.kind in "fiub" and g.ndim == 2
                                                   for m, g in zip(mviews, gviews)):
-                amap = [at_mask_size(m, g.shape) for m, g in zip(mviews, gviews)]
+                amap = np.stack([at_mask_size(m, g.shape) for m, g in zip(mviews, gviews)])
         out.append(amap)
     return out
 
