@@ -340,20 +340,15 @@ def _pipelined(name: str, ext: Extractor, samples: list[Sample], paths: list[Pat
     missed, unsure = getattr(ext, "labels_missed", 0), getattr(ext, "labels_unsure", 0)
     if ext.backbone is not None:
         pool = ThreadPoolExecutor(loaders, thread_name_prefix=f"load-{type(ext).__name__}")
-        work = ext.load
+        submit = lambda batch: pool.submit(ext.load, [samples[i] for i in batch])  # noqa: E731
     else:  # NOTE: spawn, not fork: this process may hold CUDA
         pool = ProcessPoolExecutor(loaders, mp_context=multiprocessing.get_context("spawn"))
-        work = functools.partial(_compute_and_save, name, ext.profile, ext.options)
+        submit = lambda batch: pool.submit(_compute_and_save, name, ext.profile, ext.options,  # noqa: E731
+                                           [samples[i] for i in batch], [paths[i] for i in batch])
     t0 = time.perf_counter()
     with pool, tqdm(total=len(samples), desc=f"features {type(ext).__name__}", unit="sample",
                     leave=False) as bar:
         ahead = 2 * loaders  # NOTE: bounds the decoded batches held in memory
-
-        def submit(batch):
-            chosen = [samples[i] for i in batch]
-            return pool.submit(work, chosen) if ext.backbone is not None else \
-                pool.submit(work, chosen, [paths[i] for i in batch])
-
         pending = [submit(b) for b in batches[:ahead]]
         for k, batch in enumerate(batches):
             loaded = pending[k].result()
