@@ -81,6 +81,11 @@ class ExtractorStats:
     ms_per_sample: float | None = None
 
 
+def default_loaders(device: str, cores: int | None = None) -> int:
+    """Loaders ahead of the backbone on `device`: min(8, cores) on CUDA, none (inline) on the CPU."""
+    return min(8, cores or os.cpu_count() or 1) if str(device).startswith("cuda") else 0
+
+
 @dataclass
 class FeatureStore:
     root: Path
@@ -88,14 +93,14 @@ class FeatureStore:
     options: FeatureOptions = FeatureOptions()
     device: str = "cpu"
     stats: dict[str, ExtractorStats] = field(default_factory=dict)
-    loaders: int | None = None  # loader threads; None: min(8, cores) on CUDA, 0 (inline) on CPU
+    loaders: int | None = None  # loaders (threads or processes); None: `default_loaders`
 
     def __post_init__(self):
         self.root = Path(self.root)
         self._extractors: dict[str, Extractor] = {}
         self._made: dict[str, set[Path]] = {}  # entries this store computed, by extractor
         if self.loaders is None:
-            self.loaders = min(8, os.cpu_count() or 1) if str(self.device).startswith("cuda") else 0
+            self.loaders = default_loaders(self.device)
 
     def extractor(self, name: str) -> Extractor:
         if name not in self._extractors:

@@ -168,9 +168,10 @@ def project(section: dict, welds: int, extractors: list[str], methods: list[str]
 
 
 def loader_threads(device: str, cores: int | None = None) -> int:
-    """Loader threads of the feature store on `device` (`FeatureStore.loaders`' default)."""
-    cores = cores or os.cpu_count() or 1
-    return min(8, cores) if device_kind(device) == "cuda" else 0
+    """Loaders of the feature store on `device` (`FeatureStore.loaders`' default)."""
+    from benchmark.features.cache import default_loaders
+
+    return default_loaders(device, cores)
 
 
 def _duration(seconds: float) -> str:
