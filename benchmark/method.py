@@ -66,6 +66,12 @@ class Inputs:
         """Features of equal shape stacked into one array (N, ...)."""
         return np.stack([np.asarray(x) for x in self[name]])
 
+    def subset(self, positions: Sequence[int]) -> "Inputs":
+        """The samples at `positions`, in that order."""
+        return Inputs(configs=tuple(self.configs[i] for i in positions),
+                      features={k: [v[i] for i in positions] for k, v in self.features.items()},
+                      sessions=None if self.sessions is None else tuple(self.sessions[i] for i in positions))
+
 
 @dataclass(frozen=True)
 class Scores:

@@ -10,7 +10,8 @@ Weld-4M's plan, a few drawn, the others hard-linked), every smaller size is ever
 (its own manifest), and each size is run as `bench run` runs it, into a fresh cache: the paper
 profile with random-weight checkpoints of the published configurations (`bench models random`;
 `--depth shallow` on the CPU), then each method's unit for one seed (`--units smoke` cuts
-training to a few steps: the default of the paper profile on the CPU, and said in the output).
+training to a few steps: the default of the paper profile on the CPU, and said in the output;
+in the paper profile without pixel metrics, as on Weld-4M, which has no pixel truth).
 
 Per stage and size: seconds, peak resident host memory (and device memory on CUDA), and for each
 extractor the cache bytes per weld. Stages: the data path broken down (decode photos, label
@@ -84,6 +85,7 @@ class Meter:
             yield row
         row["seconds"] += time.perf_counter() - t0
         row["peak_host_bytes"] = max(row.get("peak_host_bytes", 0), mem.peak)
+        row["peak_private_bytes"] = max(row.get("peak_private_bytes", 0), mem.private_peak)
         row["peak_device_bytes"] = max(row.get("peak_device_bytes", 0), mem.cuda_peak)
 
 
@@ -215,6 +217,10 @@ def measure_size(args, twin: Path, manifest: Path, n: int, models: Path | None, 
                        device=args.device, out=args.out / "results", run=run.name, cache=cache,
                        models=models, smoke=args.units == "smoke")
     plan = prepare(config, extract=measured_extract(meter))
+    if args.profile == "paper":
+        # NOTE: Weld-4M has no pixel truth, so its units compute no pixel metrics; the twin's
+        # full-size masks would add ~150 MB of resized maps and sorted pixels per TEST weld
+        plan.has_masks = False
     samples = [s for split in plan.samples.values() for s in split]
     data_steps(samples, plan.profile, meter)
     if args.units != "none":
@@ -226,6 +232,7 @@ def measure_size(args, twin: Path, manifest: Path, n: int, models: Path | None, 
             meter.rows[f"unit {method}"] = {
                 "group": "unit", "seconds": eff["unit_seconds"], "fit_seconds": eff["fit_seconds"],
                 "score_seconds": eff["score_seconds"], "peak_host_bytes": eff["peak_rss_bytes"],
+                "peak_private_bytes": eff["peak_private_bytes"],
                 "peak_device_bytes": eff["peak_cuda_bytes"]}
     return plan
 
@@ -258,6 +265,7 @@ def calibration_section(args, sizes: list[int], meters: list[Meter], rates: list
             "group": rows[-1]["group"], "seconds": seconds, "form": growth.form,
             "coefficient": growth.coefficient, "residual": growth.residual,
             "peak_host_bytes": [r["peak_host_bytes"] for r in rows],
+            "peak_private_bytes": [r["peak_private_bytes"] for r in rows],
             "peak_device_bytes": [r["peak_device_bytes"] for r in rows],
             **({"disk_bytes_per_weld": rows[-1]["disk_bytes_per_weld"]} if "disk_bytes_per_weld" in rows[-1] else {}),
             **({"fit_seconds": [r["fit_seconds"] for r in rows],
@@ -296,11 +304,13 @@ def print_report(section: dict, profile: str) -> None:
         rows.append([name, " / ".join(f"{s:.2f}" for s in st["seconds"]), st["form"],
                      f"{st['residual']:.2f}", f"{1000 * st['seconds'][-1] / sizes[-1]:.1f}",
                      " / ".join(f"{b / 2**30:.2f}" for b in st["peak_host_bytes"]),
+                     " / ".join(f"{b / 2**30:.2f}" for b in st["peak_private_bytes"]),
                      f"{disk / 2**20:.2f}" if disk else "-"])
     print(f"\nbench_scale: profile {profile}, {section['media']} media, backbones {section['backbones']}; "
           f"units: {section['units']}")
     print(tabulate(rows, headers=["stage", f"seconds at {' / '.join(map(str, sizes))} welds", "growth",
-                                  "residual", "ms/weld", "peak host GiB", "cache MiB/weld"]))
+                                  "residual", "ms/weld", "peak host GiB", "of it private GiB",
+                                  "cache MiB/weld"]))
 
 
 def main(argv=None) -> dict:

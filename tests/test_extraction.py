@@ -109,3 +109,76 @@ def test_a_file_is_hashed_again_only_when_it_changed(tiny_twin, tmp_path):
     stat = audio.stat()
     os.utime(audio, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
     assert content_key(sample, "audio") != key
+
+
+def _mapped(array) -> bool:
+    import mmap
+
+    while isinstance(array, np.ndarray):
+        array = array.base
+    return isinstance(getattr(array, "obj", array), mmap.mmap)  # np.frombuffer's memoryview of a map
+
+
+def test_cache_entries_are_mapped_not_copied(tmp_path, monkeypatch):
+    """A feature-cache entry (an `np.savez` archive) of MAP_FROM_BYTES or more is read as views
+    of one memory map of its file: the same arrays as `np.load`, no copy in the process's own
+    memory; a method that writes into one changes a private page, not the file. A smaller or
+    compressed archive, or one past the budget of maps (file descriptors), is read."""
+    import gc
+
+    from benchmark.features import cache
+
+    arrays = {"tokens": np.random.default_rng(0).standard_normal((5, 49, 8)).astype(np.float16),
+              "fortran": np.asfortranarray(np.arange(12.0).reshape(3, 4)), "scalar": np.array(2.5),
+              "empty": np.zeros((0, 3))}
+    path = tmp_path / "entry.npz"
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+
+    def read(mapped: bool) -> dict:
+        out = cache.read_npz_mapped(path)
+        assert set(out) == set(arrays) and _mapped(out["tokens"]) == mapped
+        for k, a in arrays.items():
+            assert out[k].dtype == a.dtype and out[k].shape == a.shape and np.array_equal(out[k], a), k
+        return out
+
+    read(mapped=False)  # smaller than MAP_FROM_BYTES
+    monkeypatch.setattr(cache, "MAP_FROM_BYTES", 0)
+    maps = cache._open_maps[0]
+    entry, before = read(mapped=True), path.read_bytes()
+    assert cache._open_maps[0] == maps + 1  # one map (one file descriptor) for the whole entry
+    entry["tokens"][:] = 0
+    assert path.read_bytes() == before
+    del entry
+    gc.collect()
+    assert cache._open_maps[0] == maps  # closed with its last array
+    read(mapped=True)
+    monkeypatch.setattr(cache, "_map_budget", lambda: cache._open_maps[0])  # no map left
+    read(mapped=False)
+    monkeypatch.undo()
+    monkeypatch.setattr(cache, "MAP_FROM_BYTES", 0)
+    with open(path, "wb") as f:
+        np.savez_compressed(f, **arrays)
+    read(mapped=False)
+
+
+def test_a_mapped_entry_is_not_the_units_own_memory(tmp_path):
+    """The unit's memory figures (`PeakMemory`): reading a mapped 64 MiB entry through raises the
+    resident peak by about its size, and the private peak (the process's own pages, which the
+    efficiency record and the cost projection use) by much less."""
+    import psutil
+
+    from benchmark.features.cache import read_npz_mapped
+    from benchmark.run.resources import PeakMemory
+
+    path = tmp_path / "entry.npz"
+    with open(path, "wb") as f:
+        np.savez(f, x=np.ones(2**23))  # 64 MiB of float64
+    info = psutil.Process().memory_info()
+    with PeakMemory() as mem:
+        x = read_npz_mapped(path)["x"]
+        assert x.sum() == 2**23  # every page read
+    del x
+    mib = 2**20
+    assert mem.peak - info.rss > 48 * mib
+    assert mem.private_peak - (info.rss - info.shared) < 16 * mib

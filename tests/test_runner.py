@@ -192,3 +192,29 @@ def test_cli_list_shows_every_method():
     assert len(built_in) >= 10
     for name in built_in:
         assert name in out
+
+
+def test_test_is_scored_in_chunks_and_maps_kept_only_when_read():
+    """The unit scores TEST a chunk at a time (a method's scoring memory is a chunk's): the
+    scores and maps of the whole split in order; the maps are dropped where nothing reads them,
+    and the unit still knows the method gives maps."""
+    import numpy as np
+
+    from benchmark.method import Inputs, Scores
+    from benchmark.run.unit import score_in_chunks
+
+    class Echo:
+        calls: list[int] = []
+
+        def score(self, inputs):
+            self.calls.append(len(inputs))
+            x = np.array([float(v) for v in inputs["x"]])
+            return Scores(x, maps=[np.full((1, 2, 2), v) for v in x])
+
+    inputs = Inputs(configs=tuple(range(5)), features={"x": [np.array(float(i)) for i in range(5)]})
+    method = Echo()
+    out, yields_maps = score_in_chunks(method, inputs, keep_maps=True, chunk=2)
+    assert method.calls == [2, 2, 1] and yields_maps
+    assert out.sample.tolist() == [0, 1, 2, 3, 4] and [m[0, 0, 0] for m in out.maps] == [0, 1, 2, 3, 4]
+    out, yields_maps = score_in_chunks(method, inputs, keep_maps=False, chunk=2)
+    assert out.maps is None and yields_maps and out.sample.tolist() == [0, 1, 2, 3, 4]

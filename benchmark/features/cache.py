@@ -6,6 +6,10 @@ Every entry is checked when read (readable, the extractor's outputs present, the
 width as the others, finite); a bad one (a disk error, a copy cut short) is named, deleted and
 computed again.
 
+Entries are read memory-mapped (`read_npz_mapped`): a unit's features are pages of the files,
+which the kernel may drop and read again, not a copy in the unit's own memory; what a method
+makes of them (a bank, a batch) is its own.
+
 With `loaders` > 0 (the default on CUDA) an extractor's batches are decoded and preprocessed
 ahead of the backbone, so the GPU does not wait for the CPU (`_pipelined`): in that many threads
 for a backbone's inputs, in that many processes for an extractor without a backbone (the label
@@ -18,9 +22,13 @@ import functools
 import hashlib
 import json
 import logging
+import math
+import mmap
 import os
 import socket
+import struct
 import time
+import weakref
 import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -280,8 +288,7 @@ def _read_entries(paths: list[Path], outputs: tuple[str, ...]) -> list[dict | st
     entries: list[dict | str] = []
     for path in paths:
         try:
-            with np.load(path) as z:
-                entry = {k: z[k] for k in z.files}
+            entry = read_npz_mapped(path)
         except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
             entries.append(f"unreadable: {type(exc).__name__}: {exc}"[:160])
             continue
@@ -295,6 +302,71 @@ def _read_entries(paths: list[Path], outputs: tuple[str, ...]) -> list[dict | st
             if isinstance(e, dict) and (e[key].ndim, e[key].shape[-1:]) != usual:
                 entries[i] = f"{key} has shape {e[key].shape}, others rank {usual[0]}, width {usual[1]}"
     return entries
+
+
+_LOCAL_HEADER = struct.Struct("<4s22xHH")  # a zip member's local header: signature .. name, extra lengths
+MAP_FROM_BYTES = 1 << 20  # NOTE: a smaller entry is read: its copy costs less than a file descriptor
+_open_maps = [0]  # maps alive in this process; each holds a file descriptor while its arrays live
+
+
+def _map_budget() -> int:
+    """Maps this process may hold: half its limit of open files (the soft limit raised to the
+    hard one first), the other half left to everything else."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = min(hard if hard != resource.RLIM_INFINITY else 1 << 20, 1 << 20)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+        except (ValueError, OSError):  # NOTE: not allowed here: the soft limit it is
+            pass
+    return (soft if soft != resource.RLIM_INFINITY else 1 << 20) // 2
+
+
+def read_npz_mapped(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of an `np.savez` archive: views of one copy-on-write memory map of its file
+    where it is stored uncompressed (what `np.savez` writes; `np.load` maps no member of an .npz),
+    MAP_FROM_BYTES or larger, and this process holds fewer maps than `_map_budget`; else read.
+    A method may change its arrays in place (private pages); the file stays as it is."""
+    with zipfile.ZipFile(path) as z, open(path, "rb") as f:
+        whole = None
+        if os.fstat(f.fileno()).st_size >= MAP_FROM_BYTES and _open_maps[0] < _map_budget():
+            whole = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
+            _open_maps[0] += 1
+            weakref.finalize(whole, _map_closed)
+        arrays = {}
+        for info in z.infolist():
+            mapped = (_mapped_member(f, whole, info)
+                      if whole is not None and info.compress_type == zipfile.ZIP_STORED else None)
+            arrays[info.filename.removesuffix(".npy")] = (
+                mapped if mapped is not None else np.load(z.open(info), allow_pickle=False))
+    return arrays
+
+
+def _map_closed() -> None:
+    _open_maps[0] -= 1
+
+
+def _mapped_member(f, whole: mmap.mmap, info: zipfile.ZipInfo) -> np.ndarray | None:
+    """A stored .npy member as a view of the archive's map; None where it cannot be (an empty or
+    object array, a header of another format version): then it is read."""
+    f.seek(info.header_offset)
+    signature, name_len, extra_len = _LOCAL_HEADER.unpack(f.read(_LOCAL_HEADER.size))
+    if signature != b"PK\x03\x04":
+        raise zipfile.BadZipFile(f"member {info.filename}: no local header")
+    f.seek(info.header_offset + _LOCAL_HEADER.size + name_len + extra_len)
+    version = np.lib.format.read_magic(f)
+    if version not in ((1, 0), (2, 0)):
+        return None
+    read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, fortran, dtype = read_header(f)
+    count = math.prod(shape)
+    if dtype.hasobject or count == 0:
+        return None
+    flat = np.frombuffer(whole, dtype=dtype, count=count, offset=f.tell())
+    return flat.reshape(shape, order="F" if fortran else "C")
 
 
 def _array_problem(array: np.ndarray | None) -> str | None:

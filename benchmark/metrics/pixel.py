@@ -118,9 +118,10 @@ def pixel_auroc(maps: Sequence[Any], masks: Sequence[Any]) -> MetricValue:
 def _binary_auroc(pos: np.ndarray, neg: np.ndarray) -> float:
     """Exact ROC AUC (ties count 1/2), identical to ``roc_auc_score`` but O(n) memory and faster on
     millions of pixels: sort each class once and count, for every positive, the negatives strictly
-    below and below-or-equal with ``searchsorted``; the sums are exact integers."""
+    below and below-or-equal with ``searchsorted``; the sums are exact integers. ``neg`` (the
+    anomaly-free pixels, the many) is sorted in place: no copy of every pixel of the split."""
     pos = np.sort(pos)
-    neg = np.sort(neg)
+    neg.sort()
     n_pos, n_neg = pos.shape[0], neg.shape[0]
     below = np.searchsorted(neg, pos, side="left").sum(dtype=np.int64)
     below_eq = np.searchsorted(neg, pos, side="right").sum(dtype=np.int64)

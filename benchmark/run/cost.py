@@ -159,7 +159,9 @@ def project(section: dict, welds: int, extractors: list[str], methods: list[str]
             continue
         sizes = section["sizes"]
         growth = Growth(st["form"], st["coefficient"])
-        host = fit_memory(sizes, st["peak_host_bytes"]).at(welds)
+        # NOTE: the process's own pages where measured; memory-mapped feature files are the page
+        # cache's (the kernel drops them under pressure). An older calibration: all resident pages
+        host = fit_memory(sizes, st.get("peak_private_bytes") or st["peak_host_bytes"]).at(welds)
         device = fit_memory(sizes, st.get("peak_device_bytes") or [0] * len(sizes)).at(welds)
         stages.append(StageCost(name, group, times * growth.at(welds), st["form"], host, device))
         if group == "data path":

@@ -38,27 +38,36 @@ def return_freed_memory() -> None:
 
 
 class PeakMemory:
-    """Peak resident memory of this process while the block runs (sampled every 20 ms)."""
+    """Peak resident memory of this process while the block runs (sampled every 20 ms): `peak`,
+    all resident pages; `private_peak`, those of this process alone (resident minus file-backed
+    and shared pages: memory-mapped feature files are the page cache's, which the kernel drops
+    and reads again under pressure)."""
 
     def __enter__(self):
         import psutil
 
         self._proc, self._stop = psutil.Process(), threading.Event()
-        self.peak = self._proc.memory_info().rss
+        self.peak = self.private_peak = 0
+        self._measure()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
         if torch.cuda.is_available():
             torch.cuda.reset_peak_memory_stats()
         return self
 
+    def _measure(self):
+        info = self._proc.memory_info()
+        self.peak = max(self.peak, info.rss)
+        self.private_peak = max(self.private_peak, info.rss - getattr(info, "shared", 0))
+
     def _sample(self):
         while not self._stop.wait(0.02):
-            self.peak = max(self.peak, self._proc.memory_info().rss)
+            self._measure()
 
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join()
-        self.peak = max(self.peak, self._proc.memory_info().rss)
+        self._measure()
         self.cuda_peak = torch.cuda.max_memory_allocated() if torch.cuda.is_available() else 0
 
 

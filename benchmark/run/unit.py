@@ -25,7 +25,7 @@ from benchmark.features.backbones import BackboneConfig, TextEncoder
 from benchmark.features.cache import FeatureStore
 from benchmark.features.checkpoints import backbone_config
 from benchmark.features.extractors import feature_modality
-from benchmark.method import FitContext, Inputs, Role, Selector, method_spec, set_seed
+from benchmark.method import FitContext, Inputs, Role, Scores, Selector, method_spec, set_seed
 from benchmark.profiles import FeatureOptions, Profile
 from benchmark.results import store as R
 from benchmark.run.fingerprint import run_fingerprint, unit_fingerprint
@@ -91,51 +91,54 @@ def run_unit(plan: RunPlan, method_name: str, seed: int, progress: bool = True) 
     names = spec.feature_names(plan.profile)
     store = plan.store()
     sessions = "session" in spec.modalities  # only a shortcut floor is handed the session
-    data = {split: method_inputs(ss, store.get(ss, names), sessions) for split, ss in plan.samples.items()}
-    selection = plan.config.selection_policy()
-    # NOTE: under `last` the selector holds no query at all: no VAL label is within reach
-    query = val_query([s.label for s in plan.samples["VAL"]]) if selection.policy == "val" else None
-    selector = Selector(selection, query)
-
-    set_seed(seed)
-    method = spec.build(plan.profile)
-    backbones = store.backbones(names)
-    ctx = FitContext(seed=seed, device=plan.config.device, profile=plan.profile, selector=selector,
-                     text_embedding=text_embedding(plan.profile, plan.options, plan.config.device,
-                                                   backbones),
-                     options=plan.options,
-                     log=lambda msg: log.info("%s/seed%d: %s", method_name, seed, msg),
-                     progress=lambda it, **kw: tqdm(it, leave=False, desc=f"{method_name} s{seed}",
-                                                    disable=not progress, **kw))
+    # NOTE: the unit's peak, from reading its features to its reliance check (the metrics too)
     with PeakMemory() as mem:
+        data = {split: method_inputs(ss, store.get(ss, names), sessions) for split, ss in plan.samples.items()}
+        selection = plan.config.selection_policy()
+        # NOTE: under `last` the selector holds no query at all: no VAL label is within reach
+        query = val_query([s.label for s in plan.samples["VAL"]]) if selection.policy == "val" else None
+        selector = Selector(selection, query)
+
+        set_seed(seed)
+        method = spec.build(plan.profile)
+        backbones = store.backbones(names)
+        ctx = FitContext(seed=seed, device=plan.config.device, profile=plan.profile, selector=selector,
+                         text_embedding=text_embedding(plan.profile, plan.options, plan.config.device,
+                                                       backbones),
+                         options=plan.options,
+                         log=lambda msg: log.info("%s/seed%d: %s", method_name, seed, msg),
+                         progress=lambda it, **kw: tqdm(it, leave=False, desc=f"{method_name} s{seed}",
+                                                        disable=not progress, **kw))
         t0 = time.perf_counter()
         method.fit(data["TRAIN"], data["VAL"], ctx)
         fit_seconds = time.perf_counter() - t0
         t0 = time.perf_counter()
-        out = method.score(data["TEST"])  # the only time TEST reaches a method
+        # NOTE: the maps are kept where something reads them (pixel truth, --save-maps)
+        keep_maps = plan.has_masks or plan.config.save_maps
+        out, yields_maps = score_in_chunks(method, data["TEST"], keep_maps)  # the only time TEST reaches a method
         infer_seconds = time.perf_counter() - t0
 
-    test = plan.samples["TEST"]
-    if len(out.sample) != len(test):
-        raise RuntimeError(f"{method_name} returned {len(out.sample)} scores for {len(test)} TEST samples")
-    masks = _test_masks(test) if (out.maps is not None and plan.has_masks) else None
-    subsets = matched_test_subsets(plan)
-    metrics = M.evaluate(
-        labels=np.array([s.label for s in test]), scores=out.sample,
-        categories=[s.category for s in test],
-        configs={axis: [f(s.config) for s in test] for axis, f in CONFIG_AXES.items()},
-        maps=out.maps if masks is not None else None, masks=masks, seed=seed,
-        subsets=subsets, clusters=[sample_session(s) for s in test],  # a session is one draw
-        strata=[s.config.weld_type for s in test])  # each category against its own weld type's normals
-    # NOTE: not for an ablation (its inputs are its parent's) or a floor, and not in a smoke run,
-    # whose numbers mean nothing (its scoring already checked the shapes)
-    t0 = time.perf_counter()
-    checked = spec.role in RELIANCE_ROLES and not plan.profile.smoke
-    reliance = modality_reliance(method, data["TEST"], test, names, seed) if checked else {}
-    reliance_seconds = time.perf_counter() - t0
+        test = plan.samples["TEST"]
+        if len(out.sample) != len(test):
+            raise RuntimeError(f"{method_name} returned {len(out.sample)} scores for {len(test)} TEST samples")
+        masks = _test_masks(test) if (out.maps is not None and plan.has_masks) else None
+        subsets = matched_test_subsets(plan)
+        metrics = M.evaluate(
+            labels=np.array([s.label for s in test]), scores=out.sample,
+            categories=[s.category for s in test],
+            configs={axis: [f(s.config) for s in test] for axis, f in CONFIG_AXES.items()},
+            maps=out.maps if masks is not None else None, masks=masks, seed=seed,
+            subsets=subsets, clusters=[sample_session(s) for s in test],  # a session is one draw
+            strata=[s.config.weld_type for s in test])  # each category against its own weld type's normals
+        # NOTE: not for an ablation (its inputs are its parent's) or a floor, and not in a smoke run,
+        # whose numbers mean nothing (its scoring already checked the shapes)
+        t0 = time.perf_counter()
+        checked = spec.role in RELIANCE_ROLES and not plan.profile.smoke
+        reliance = modality_reliance(method, data["TEST"], test, names, seed) if checked else {}
+        reliance_seconds = time.perf_counter() - t0
     if reliance:
         metrics["reliance"] = reliance
-    if out.maps is None:
+    if not yields_maps:
         metrics["pixel_note"] = "method gives no anomaly maps"
     elif masks is None:
         metrics["pixel_note"] = "no ground-truth masks in this dataset"
@@ -143,7 +146,8 @@ def run_unit(plan: RunPlan, method_name: str, seed: int, progress: bool = True) 
     efficiency = {**unit_costs(method, plan, names), "fit_seconds": fit_seconds,
                   "score_seconds": infer_seconds, "reliance_seconds": reliance_seconds,
                   "inference_ms_per_sample": 1000 * infer_seconds / max(len(test), 1),
-                  "peak_rss_bytes": mem.peak, "peak_cuda_bytes": mem.cuda_peak,
+                  "peak_rss_bytes": mem.peak, "peak_private_bytes": mem.private_peak,
+                  "peak_cuda_bytes": mem.cuda_peak,
                   "device": plan.config.device}
     efficiency["total_ms_per_sample"] = (efficiency["backbone_ms_per_sample"]
                                          + efficiency["inference_ms_per_sample"])
@@ -183,6 +187,24 @@ def run_unit(plan: RunPlan, method_name: str, seed: int, progress: bool = True) 
     return folder
 
 
+SCORE_CHUNK = 16  # TEST welds scored at once: a method's scoring memory is a chunk's, not the split's
+
+
+def score_in_chunks(method, inputs: Inputs, keep_maps: bool, chunk: int = SCORE_CHUNK) -> tuple[Scores, bool]:
+    """The method's scores of `inputs`, scored `chunk` samples at a time (every method scores each
+    sample on its own: tests/test_order_invariance.py), and whether it gave maps; the maps are
+    kept only with `keep_maps` (a TEST split's maps at view size are ~20 MB a weld)."""
+    parts, maps, yields_maps = [], [], False
+    for start in range(0, len(inputs), chunk):
+        part = method.score(inputs.subset(range(start, min(start + chunk, len(inputs)))))
+        parts.append(part.sample)
+        yields_maps = part.maps is not None
+        if keep_maps and yields_maps:
+            maps.extend(part.maps)
+    return (Scores(np.concatenate(parts) if parts else np.empty(0), maps if keep_maps and yields_maps else None),
+            yields_maps)
+
+
 def swap_within_weld_type(test: list[Sample], seed: int) -> np.ndarray:
     """(N,) index of the TEST weld whose input each weld gets: another weld of the same weld type
     (a random cycle through each type's welds, so no weld keeps its own; a type of one weld keeps
@@ -215,7 +237,7 @@ def modality_reliance(method, inputs: Inputs, test: list[Sample], names: tuple[s
     for medium in media:
         features = {k: ([v[j] for j in donor] if k in by_medium[medium] else v)
                     for k, v in inputs.features.items()}
-        swapped = method.score(dataclasses.replace(inputs, features=features)).sample
+        swapped = score_in_chunks(method, dataclasses.replace(inputs, features=features), keep_maps=False)[0].sample
         metrics = M.evaluate(labels=labels, scores=swapped, categories=[s.category for s in test],
                              strata=[s.config.weld_type for s in test], seed=seed,
                              clusters=[sample_session(s) for s in test])

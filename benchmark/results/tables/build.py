@@ -662,8 +662,10 @@ def efficiency_table(data: RunData) -> Table:
                  f"bank, fit time, TEST inference time per sample. Total: backbones + own per "
                  f"sample."],
         extra_notes=["Peak RSS is the resident memory of the whole benchmark process (interpreter "
-                     "and cached features included), sampled every 20 ms; it is an upper bound on "
-                     "the method's own memory. Times are wall-clock and depend on the machine; "
+                     "and the memory-mapped feature files included) from reading the unit's "
+                     "features to its last check, sampled every 20 ms; it is an upper bound on "
+                     "the method's own memory (efficiency.json's peak_private_bytes leaves out "
+                     "the mapped files, which the kernel may drop). Times are wall-clock and depend on the machine; "
                      "extraction times were measured on the device that computed the features.",
                      *_seed_notes(data, names)]))
 
