@@ -86,6 +86,9 @@ class Meter:
         row["seconds"] += time.perf_counter() - t0
         row["peak_host_bytes"] = max(row.get("peak_host_bytes", 0), mem.peak)
         row["peak_private_bytes"] = max(row.get("peak_private_bytes", 0), mem.private_peak)
+        # NOTE: what this process held before the stage (earlier stages' leftovers included):
+        # the stage's own memory is the peak above it
+        row["start_private_bytes"] = min(row.get("start_private_bytes", mem.private_start), mem.private_start)
         row["peak_device_bytes"] = max(row.get("peak_device_bytes", 0), mem.cuda_peak)
 
 
@@ -199,15 +202,20 @@ def loader_rates(plan, threads: list[int]) -> list[float]:
 
 
 def measure_size(args, twin: Path, manifest: Path, n: int, models: Path | None, meter: Meter,
-                 warm_up: bool = False):
+                 warm_up: bool = False, chunk: int | None = None, largest: bool = False):
     """One size: data steps, the run's extraction, each method's unit (with `warm_up`, each
     unit run once before, unrecorded: a method's first unit in a process pays for imports and
-    builds). Returns the plan."""
-    import json
+    builds). Returns the plan.
 
+    Units score TEST in chunks of `chunk` welds (default: this size's TEST welds; the smallest
+    size sets it for the others), so that their memory's growth is the dataset's part alone; at
+    the `largest` size each unit runs again in chunks of the run's SCORE_CHUNK (or all of TEST
+    where fewer), which measures what one weld of a chunk adds (`chunk_bytes_per_weld`): the
+    projection adds it up to SCORE_CHUNK."""
+    from benchmark.results import store as R
+    from benchmark.run import unit
     from benchmark.run.config import RunConfig
     from benchmark.run.runner import prepare
-    from benchmark.run.unit import run_unit
 
     run, cache = args.out / "results" / f"scale-{n}", args.out / f"cache-{n}"
     shutil.rmtree(run, ignore_errors=True)  # NOTE: fresh, so that every stage is measured
@@ -219,22 +227,51 @@ def measure_size(args, twin: Path, manifest: Path, n: int, models: Path | None, 
     plan = prepare(config, extract=measured_extract(meter))
     if args.profile == "paper":
         # NOTE: Weld-4M has no pixel truth, so its units compute no pixel metrics; the twin's
-        # full-size masks would add ~150 MB of resized maps and sorted pixels per TEST weld
+        # full-size masks would add ~100 MB of resized maps and sorted pixels per TEST weld
         plan.has_masks = False
     samples = [s for split in plan.samples.values() for s in split]
     data_steps(samples, plan.profile, meter)
-    if args.units != "none":
+    if args.units == "none":
+        return plan
+    run_chunk, test = unit.SCORE_CHUNK, len(plan.samples["TEST"])
+    chunk = min(chunk or test, run_chunk)
+    full = min(test, run_chunk)
+    try:
         for method, seed in plan.units:
             print(f"-- {n} welds: unit {method}", flush=True)
+            unit.SCORE_CHUNK = chunk
             if warm_up:
-                shutil.rmtree(run_unit(plan, method, seed, progress=False))
-            eff = json.loads((run_unit(plan, method, seed, progress=False) / "efficiency.json").read_text())
-            meter.rows[f"unit {method}"] = {
-                "group": "unit", "seconds": eff["unit_seconds"], "fit_seconds": eff["fit_seconds"],
-                "score_seconds": eff["score_seconds"], "peak_host_bytes": eff["peak_rss_bytes"],
-                "peak_private_bytes": eff["peak_private_bytes"],
-                "peak_device_bytes": eff["peak_cuda_bytes"]}
+                shutil.rmtree(unit.run_unit(plan, method, seed, progress=False))
+            row = measured_unit(meter, f"unit {method}", plan, method, seed)
+            row["score_chunk"] = chunk
+            if largest and full > chunk:
+                unit.SCORE_CHUNK = full
+                shutil.rmtree(R.unit_dir(plan.run_dir, method, seed))
+                whole = measured_unit(Meter(), "whole", plan, method, seed)
+                row["chunk_bytes_per_weld"] = max(0.0, (_own(whole) - _own(row)) / (full - chunk))
+    finally:
+        unit.SCORE_CHUNK = run_chunk
     return plan
+
+
+def measured_unit(meter: Meter, name: str, plan, method: str, seed: int) -> dict:
+    """One unit, its memory measured as a stage (from the process's state before it) and its
+    seconds from its own record (fit and score apart)."""
+    import json
+
+    from benchmark.run.unit import run_unit
+
+    with meter(name, "unit") as row:
+        folder = run_unit(plan, method, seed, progress=False)
+    eff = json.loads((folder / "efficiency.json").read_text())
+    row |= {"seconds": eff["unit_seconds"], "fit_seconds": eff["fit_seconds"],
+            "score_seconds": eff["score_seconds"]}
+    return row
+
+
+def _own(row: dict) -> float:
+    """A stage's own peak memory: its private peak above what the process held before it."""
+    return row["peak_private_bytes"] - row["start_private_bytes"]
 
 
 def subset_manifest(twin: Path, n: int, largest: int, to: Path) -> Path:
@@ -266,6 +303,10 @@ def calibration_section(args, sizes: list[int], meters: list[Meter], rates: list
             "coefficient": growth.coefficient, "residual": growth.residual,
             "peak_host_bytes": [r["peak_host_bytes"] for r in rows],
             "peak_private_bytes": [r["peak_private_bytes"] for r in rows],
+            "start_private_bytes": [r["start_private_bytes"] for r in rows],
+            **({"score_chunk": rows[-1]["score_chunk"],
+                "chunk_bytes_per_weld": rows[-1].get("chunk_bytes_per_weld", 0.0)}
+               if "score_chunk" in rows[-1] else {}),
             "peak_device_bytes": [r["peak_device_bytes"] for r in rows],
             **({"disk_bytes_per_weld": rows[-1]["disk_bytes_per_weld"]} if "disk_bytes_per_weld" in rows[-1] else {}),
             **({"fit_seconds": [r["fit_seconds"] for r in rows],
@@ -305,12 +346,21 @@ def print_report(section: dict, profile: str) -> None:
                      f"{st['residual']:.2f}", f"{1000 * st['seconds'][-1] / sizes[-1]:.1f}",
                      " / ".join(f"{b / 2**30:.2f}" for b in st["peak_host_bytes"]),
                      " / ".join(f"{b / 2**30:.2f}" for b in st["peak_private_bytes"]),
+                     " / ".join(f"{(b - a) / 2**30:.2f}" for b, a in zip(st["peak_private_bytes"],
+                                                                         st["start_private_bytes"])),
                      f"{disk / 2**20:.2f}" if disk else "-"])
     print(f"\nbench_scale: profile {profile}, {section['media']} media, backbones {section['backbones']}; "
           f"units: {section['units']}")
     print(tabulate(rows, headers=["stage", f"seconds at {' / '.join(map(str, sizes))} welds", "growth",
                                   "residual", "ms/weld", "peak host GiB", "of it private GiB",
-                                  "cache MiB/weld"]))
+                                  "the stage's own GiB", "cache MiB/weld"]))
+    chunked = {name: st for name, st in section["stages"].items() if "score_chunk" in st}
+    if chunked:
+        st = next(iter(chunked.values()))
+        print(f"units scored TEST {st['score_chunk']} welds at a time at every size; what a weld of a "
+              f"chunk adds (the largest size scored in chunks of up to the run's): " + ", ".join(
+                  f"{name.removeprefix('unit ')} {st['chunk_bytes_per_weld'] / 2**20:.0f} MiB"
+                  for name, st in chunked.items()))
 
 
 def main(argv=None) -> dict:
@@ -333,7 +383,9 @@ def main(argv=None) -> dict:
         print(f"-- {n} welds", flush=True)
         manifest = subset_manifest(twin, n, sizes[-1], args.out / f"manifest-{n}.csv")
         meters.append(Meter())
-        plans.append(measure_size(args, twin, manifest, n, models, meters[-1], warm_up=n == sizes[0]))
+        plans.append(measure_size(args, twin, manifest, n, models, meters[-1], warm_up=n == sizes[0],
+                                  chunk=len(plans[0].samples["TEST"]) if plans else None,
+                                  largest=n == sizes[-1]))
     rates = loader_rates(plans[0], [1, args.threads])
     welds = [sum(len(v) for v in p.samples.values()) for p in plans]  # NOTE: after the screen
     if len(set(welds)) < len(welds):

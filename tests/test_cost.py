@@ -133,6 +133,25 @@ def test_dry_run_says_when_there_is_no_calibration(tiny_twin, tmp_path, capsys, 
     assert f"projection: none ({tmp_path / 'none' / 'cpu.json'}: not a readable calibration" in text
 
 
+def test_host_memory_is_what_the_process_held_plus_the_stages_own_growth_and_a_full_chunk():
+    """A stage measured with what the process held before it projects that much plus its own
+    memory, fitted: a stage whose own memory stays flat stays flat at any size, one that grows
+    grows. A unit measured in smaller chunks than the run's gets what each weld of a chunk adds
+    (measured at the largest size) for the rest of a chunk. An older calibration, without the
+    start: every resident page, fitted."""
+    from benchmark.run.unit import SCORE_CHUNK
+
+    gib, sizes = 2**30, [10, 20, 40]
+    flat = {"peak_host_bytes": [9 * gib] * 3, "peak_private_bytes": [1.5 * gib, 2.5 * gib, 3.0 * gib],
+            "start_private_bytes": [1.0 * gib, 2.0 * gib, 2.5 * gib]}  # the process's leftovers grow
+    assert cost.host_bytes(flat, sizes, 4040) == pytest.approx(2.5 * gib + 0.5 * gib)
+    growing = {**flat, "peak_private_bytes": [1.1 * gib, 2.2 * gib, 2.9 * gib]}  # own 0.1, 0.2, 0.4 GiB
+    assert cost.host_bytes(growing, sizes, 4040) == pytest.approx(2.5 * gib + 4040 * 0.01 * gib)
+    chunked = {**flat, "score_chunk": 4, "chunk_bytes_per_weld": 0.1 * gib}
+    assert cost.host_bytes(chunked, sizes, 4040) == pytest.approx(3.0 * gib + (SCORE_CHUNK - 4) * 0.1 * gib)
+    assert cost.host_bytes({"peak_host_bytes": [1e9, 2e9, 4e9]}, sizes, 80) == pytest.approx(8e9)
+
+
 def test_the_committed_cpu_calibration_is_whole():
     calibration = cost.read_calibration("cpu")
     assert calibration is not None, "benchmark/run/calibration/cpu.json: run scripts/bench_scale.py"
@@ -156,3 +175,5 @@ def test_bench_scale_runs_end_to_end(tmp_path, capsys):
     written = json.loads((tmp_path / "cal" / "cpu.json").read_text())["profiles"]["quick"]
     assert written["sizes"] == [26, 52] and written["stages"].keys() == section["stages"].keys()
     assert written["stages"]["features pixels: data path"]["disk_bytes_per_weld"] > 0
+    unit = written["stages"]["unit patchcore"]
+    assert len(unit["start_private_bytes"]) == 2 and 1 <= unit["score_chunk"] and unit["chunk_bytes_per_weld"] >= 0

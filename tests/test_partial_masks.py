@@ -31,9 +31,11 @@ def partial(tiny_twin, tmp_path_factory, maps_method):  # noqa: F811
     defects = [s for s in plan_run(config)[0].samples["TEST"] if s.label == 1]
     for s in defects[::2]:
         shutil.rmtree(s.directory / "masks")
+    PatchMaps.returned.clear()
     run_dir = run(config)
     test = plan_run(config)[0].samples["TEST"]
-    return run_dir, test, {s.id for s in defects[::2]}, PatchMaps.returned[-1].maps
+    maps = [m for out in PatchMaps.returned for m in out.maps]  # TEST, scored chunk by chunk
+    return run_dir, test, {s.id for s in defects[::2]}, maps
 
 
 @pytest.mark.slow

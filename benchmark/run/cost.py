@@ -159,14 +159,29 @@ def project(section: dict, welds: int, extractors: list[str], methods: list[str]
             continue
         sizes = section["sizes"]
         growth = Growth(st["form"], st["coefficient"])
-        # NOTE: the process's own pages where measured; memory-mapped feature files are the page
-        # cache's (the kernel drops them under pressure). An older calibration: all resident pages
-        host = fit_memory(sizes, st.get("peak_private_bytes") or st["peak_host_bytes"]).at(welds)
+        host = host_bytes(st, sizes, welds)
         device = fit_memory(sizes, st.get("peak_device_bytes") or [0] * len(sizes)).at(welds)
         stages.append(StageCost(name, group, times * growth.at(welds), st["form"], host, device))
         if group == "data path":
             disk += (st.get("disk_bytes_per_weld") or 0.0) * welds
     return Projection(welds, seeds, loaders, stages, disk, missing, tuple(section["sizes"]), max(1, workers))
+
+
+def host_bytes(stage: dict, sizes: list[int], welds: int) -> float:
+    """A stage's peak host memory at `welds`: the process's own pages (memory-mapped feature
+    files are the page cache's, which the kernel drops under pressure). Where the calibration
+    has what the process held before the stage, that much plus the stage's own memory, fitted
+    (fixed + per weld), plus for a unit what its TEST chunk adds from the calibration's chunk up
+    to the run's (`unit.SCORE_CHUNK`); else (an older calibration) every resident page, fitted."""
+    from benchmark.run.unit import SCORE_CHUNK
+
+    peaks = stage.get("peak_private_bytes") or stage["peak_host_bytes"]
+    starts = stage.get("start_private_bytes")
+    if not starts:
+        return fit_memory(sizes, peaks).at(welds)
+    own = fit_memory(sizes, [p - s for p, s in zip(peaks, starts)]).at(welds)
+    chunk = stage.get("chunk_bytes_per_weld", 0.0) * max(0, SCORE_CHUNK - stage.get("score_chunk", SCORE_CHUNK))
+    return max(starts) + own + chunk
 
 
 def loader_threads(device: str, cores: int | None = None) -> int:

@@ -49,6 +49,7 @@ class PeakMemory:
         self._proc, self._stop = psutil.Process(), threading.Event()
         self.peak = self.private_peak = 0
         self._measure()
+        self.private_start = self.private_peak  # what the process held before the block
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
         if torch.cuda.is_available():

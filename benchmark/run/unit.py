@@ -190,10 +190,12 @@ def run_unit(plan: RunPlan, method_name: str, seed: int, progress: bool = True) 
 SCORE_CHUNK = 16  # TEST welds scored at once: a method's scoring memory is a chunk's, not the split's
 
 
-def score_in_chunks(method, inputs: Inputs, keep_maps: bool, chunk: int = SCORE_CHUNK) -> tuple[Scores, bool]:
-    """The method's scores of `inputs`, scored `chunk` samples at a time (every method scores each
-    sample on its own: tests/test_order_invariance.py), and whether it gave maps; the maps are
-    kept only with `keep_maps` (a TEST split's maps at view size are ~20 MB a weld)."""
+def score_in_chunks(method, inputs: Inputs, keep_maps: bool, chunk: int | None = None) -> tuple[Scores, bool]:
+    """The method's scores of `inputs`, scored `chunk` (default SCORE_CHUNK) samples at a time
+    (every method scores each sample on its own: tests/test_order_invariance.py), and whether it
+    gave maps; the maps are kept only with `keep_maps` (a TEST split's maps at view size are
+    ~20 MB a weld)."""
+    chunk = chunk or SCORE_CHUNK
     parts, maps, yields_maps = [], [], False
     for start in range(0, len(inputs), chunk):
         part = method.score(inputs.subset(range(start, min(start + chunk, len(inputs)))))
