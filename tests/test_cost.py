@@ -176,4 +176,5 @@ def test_bench_scale_runs_end_to_end(tmp_path, capsys):
     assert written["sizes"] == [26, 52] and written["stages"].keys() == section["stages"].keys()
     assert written["stages"]["features pixels: data path"]["disk_bytes_per_weld"] > 0
     unit = written["stages"]["unit patchcore"]
-    assert len(unit["start_private_bytes"]) == 2 and 1 <= unit["score_chunk"] and unit["chunk_bytes_per_weld"] >= 0
+    assert len(unit["start_private_bytes"]) == 2 and unit["score_chunk"] >= 1
+    assert unit["chunk_bytes_per_weld"] >= 0

@@ -360,8 +360,8 @@ def _mapped_member(f, whole: mmap.mmap, info: zipfile.ZipInfo) -> np.ndarray | N
     version = np.lib.format.read_magic(f)
     if version not in ((1, 0), (2, 0)):
         return None
-    read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-    shape, fortran, dtype = read_header(f)
+    shape, fortran, dtype = (np.lib.format.read_array_header_1_0(f) if version == (1, 0)
+                             else np.lib.format.read_array_header_2_0(f))
     count = math.prod(shape)
     if dtype.hasobject or count == 0:
         return None

@@ -115,7 +115,8 @@ def run_unit(plan: RunPlan, method_name: str, seed: int, progress: bool = True) 
         t0 = time.perf_counter()
         # NOTE: the maps are kept where something reads them (pixel truth, --save-maps)
         keep_maps = plan.has_masks or plan.config.save_maps
-        out, yields_maps = score_in_chunks(method, data["TEST"], keep_maps)  # the only time TEST reaches a method
+        # the only time TEST reaches a method
+        out, yields_maps = score_in_chunks(method, data["TEST"], keep_maps)
         infer_seconds = time.perf_counter() - t0
 
         test = plan.samples["TEST"]
@@ -203,8 +204,8 @@ def score_in_chunks(method, inputs: Inputs, keep_maps: bool, chunk: int | None =
         yields_maps = part.maps is not None
         if keep_maps and yields_maps:
             maps.extend(part.maps)
-    return (Scores(np.concatenate(parts) if parts else np.empty(0), maps if keep_maps and yields_maps else None),
-            yields_maps)
+    scores = np.concatenate(parts) if parts else np.empty(0)
+    return Scores(scores, maps if keep_maps and yields_maps else None), yields_maps
 
 
 def swap_within_weld_type(test: list[Sample], seed: int) -> np.ndarray:
@@ -239,8 +240,8 @@ def modality_reliance(method, inputs: Inputs, test: list[Sample], names: tuple[s
     for medium in media:
         features = {k: ([v[j] for j in donor] if k in by_medium[medium] else v)
                     for k, v in inputs.features.items()}
-        swapped = score_in_chunks(method, dataclasses.replace(inputs, features=features), keep_maps=False)[0].sample
-        metrics = M.evaluate(labels=labels, scores=swapped, categories=[s.category for s in test],
+        swapped, _ = score_in_chunks(method, dataclasses.replace(inputs, features=features), keep_maps=False)
+        metrics = M.evaluate(labels=labels, scores=swapped.sample, categories=[s.category for s in test],
                              strata=[s.config.weld_type for s in test], seed=seed,
                              clusters=[sample_session(s) for s in test])
         out[medium] = {"overall": {k: metrics["overall"][k] for k in ("I-AUROC", "I-AUROC-CI95")},

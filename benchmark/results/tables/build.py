@@ -665,8 +665,9 @@ def efficiency_table(data: RunData) -> Table:
                      "and the memory-mapped feature files included) from reading the unit's "
                      "features to its last check, sampled every 20 ms; it is an upper bound on "
                      "the method's own memory (efficiency.json's peak_private_bytes leaves out "
-                     "the mapped files, which the kernel may drop). Times are wall-clock and depend on the machine; "
-                     "extraction times were measured on the device that computed the features.",
+                     "the mapped files, which the kernel may drop). Times are wall-clock and "
+                     "depend on the machine; extraction times were measured on the device that "
+                     "computed the features.",
                      *_seed_notes(data, names)]))
 
 
