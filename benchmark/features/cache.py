@@ -309,9 +309,10 @@ MAP_FROM_BYTES = 1 << 20  # NOTE: a smaller entry is read: its copy costs less t
 _open_maps = [0]  # maps alive in this process; each holds a file descriptor while its arrays live
 
 
+@functools.cache
 def _map_budget() -> int:
     """Maps this process may hold: half its limit of open files (the soft limit raised to the
-    hard one first), the other half left to everything else."""
+    hard one first, once), the other half left to everything else."""
     import resource
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -330,7 +331,7 @@ def read_npz_mapped(path: Path) -> dict[str, np.ndarray]:
     where it is stored uncompressed (what `np.savez` writes; `np.load` maps no member of an .npz),
     MAP_FROM_BYTES or larger, and this process holds fewer maps than `_map_budget`; else read.
     A method may change its arrays in place (private pages); the file stays as it is."""
-    with zipfile.ZipFile(path) as z, open(path, "rb") as f:
+    with open(path, "rb") as f, zipfile.ZipFile(f) as z:
         whole = None
         if os.fstat(f.fileno()).st_size >= MAP_FROM_BYTES and _open_maps[0] < _map_budget():
             whole = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
